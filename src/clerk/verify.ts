@@ -1,0 +1,51 @@
+import { Webhook, WebhookVerificationError } from "svix";
+
+export interface VerifiedDelivery {
+  svixId: string;
+  /** The JSON body, parsed only after its signature matched. */
+  payload: unknown;
+}
+
+export class SignatureError extends Error {
+  constructor(
+    readonly kind: "missing_signature" | "invalid_signature",
+    message: string,
+  ) {
+    super(message);
+    this.name = "SignatureError";
+  }
+}
+
+export class InvalidJsonError extends Error {
+  constructor() {
+    super("body is not valid JSON");
+    this.name = "InvalidJsonError";
+  }
+}
+
+export type SvixHeaders = Record<"svix-id" | "svix-timestamp" | "svix-signature", string | undefined>;
+
+/**
+ * Verifies the raw body with svix (constant-time comparison, 5-minute tolerance, several signatures per header)
+ * before anything parses it. `@clerk/backend`'s `verifyWebhook` would drop the svix id we key idempotency on.
+ */
+export function createVerifier(secret: string) {
+  const webhook = new Webhook(secret);
+  return function verifyDelivery(rawBody: string, headers: SvixHeaders): VerifiedDelivery {
+    const svixId = headers["svix-id"];
+    if (!svixId || !headers["svix-timestamp"] || !headers["svix-signature"]) {
+      throw new SignatureError("missing_signature", "svix-id, svix-timestamp and svix-signature headers are required");
+    }
+    try {
+      return { svixId, payload: webhook.verify(rawBody, headers as Record<string, string>) };
+    } catch (error) {
+      if (error instanceof WebhookVerificationError) {
+        throw new SignatureError("invalid_signature", `signature rejected: ${error.message}`);
+      }
+      if (error instanceof SyntaxError) throw new InvalidJsonError();
+      throw error;
+    }
+  };
+}
+
+export type VerifyDelivery = ReturnType<typeof createVerifier>;

@@ -1,0 +1,93 @@
+import { z } from "zod";
+
+const emptyAsUnset = (value: unknown) => (value === "" ? undefined : value);
+const optional = <T extends z.ZodType>(schema: T) => z.preprocess(emptyAsUnset, schema.optional());
+const withDefault = <T extends z.ZodType>(schema: T, fallback: z.input<T>) =>
+  z.preprocess(emptyAsUnset, schema.default(fallback as never));
+
+const EnvSchema = z
+  .object({
+    NODE_ENV: withDefault(z.enum(["development", "production", "test"]), "development"),
+    PORT: withDefault(z.coerce.number().int().min(0).max(65535), 3000),
+    HOST: withDefault(z.string(), "0.0.0.0"),
+    LOG_LEVEL: withDefault(z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]), "info"),
+    DATABASE_URL: optional(z.url({ protocol: /^postgres(ql)?$/, error: "must be a postgres:// or postgresql:// URL" })),
+    PGLITE_DATA_DIR: withDefault(z.string(), ".data/pglite"),
+    DATABASE_POOL_MAX: withDefault(z.coerce.number().int().min(1).max(1000), 20),
+    DATABASE_IDLE_TIMEOUT_SECONDS: withDefault(z.coerce.number().int().min(0), 30),
+    DATABASE_CONNECT_TIMEOUT_SECONDS: withDefault(z.coerce.number().int().min(1), 10),
+    DATABASE_STATEMENT_TIMEOUT_MS: withDefault(z.coerce.number().int().min(100).max(14_000), 5_000),
+    CLERK_WEBHOOK_SIGNING_SECRET: optional(
+      z.string().regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, "must be the endpoint's whsec_… secret"),
+    ),
+    CLERK_SECRET_KEY: optional(z.string()),
+    CLERK_API_URL: optional(z.url()),
+  })
+  .superRefine(
+    (env, ctx) => {
+      if (env.NODE_ENV === "production" && !env.CLERK_WEBHOOK_SIGNING_SECRET) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["CLERK_WEBHOOK_SIGNING_SECRET"],
+          message: "required when NODE_ENV=production (the endpoint's whsec_… secret from the Clerk dashboard)",
+        });
+      }
+    },
+    { when: () => true },
+  );
+
+export type Env = z.infer<typeof EnvSchema>;
+
+export interface Config {
+  env: Env["NODE_ENV"];
+  port: number;
+  host: string;
+  logLevel: Env["LOG_LEVEL"];
+  database:
+    | { kind: "pglite"; dataDir: string }
+    | {
+        kind: "postgres";
+        url: string;
+        poolMax: number;
+        idleTimeoutSeconds: number;
+        connectTimeoutSeconds: number;
+        statementTimeoutMs: number;
+      };
+  /** Unset outside production: a development secret is made and kept beside the embedded data. */
+  webhookSigningSecret: string | undefined;
+  clerk: { secretKey: string | undefined; apiUrl: string | undefined };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid environment: ${problems.join("; ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** The only reader of `process.env`: every bad variable is named at once. */
+export function loadConfig(source: Record<string, string | undefined> = process.env): Config {
+  const parsed = EnvSchema.safeParse(source);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`));
+  }
+  const env = parsed.data;
+  return {
+    env: env.NODE_ENV,
+    port: env.PORT,
+    host: env.HOST,
+    logLevel: env.LOG_LEVEL,
+    database: env.DATABASE_URL
+      ? {
+          kind: "postgres",
+          url: env.DATABASE_URL,
+          poolMax: env.DATABASE_POOL_MAX,
+          idleTimeoutSeconds: env.DATABASE_IDLE_TIMEOUT_SECONDS,
+          connectTimeoutSeconds: env.DATABASE_CONNECT_TIMEOUT_SECONDS,
+          statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
+        }
+      : { kind: "pglite", dataDir: env.PGLITE_DATA_DIR },
+    webhookSigningSecret: env.CLERK_WEBHOOK_SIGNING_SECRET,
+    clerk: { secretKey: env.CLERK_SECRET_KEY, apiUrl: env.CLERK_API_URL },
+  };
+}

@@ -1,0 +1,56 @@
+import { mkdirSync } from "node:fs";
+import { PGlite } from "@electric-sql/pglite";
+import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
+import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
+import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
+import postgres from "postgres";
+import type { Config } from "../config.js";
+import * as schema from "./schema.js";
+import type { Db } from "./types.js";
+
+export const MIGRATIONS_FOLDER = new URL("../../migrations", import.meta.url).pathname;
+
+export interface Database {
+  db: Db;
+  kind: "pglite" | "postgres";
+  close(): Promise<void>;
+}
+
+/** Supabase's transaction pooler (Supavisor, port 6543) cannot keep prepared statements across transactions. */
+export function isTransactionPooler(url: string): boolean {
+  return new URL(url).port === "6543";
+}
+
+export function openPostgres(config: Extract<Config["database"], { kind: "postgres" }>): Database {
+  const client = postgres(config.url, {
+    max: config.poolMax,
+    idle_timeout: config.idleTimeoutSeconds,
+    connect_timeout: config.connectTimeoutSeconds,
+    prepare: !isTransactionPooler(config.url),
+    onnotice: () => {},
+    connection: {
+      application_name: "clerk-provisioner",
+      statement_timeout: config.statementTimeoutMs,
+      lock_timeout: config.statementTimeoutMs,
+      idle_in_transaction_session_timeout: config.statementTimeoutMs * 2,
+    },
+  });
+  return {
+    db: drizzlePostgres({ client, schema }),
+    kind: "postgres",
+    close: () => client.end({ timeout: 5 }),
+  };
+}
+
+/** Embedded Postgres: `dataDir` on disk, or in memory when undefined (tests). Migrated on open. */
+export async function openPglite(dataDir: string | undefined): Promise<Database> {
+  if (dataDir) mkdirSync(dataDir, { recursive: true });
+  const client = new PGlite(dataDir);
+  const db = drizzlePglite({ client, schema });
+  await migratePglite(db, { migrationsFolder: MIGRATIONS_FOLDER });
+  return { db, kind: "pglite", close: () => client.close() };
+}
+
+export function openDatabase(config: Config["database"]): Promise<Database> {
+  return config.kind === "postgres" ? Promise.resolve(openPostgres(config)) : openPglite(config.dataDir);
+}

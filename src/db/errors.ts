@@ -1,0 +1,68 @@
+/** What a failed database call means for the caller. */
+export type DbFailure =
+  | { kind: "unique_violation"; constraint: string }
+  | { kind: "retryable" }
+  | { kind: "unavailable"; code: string }
+  | { kind: "other"; code: string };
+
+export class DatabaseUnavailableError extends Error {
+  constructor(readonly code: string) {
+    super(`database unavailable (${code})`);
+    this.name = "DatabaseUnavailableError";
+  }
+}
+
+const CONNECTION_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "CONNECT_TIMEOUT",
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+]);
+
+/** The driver's error, below drizzle's `DrizzleQueryError` wrapper (whose message carries the query's parameters). */
+function rootCause(error: unknown): unknown {
+  let current = error;
+  while (current instanceof Error && current.cause !== undefined && !("code" in current)) current = current.cause;
+  return current;
+}
+
+export function classifyDbError(error: unknown): DbFailure {
+  if (error instanceof DatabaseUnavailableError) return { kind: "unavailable", code: error.code };
+  const cause = rootCause(error) as { code?: unknown; constraint_name?: unknown; constraint?: unknown };
+  const code = typeof cause?.code === "string" ? cause.code : "unknown";
+  if (code === "23505") {
+    const constraint = cause.constraint_name ?? cause.constraint;
+    return { kind: "unique_violation", constraint: typeof constraint === "string" ? constraint : "" };
+  }
+  // serialization_failure, deadlock_detected
+  if (code === "40001" || code === "40P01") return { kind: "retryable" };
+  // 08: connection exception; 53: insufficient resources; 57014 query_canceled (statement_timeout);
+  // 57P0x: admin/crash shutdown, cannot connect now; 55P03: lock_not_available (lock_timeout)
+  if (CONNECTION_CODES.has(code) || /^(08|53|57P0)/.test(code) || code === "57014" || code === "55P03") {
+    return { kind: "unavailable", code };
+  }
+  return { kind: "other", code };
+}
+
+/**
+ * Bounds a database call in time. postgres.js can leave a query pending for long after the server went away
+ * (porsager/postgres#1208); Svix counts an answer slower than 15 s as failed, so we give up well before.
+ */
+export async function withDeadline<T>(ms: number, run: () => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DatabaseUnavailableError("deadline_exceeded")), ms);
+  });
+  try {
+    return await Promise.race([run(), deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

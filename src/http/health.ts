@@ -1,0 +1,11 @@
+import { Hono } from "hono";
+import { checkHealth } from "../db/health.js";
+import type { Db } from "../db/types.js";
+
+export function healthRoutes(db: Db) {
+  return new Hono().get("/", async (c) => {
+    const checks = await checkHealth(db);
+    const healthy = Object.values(checks).every(Boolean);
+    return c.json({ healthy, checks, timestamp: new Date().toISOString() }, healthy ? 200 : 503);
+  });
+}

@@ -1,0 +1,74 @@
+import type { Server } from "node:http";
+import { serve } from "@hono/node-server";
+import { createApp } from "./app.js";
+import { ConfigError, loadConfig } from "./config.js";
+import { openDatabase } from "./db/client.js";
+import { classifyDbError } from "./db/errors.js";
+import { createLogger } from "./logger.js";
+import { resolveWebhookSecret } from "./webhook-secret.js";
+
+const SHUTDOWN_DEADLINE_MS = 8_000;
+
+async function main() {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`clerk-provisioner cannot start: ${error.problems.join("\n  ")}\n`);
+    process.exit(1);
+  }
+  const logger = createLogger(config.logLevel);
+
+  // postgres.js can raise a connection error outside any awaiting caller when the server drops connections
+  // (porsager/postgres#1154): the request it belonged to already got its 503, so keep serving.
+  process.on("uncaughtException", (error) => {
+    if (classifyDbError(error).kind === "unavailable") {
+      logger.warn({ code: classifyDbError(error) }, "stray database connection error ignored");
+      return;
+    }
+    logger.fatal({ err: { name: error.name } }, "uncaught exception");
+    process.exit(1);
+  });
+
+  const webhookSecret = resolveWebhookSecret(config);
+  const database = await openDatabase(config.database);
+  const app = createApp({ db: database.db, webhookSigningSecret: webhookSecret.secret, logger });
+  const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
+    logger.info({ port: info.port, database: database.kind }, "listening");
+    if (webhookSecret.source === "dev-file") {
+      logger.info(
+        { secretFile: webhookSecret.path },
+        "no CLERK_WEBHOOK_SIGNING_SECRET: using a development secret; send a signed test event with `npm run send-event -- user.created`",
+      );
+    }
+  }) as Server;
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down");
+    const force = setTimeout(() => {
+      logger.warn("in-flight requests still open at the deadline: closing them");
+      server.closeAllConnections();
+    }, SHUTDOWN_DEADLINE_MS);
+    force.unref();
+    server.close(async () => {
+      clearTimeout(force);
+      await database.close().catch(() => {});
+      logger.info("stopped");
+      process.exit(0);
+    });
+    server.closeIdleConnections();
+  };
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(
+    `clerk-provisioner failed to start: ${error instanceof Error ? error.message : String(error)}\n`,
+  );
+  process.exit(1);
+});

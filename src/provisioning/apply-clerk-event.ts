@@ -1,0 +1,192 @@
+import { sql } from "drizzle-orm";
+import type { ClerkEvent, ClerkUser } from "../clerk/events.js";
+import { classifyDbError, DatabaseUnavailableError, withDeadline } from "../db/errors.js";
+import { queryRows } from "../db/query.js";
+import { clerkDeliveries, clerkUserVersions, users, workspaces } from "../db/schema.js";
+import type { Db } from "../db/types.js";
+import { chooseUsername } from "./username.js";
+
+export type Outcome = "provisioned" | "stale" | "deleted" | "skipped" | "ignored" | "duplicate";
+
+export interface Delivery {
+  svixId: string;
+  receivedAt: Date;
+  event: ClerkEvent;
+}
+
+export class EmailConflictError extends Error {
+  constructor() {
+    super("the e-mail address is still held by another Clerk user; retry once its user.deleted has arrived");
+    this.name = "EmailConflictError";
+  }
+}
+
+/** Same rule as the `valid_email` check. */
+const USABLE_EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
+const DEADLINE_MS = 10_000;
+const MAX_ATTEMPTS = 3;
+
+/**
+ * Applies one verified Clerk delivery exactly once: each path is a single statement (or, for deletes, one
+ * transaction), so the delivery's record and its effect commit together or not at all.
+ */
+export async function applyClerkEvent(db: Db, delivery: Delivery): Promise<Outcome> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await withDeadline(DEADLINE_MS, () => applyOnce(db, delivery));
+    } catch (error) {
+      const failure = classifyDbError(error);
+      if (failure.kind === "unique_violation" && failure.constraint === "users_email_unique") {
+        throw new EmailConflictError();
+      }
+      // A concurrent insert took the username we picked, or the database asked us to retry.
+      const transient = failure.kind === "retryable" || failure.kind === "unique_violation";
+      if (transient && attempt < MAX_ATTEMPTS) continue;
+      if (failure.kind === "unavailable") throw new DatabaseUnavailableError(failure.code);
+      if (transient) throw new DatabaseUnavailableError(`conflict_after_${MAX_ATTEMPTS}_attempts`);
+      throw error;
+    }
+  }
+}
+
+function applyOnce(db: Db, { svixId, receivedAt, event }: Delivery): Promise<Outcome> {
+  switch (event.type) {
+    case "user.created":
+    case "user.updated":
+      return event.user.primaryEmail && USABLE_EMAIL.test(event.user.primaryEmail)
+        ? provisionUser(db, {
+            svixId,
+            receivedAt,
+            eventType: event.type,
+            user: event.user,
+            email: event.user.primaryEmail,
+          })
+        : recordDelivery(db, {
+            svixId,
+            receivedAt,
+            eventType: event.type,
+            userId: event.user.id,
+            outcome: "skipped",
+            reason: "no_usable_email",
+          });
+    case "user.deleted":
+      return deleteUser(db, { svixId, receivedAt, userId: event.userId });
+    case "ignored":
+      return recordDelivery(db, {
+        svixId,
+        receivedAt,
+        eventType: event.eventType,
+        userId: null,
+        outcome: "ignored",
+        reason: null,
+      });
+  }
+}
+
+/** Rows of `clerk_deliveries` are never read here before writing: a conflict on `svix_id` is the duplicate check. */
+const notYetDelivered = (svixId: string) =>
+  sql`NOT EXISTS (SELECT 1 FROM ${clerkDeliveries} WHERE ${clerkDeliveries.svixId} = ${svixId}::text)`;
+
+/**
+ * One statement: bump the user's version unless a newer (or equal) one or a tombstone is stored, then upsert the
+ * user, ensure the workspace, and record the delivery. The version row's lock serialises events of one user.
+ */
+async function provisionUser(
+  db: Db,
+  input: { svixId: string; receivedAt: Date; eventType: string; user: ClerkUser; email: string },
+): Promise<Outcome> {
+  const { svixId, user, email } = input;
+  const username = chooseUsername(user.username, email);
+  const takenByOther = (candidate: ReturnType<typeof sql>) =>
+    sql`EXISTS (SELECT 1 FROM ${users} u WHERE u.username = ${candidate} AND u.id <> ${user.id}::text)`;
+  const base = sql`${username.base}::text`;
+  // Suffixes are tried in generate_series order; LIMIT 1 stops at the first free one.
+  const freeUsername = sql`COALESCE(
+    (SELECT ${base} WHERE NOT ${takenByOther(base)}),
+    (SELECT c.name FROM generate_series(2, 99999) n, LATERAL (SELECT left(${base}, 30 - length(n::text)) || n AS name) c
+      WHERE NOT ${takenByOther(sql`c.name`)} LIMIT 1))`;
+  const rows = await queryRows<{ outcome: Outcome }>(
+    db,
+    sql`WITH version AS (
+      INSERT INTO ${clerkUserVersions} (user_id, clerk_updated_at)
+      SELECT ${user.id}::text, ${user.updatedAt}::bigint WHERE ${notYetDelivered(svixId)}
+      ON CONFLICT (user_id) DO UPDATE SET clerk_updated_at = excluded.clerk_updated_at
+      WHERE ${clerkUserVersions.deletedAt} IS NULL AND ${clerkUserVersions.clerkUpdatedAt} < excluded.clerk_updated_at
+      RETURNING user_id
+    ), upserted AS (
+      INSERT INTO ${users} (id, email, username, first_name, last_name, avatar_url)
+      SELECT version.user_id, ${email}::text, ${freeUsername}, ${user.firstName}::text, ${user.lastName}::text, ${user.imageUrl}::text
+      FROM version
+      ON CONFLICT (id) DO UPDATE SET
+        email = excluded.email,
+        username = CASE WHEN ${username.fromClerk}::boolean AND ${users.username} !~ ${username.formsPattern}::text
+          THEN excluded.username ELSE ${users.username} END,
+        first_name = excluded.first_name,
+        last_name = excluded.last_name,
+        avatar_url = excluded.avatar_url,
+        updated_at = now()
+      RETURNING id
+    ), workspace AS (
+      INSERT INTO ${workspaces} (user_id) SELECT id FROM upserted ON CONFLICT (user_id) DO NOTHING
+    )
+    INSERT INTO ${clerkDeliveries} (svix_id, event_type, clerk_user_id, outcome, received_at)
+    SELECT ${svixId}::text, ${input.eventType}::text, ${user.id}::text,
+      CASE WHEN EXISTS (SELECT 1 FROM upserted) THEN 'provisioned' ELSE 'stale' END, ${input.receivedAt.toISOString()}::timestamptz
+    ON CONFLICT (svix_id) DO NOTHING
+    RETURNING outcome`,
+  );
+  return rows[0]?.outcome ?? "duplicate";
+}
+
+/**
+ * Tombstones the id first (taking its version row lock), then deletes in a second statement, whose fresh snapshot
+ * sees any user row committed by an event that held that lock before us.
+ */
+function deleteUser(db: Db, input: { svixId: string; receivedAt: Date; userId: string }): Promise<Outcome> {
+  const { svixId, userId } = input;
+  return db.transaction(async (tx) => {
+    const rows = await queryRows<{ outcome: Outcome }>(
+      tx,
+      sql`WITH version AS (
+        INSERT INTO ${clerkUserVersions} (user_id, clerk_updated_at, deleted_at)
+        SELECT ${userId}::text, 0, now() WHERE ${notYetDelivered(svixId)}
+        ON CONFLICT (user_id) DO UPDATE SET deleted_at = now() WHERE ${clerkUserVersions.deletedAt} IS NULL
+        RETURNING user_id
+      )
+      INSERT INTO ${clerkDeliveries} (svix_id, event_type, clerk_user_id, outcome, received_at)
+      SELECT ${svixId}::text, 'user.deleted', ${userId}::text,
+        CASE WHEN EXISTS (SELECT 1 FROM version) THEN 'deleted' ELSE 'stale' END, ${input.receivedAt.toISOString()}::timestamptz
+      ON CONFLICT (svix_id) DO NOTHING
+      RETURNING outcome`,
+    );
+    const outcome = rows[0]?.outcome ?? "duplicate";
+    if (outcome === "deleted") await tx.execute(sql`DELETE FROM ${users} WHERE ${users.id} = ${userId}::text`);
+    return outcome;
+  });
+}
+
+async function recordDelivery(
+  db: Db,
+  input: {
+    svixId: string;
+    receivedAt: Date;
+    eventType: string;
+    userId: string | null;
+    outcome: Outcome;
+    reason: string | null;
+  },
+): Promise<Outcome> {
+  const rows = await db
+    .insert(clerkDeliveries)
+    .values({
+      svixId: input.svixId,
+      eventType: input.eventType,
+      clerkUserId: input.userId,
+      outcome: input.outcome,
+      reason: input.reason,
+      receivedAt: input.receivedAt,
+    })
+    .onConflictDoNothing({ target: clerkDeliveries.svixId })
+    .returning({ outcome: clerkDeliveries.outcome });
+  return rows.length > 0 ? input.outcome : "duplicate";
+}
