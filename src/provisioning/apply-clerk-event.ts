@@ -24,7 +24,8 @@ export class EmailConflictError extends Error {
 /** Same rule as the `valid_email` check. */
 const USABLE_EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
 const DEADLINE_MS = 10_000;
-const MAX_ATTEMPTS = 3;
+/** Retries after a username collision or a serialization failure; each retry spreads username picks wider. */
+const MAX_ATTEMPTS = 8;
 
 /**
  * Applies one verified Clerk delivery exactly once: each path is a single statement (or, for deletes, one
@@ -33,7 +34,7 @@ const MAX_ATTEMPTS = 3;
 export async function applyClerkEvent(db: Db, delivery: Delivery): Promise<Outcome> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await withDeadline(DEADLINE_MS, () => applyOnce(db, delivery));
+      return await withDeadline(DEADLINE_MS, () => applyOnce(db, delivery, attempt));
     } catch (error) {
       const failure = classifyDbError(error);
       if (failure.kind === "unique_violation" && failure.constraint === "users_email_unique") {
@@ -49,12 +50,13 @@ export async function applyClerkEvent(db: Db, delivery: Delivery): Promise<Outco
   }
 }
 
-function applyOnce(db: Db, { svixId, receivedAt, event }: Delivery): Promise<Outcome> {
+function applyOnce(db: Db, { svixId, receivedAt, event }: Delivery, attempt: number): Promise<Outcome> {
   switch (event.type) {
     case "user.created":
     case "user.updated":
       return event.user.primaryEmail && USABLE_EMAIL.test(event.user.primaryEmail)
         ? provisionUser(db, {
+            attempt,
             svixId,
             receivedAt,
             eventType: event.type,
@@ -93,18 +95,20 @@ const notYetDelivered = (svixId: string) =>
  */
 async function provisionUser(
   db: Db,
-  input: { svixId: string; receivedAt: Date; eventType: string; user: ClerkUser; email: string },
+  input: { attempt: number; svixId: string; receivedAt: Date; eventType: string; user: ClerkUser; email: string },
 ): Promise<Outcome> {
   const { svixId, user, email } = input;
   const username = chooseUsername(user.username, email);
   const takenByOther = (candidate: ReturnType<typeof sql>) =>
     sql`EXISTS (SELECT 1 FROM ${users} u WHERE u.username = ${candidate} AND u.id <> ${user.id}::text)`;
   const base = sql`${username.base}::text`;
-  // Suffixes are tried in generate_series order; LIMIT 1 stops at the first free one.
+  // Suffixes are tried in generate_series order and LIMIT stops early. After a collision with a concurrent
+  // insert, skipping a random number of free suffixes keeps racers for one name from colliding again.
+  const skip = input.attempt === 1 ? 0 : Math.floor(Math.random() * 4 * input.attempt);
   const freeUsername = sql`COALESCE(
     (SELECT ${base} WHERE NOT ${takenByOther(base)}),
     (SELECT c.name FROM generate_series(2, 99999) n, LATERAL (SELECT left(${base}, 30 - length(n::text)) || n AS name) c
-      WHERE NOT ${takenByOther(sql`c.name`)} LIMIT 1))`;
+      WHERE NOT ${takenByOther(sql`c.name`)} LIMIT 1 OFFSET ${skip}::int))`;
   const rows = await queryRows<{ outcome: Outcome }>(
     db,
     sql`WITH version AS (

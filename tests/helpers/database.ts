@@ -1,0 +1,85 @@
+import { randomBytes } from "node:crypto";
+import { drizzle } from "drizzle-orm/postgres-js";
+import { migrate } from "drizzle-orm/postgres-js/migrator";
+import postgres from "postgres";
+import { type Database, MIGRATIONS_FOLDER, openPglite, openPostgres } from "../../src/db/client.js";
+import * as schema from "../../src/db/schema.js";
+
+export interface TestDatabase extends Database {
+  /** postgres:// URL of this test's own database (real server only). */
+  url?: string;
+  /** Plain SQL on the same database, for assertions (the service's own pool is under test). */
+  query<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>;
+}
+
+export interface Driver {
+  name: "pglite" | "postgres";
+  open(): Promise<TestDatabase>;
+}
+
+export const testDatabaseUrl = process.env.TEST_DATABASE_URL || undefined;
+
+/** PGlite always; the real server too when TEST_DATABASE_URL is set. */
+export function drivers(): Driver[] {
+  const list: Driver[] = [{ name: "pglite", open: openTestPglite }];
+  if (testDatabaseUrl) list.push({ name: "postgres", open: () => openTestPostgres() });
+  return list;
+}
+
+export async function openTestPglite(): Promise<TestDatabase> {
+  const database = await openPglite(undefined);
+  const client = (
+    database.db as unknown as { $client: { query: (q: string, p?: unknown[]) => Promise<{ rows: unknown[] }> } }
+  ).$client;
+  return {
+    ...database,
+    query: async <T>(text: string, params?: unknown[]) => (await client.query(text, params)).rows as T[],
+  };
+}
+
+/** A database of its own on the real server: created and migrated here, dropped on close. */
+export async function createPostgresDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  if (!testDatabaseUrl) throw new Error("TEST_DATABASE_URL is not set");
+  const name = `cp_test_${Date.now().toString(36)}_${randomBytes(4).toString("hex")}`;
+  const admin = postgres(testDatabaseUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`CREATE DATABASE ${name}`);
+  const url = new URL(testDatabaseUrl);
+  url.pathname = `/${name}`;
+  const migrator = postgres(url.toString(), { max: 1, onnotice: () => {} });
+  await migrate(drizzle({ client: migrator, schema }), { migrationsFolder: MIGRATIONS_FOLDER });
+  await migrator.end();
+  return {
+    url: url.toString(),
+    drop: async () => {
+      await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.end();
+    },
+  };
+}
+
+export async function openTestPostgres(
+  options: Partial<Parameters<typeof openPostgres>[0]> = {},
+): Promise<TestDatabase> {
+  const created = await createPostgresDatabase();
+  const database = openPostgres({
+    kind: "postgres",
+    url: created.url,
+    poolMax: 20,
+    idleTimeoutSeconds: 30,
+    connectTimeoutSeconds: 10,
+    statementTimeoutMs: 5_000,
+    ...options,
+  });
+  const plain = postgres(created.url, { max: 2, onnotice: () => {} });
+  return {
+    ...database,
+    url: created.url,
+    query: async <T>(text: string, params?: unknown[]) =>
+      (await plain.unsafe(text, params as postgres.ParameterOrJSON<never>[])) as unknown as T[],
+    close: async () => {
+      await database.close();
+      await plain.end();
+      await created.drop();
+    },
+  };
+}

@@ -1,0 +1,51 @@
+import { Writable } from "node:stream";
+import { createApp } from "../../src/app.js";
+import { createLogger } from "../../src/logger.js";
+import { type SignedDelivery, signDelivery, TEST_SECRET } from "./clerk.js";
+import type { TestDatabase } from "./database.js";
+
+export interface Harness {
+  database: TestDatabase;
+  app: ReturnType<typeof createApp>;
+  /** Every log line the app wrote, parsed. */
+  logs: Record<string, unknown>[];
+  post(delivery: SignedDelivery): Promise<Response>;
+  /** Signs `payload` (fresh svix id unless given) and posts it. */
+  deliver(payload: unknown, options?: Parameters<typeof signDelivery>[1]): Promise<Response>;
+  counts(): Promise<{ users: number; workspaces: number; deliveries: number }>;
+  close(): Promise<void>;
+}
+
+export function createHarness(database: TestDatabase): Harness {
+  const logs: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      for (const line of String(chunk).split("\n")) if (line) logs.push(JSON.parse(line));
+      done();
+    },
+  });
+  const app = createApp({ db: database.db, webhookSigningSecret: TEST_SECRET, logger: createLogger("info", sink) });
+  const post = async (delivery: SignedDelivery) =>
+    app.request("/webhooks/clerk", { method: "POST", body: delivery.body, headers: delivery.headers });
+  return {
+    database,
+    app,
+    logs,
+    post,
+    deliver: (payload, options) => post(signDelivery(payload, options)),
+    counts: async () => {
+      const [row] = await database.query<{ users: number; workspaces: number; deliveries: number }>(
+        `SELECT (SELECT count(*)::int FROM users) AS users, (SELECT count(*)::int FROM workspaces) AS workspaces,
+                (SELECT count(*)::int FROM clerk_deliveries) AS deliveries`,
+      );
+      if (!row) throw new Error("no counts");
+      return row;
+    },
+    close: () => database.close(),
+  };
+}
+
+/** Asserting on status with the body in the failure message. */
+export async function describeResponse(res: Response): Promise<string> {
+  return `${res.status} ${await res.clone().text()}`;
+}
