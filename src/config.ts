@@ -16,7 +16,7 @@ const EnvSchema = z
     DATABASE_POOL_MAX: withDefault(z.coerce.number().int().min(1).max(1000), 20),
     DATABASE_IDLE_TIMEOUT_SECONDS: withDefault(z.coerce.number().int().min(0), 30),
     DATABASE_CONNECT_TIMEOUT_SECONDS: withDefault(z.coerce.number().int().min(1), 10),
-    DATABASE_STATEMENT_TIMEOUT_MS: withDefault(z.coerce.number().int().min(100).max(14_000), 5_000),
+    DATABASE_STATEMENT_TIMEOUT_MS: withDefault(z.coerce.number().int().min(100).max(9_000), 5_000),
     CLERK_WEBHOOK_SIGNING_SECRET: optional(
       z.string().regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, "must be the endpoint's whsec_… secret"),
     ),
