@@ -1,5 +1,13 @@
 import { sql } from "drizzle-orm";
-import { bigint, check, index, pgTable, text, timestamp, unique } from "drizzle-orm/pg-core";
+import { bigint, check, index, pgPolicy, pgTable, text, timestamp, unique } from "drizzle-orm/pg-core";
+import { authenticatedRole } from "drizzle-orm/supabase";
+
+/**
+ * Row-level security for Supabase's Data API (anyone with the anon key reaches `public`): a Clerk session, seen
+ * through Supabase's Clerk third-party auth as `auth.jwt()`, may read its own user and workspace and rename that
+ * workspace (column grants in 0001_supabase_roles.sql); `anon` gets nothing. The service connects as the owner.
+ */
+const clerkUserId = sql`(select auth.jwt() ->> 'sub')`;
 
 const timestamps = {
   createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
@@ -31,6 +39,7 @@ export const users = pgTable(
     check("valid_storage_used", sql`${t.storageUsed} >= 0`),
     check("valid_storage_limit", sql`${t.storageLimit} > 0`),
     index("idx_users_created_at").on(t.createdAt),
+    pgPolicy("users_select_own", { for: "select", to: authenticatedRole, using: sql`${t.id} = ${clerkUserId}` }),
   ],
 );
 
@@ -48,6 +57,17 @@ export const workspaces = pgTable(
     unique("unique_user_workspace").on(t.userId),
     check("valid_workspace_name", sql`char_length(${t.name}) BETWEEN 1 AND 100 AND ${t.name} = btrim(${t.name})`),
     index("idx_workspaces_created_at").on(t.createdAt),
+    pgPolicy("workspaces_select_own", {
+      for: "select",
+      to: authenticatedRole,
+      using: sql`${t.userId} = ${clerkUserId}`,
+    }),
+    pgPolicy("workspaces_update_own", {
+      for: "update",
+      to: authenticatedRole,
+      using: sql`${t.userId} = ${clerkUserId}`,
+      withCheck: sql`${t.userId} = ${clerkUserId}`,
+    }),
   ],
 );
 
@@ -60,7 +80,7 @@ export const clerkUserVersions = pgTable("clerk_user_versions", {
   userId: text("user_id").primaryKey(),
   clerkUpdatedAt: bigint("clerk_updated_at", { mode: "number" }).notNull(),
   deletedAt: timestamp("deleted_at", { withTimezone: true }),
-});
+}).enableRLS();
 
 /** Every verified delivery, by svix id: the idempotency key and the audit trail. */
 export const clerkDeliveries = pgTable("clerk_deliveries", {
@@ -71,4 +91,4 @@ export const clerkDeliveries = pgTable("clerk_deliveries", {
   reason: text("reason"),
   receivedAt: timestamp("received_at", { withTimezone: true }).notNull(),
   processedAt: timestamp("processed_at", { withTimezone: true }).notNull().defaultNow(),
-});
+}).enableRLS();

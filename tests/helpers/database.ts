@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import type { PGlite } from "@electric-sql/pglite";
 import { drizzle } from "drizzle-orm/postgres-js";
 import { migrate } from "drizzle-orm/postgres-js/migrator";
 import postgres from "postgres";
@@ -10,7 +11,11 @@ export interface TestDatabase extends Database {
   url?: string;
   /** Plain SQL on the same database, for assertions (the service's own pool is under test). */
   query<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>;
+  /** Runs `work` in one transaction on a plain connection (for SET LOCAL ROLE and the like); rolled back if it throws. */
+  transaction<T>(work: (query: Query) => Promise<T>): Promise<T>;
 }
+
+export type Query = <T = Record<string, unknown>>(text: string, params?: unknown[]) => Promise<T[]>;
 
 export interface Driver {
   name: "pglite" | "postgres";
@@ -28,12 +33,14 @@ export function drivers(): Driver[] {
 
 export async function openTestPglite(): Promise<TestDatabase> {
   const database = await openPglite(undefined);
-  const client = (
-    database.db as unknown as { $client: { query: (q: string, p?: unknown[]) => Promise<{ rows: unknown[] }> } }
-  ).$client;
+  const client = (database.db as unknown as { $client: PGlite }).$client;
   return {
     ...database,
-    query: async <T>(text: string, params?: unknown[]) => (await client.query(text, params)).rows as T[],
+    query: async <T>(text: string, params?: unknown[]) => (await client.query<T>(text, params)).rows,
+    transaction: (work) =>
+      client.transaction((tx) =>
+        work(async <T>(text: string, params?: unknown[]) => (await tx.query<T>(text, params)).rows),
+      ),
   };
 }
 
@@ -76,6 +83,13 @@ export async function openTestPostgres(
     url: created.url,
     query: async <T>(text: string, params?: unknown[]) =>
       (await plain.unsafe(text, params as postgres.ParameterOrJSON<never>[])) as unknown as T[],
+    transaction: async (work) =>
+      (await plain.begin((tx) =>
+        work(
+          async <T>(text: string, params?: unknown[]) =>
+            (await tx.unsafe(text, params as postgres.ParameterOrJSON<never>[])) as unknown as T[],
+        ),
+      )) as Awaited<ReturnType<typeof work>>,
     close: async () => {
       await database.close();
       await plain.end();
