@@ -1,3 +1,4 @@
+import { createPublicKey } from "node:crypto";
 import { z } from "zod";
 
 const emptyAsUnset = (value: unknown) => (value === "" ? undefined : value);
@@ -22,6 +23,27 @@ const EnvSchema = z
     ),
     CLERK_SECRET_KEY: optional(z.string()),
     CLERK_API_URL: optional(z.url()),
+    CLERK_JWT_KEY: optional(
+      z
+        .string()
+        // Hosts that keep env values on one line often hold a PEM with literal `\n`s.
+        .transform((value) => value.replaceAll("\\n", "\n").trim())
+        .refine(
+          isClerkJwtKey,
+          "must be the PEM public key from Clerk Dashboard → API keys (RSA 2048, BEGIN PUBLIC KEY)",
+        ),
+    ),
+    CLERK_AUTHORIZED_PARTIES: optional(
+      z
+        .string()
+        .transform((value) =>
+          value
+            .split(",")
+            .map((party) => party.trim().replace(/\/$/, ""))
+            .filter(Boolean),
+        )
+        .pipe(z.array(z.string().refine(isOrigin, "each entry must be an origin such as https://app.example.com"))),
+    ),
   })
   .superRefine(
     (env, ctx) => {
@@ -35,6 +57,26 @@ const EnvSchema = z
     },
     { when: () => true },
   );
+
+/** `@clerk/backend` reads a PEM by stripping the SPKI prefix of an RSA 2048 key: anything else fails every token. */
+function isClerkJwtKey(pem: string): boolean {
+  if (!pem.startsWith("-----BEGIN PUBLIC KEY-----")) return false;
+  try {
+    const key = createPublicKey(pem);
+    return key.asymmetricKeyType === "rsa" && key.asymmetricKeyDetails?.modulusLength === 2048;
+  } catch {
+    return false;
+  }
+}
+
+/** Clerk compares a token's `azp` with each entry as a string: only a bare origin can ever match. */
+function isOrigin(value: string): boolean {
+  try {
+    return new URL(value).origin === value;
+  } catch {
+    return false;
+  }
+}
 
 export type Env = z.infer<typeof EnvSchema>;
 
@@ -55,7 +97,15 @@ export interface Config {
       };
   /** Unset outside production: a development secret is made and kept beside the embedded data. */
   webhookSigningSecret: string | undefined;
-  clerk: { secretKey: string | undefined; apiUrl: string | undefined };
+  clerk: {
+    /** Backend API key: just-in-time user lookups for `/v1/me` (and the JWKS when `jwtKey` is unset). */
+    secretKey: string | undefined;
+    apiUrl: string | undefined;
+    /** PEM public key: session tokens verified without a network call. */
+    jwtKey: string | undefined;
+    /** A session token's `azp` must be one of these origins; empty accepts any. */
+    authorizedParties: string[];
+  };
 }
 
 export class ConfigError extends Error {
@@ -88,6 +138,11 @@ export function loadConfig(source: Record<string, string | undefined> = process.
         }
       : { kind: "pglite", dataDir: env.PGLITE_DATA_DIR },
     webhookSigningSecret: env.CLERK_WEBHOOK_SIGNING_SECRET,
-    clerk: { secretKey: env.CLERK_SECRET_KEY, apiUrl: env.CLERK_API_URL },
+    clerk: {
+      secretKey: env.CLERK_SECRET_KEY,
+      apiUrl: env.CLERK_API_URL,
+      jwtKey: env.CLERK_JWT_KEY,
+      authorizedParties: env.CLERK_AUTHORIZED_PARTIES ?? [],
+    },
   };
 }

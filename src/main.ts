@@ -33,7 +33,7 @@ async function main() {
 
   const webhookSecret = resolveWebhookSecret(config);
   const database = await openDatabase(config.database);
-  const app = createApp({ db: database.db, webhookSigningSecret: webhookSecret.secret, logger });
+  const app = createApp({ db: database.db, webhookSigningSecret: webhookSecret.secret, logger, clerk: config.clerk });
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
     logger.info({ port: info.port, database: database.kind }, "listening");
     if (webhookSecret.source === "dev-file") {

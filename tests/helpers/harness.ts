@@ -1,5 +1,5 @@
 import { Writable } from "node:stream";
-import { createApp } from "../../src/app.js";
+import { type AppDeps, createApp } from "../../src/app.js";
 import { createLogger } from "../../src/logger.js";
 import { type SignedDelivery, signDelivery, TEST_SECRET } from "./clerk.js";
 import type { TestDatabase } from "./database.js";
@@ -16,7 +16,8 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export function createHarness(database: TestDatabase): Harness {
+/** `options.clerk`: session verification and the Backend API, for the `/v1/me` routes. */
+export function createHarness(database: TestDatabase, options: Pick<AppDeps, "clerk"> = {}): Harness {
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk, _encoding, done) {
@@ -24,7 +25,12 @@ export function createHarness(database: TestDatabase): Harness {
       done();
     },
   });
-  const app = createApp({ db: database.db, webhookSigningSecret: TEST_SECRET, logger: createLogger("info", sink) });
+  const app = createApp({
+    db: database.db,
+    webhookSigningSecret: TEST_SECRET,
+    logger: createLogger("info", sink),
+    ...options,
+  });
   const post = async (delivery: SignedDelivery) =>
     app.request("/webhooks/clerk", { method: "POST", body: delivery.body, headers: delivery.headers });
   return {

@@ -1,0 +1,157 @@
+import { eq, sql } from "drizzle-orm";
+import type { FetchClerkUser } from "../clerk/backend-api.js";
+import { withDeadline } from "../db/errors.js";
+import { queryRows } from "../db/query.js";
+import { clerkDeliveries, clerkUserVersions, users, workspaces } from "../db/schema.js";
+import type { Db } from "../db/types.js";
+import { applyClerkEvent, type Outcome } from "../provisioning/apply-clerk-event.js";
+
+const DEADLINE_MS = 10_000;
+
+export interface AccountUser {
+  id: string;
+  email: string;
+  username: string;
+  firstName: string | null;
+  lastName: string | null;
+  avatarUrl: string | null;
+  subscriptionTier: string;
+  storageUsed: number;
+  storageLimit: number;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface AccountWorkspace {
+  id: string;
+  name: string;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface Account {
+  user: AccountUser;
+  workspace: AccountWorkspace;
+}
+
+/** `deleted`: gone in Clerk or tombstoned here. `unprovisionable`: Clerk has it, but with no usable e-mail. */
+export type AccountLookup =
+  | { kind: "found"; account: Account; provisioned: Outcome | undefined }
+  | { kind: "deleted" }
+  | { kind: "unprovisionable" };
+
+const userColumns = {
+  id: users.id,
+  email: users.email,
+  username: users.username,
+  firstName: users.firstName,
+  lastName: users.lastName,
+  avatarUrl: users.avatarUrl,
+  subscriptionTier: users.subscriptionTier,
+  storageUsed: users.storageUsed,
+  storageLimit: users.storageLimit,
+  createdAt: users.createdAt,
+  updatedAt: users.updatedAt,
+};
+
+const workspaceColumns = {
+  id: workspaces.id,
+  name: workspaces.name,
+  createdAt: workspaces.createdAt,
+  updatedAt: workspaces.updatedAt,
+};
+
+/** The user and its workspace, in one statement (a JOIN); undefined when not provisioned (or deleted). */
+export async function readAccount(db: Db, userId: string): Promise<Account | undefined> {
+  const rows = await withDeadline(DEADLINE_MS, () =>
+    db
+      .select({ user: userColumns, workspace: workspaceColumns })
+      .from(users)
+      .innerJoin(workspaces, eq(workspaces.userId, users.id))
+      .where(eq(users.id, userId)),
+  );
+  return rows[0];
+}
+
+/**
+ * Why a user has no account: `deleted` when a `user.deleted` was applied (it must never come back), `skipped` when
+ * the delivery `deliveryId` was recorded as skipped (Clerk's user has no usable e-mail), else undefined.
+ */
+async function missingReason(db: Db, userId: string, deliveryId: string | undefined) {
+  const [row] = await withDeadline(DEADLINE_MS, () =>
+    queryRows<{ deleted: boolean; skipped: boolean }>(
+      db,
+      sql`SELECT
+        EXISTS (SELECT 1 FROM ${clerkUserVersions} WHERE ${clerkUserVersions.userId} = ${userId}::text
+          AND ${clerkUserVersions.deletedAt} IS NOT NULL) AS deleted,
+        EXISTS (SELECT 1 FROM ${clerkDeliveries} WHERE ${clerkDeliveries.svixId} = ${deliveryId ?? null}::text
+          AND ${clerkDeliveries.outcome} = 'skipped') AS skipped`,
+    ),
+  );
+  if (row?.deleted) return "deleted";
+  if (row?.skipped) return "skipped";
+  return undefined;
+}
+
+/**
+ * The delivery id of a just-in-time provisioning: the same Clerk state (user id and `updated_at`) always gets the
+ * same id, so repeats and concurrent requests are duplicates of one delivery. It cannot collide with Svix's
+ * `msg_…` ids.
+ */
+export const jitDeliveryId = (userId: string, updatedAt: number) => `jit:${userId}:${updatedAt}`;
+
+export interface EnsureAccountDeps {
+  db: Db;
+  fetchClerkUser: FetchClerkUser;
+}
+
+/**
+ * The account of a verified Clerk user, provisioned just in time when the webhook has not arrived yet: the user is
+ * fetched from Clerk and applied as a `user.updated` through the webhook's own statement, so whichever of the two
+ * comes first provisions and the other is `stale` (same `updated_at`) and changes nothing. A tombstone or a 404 from
+ * Clerk answers `deleted` and writes nothing.
+ */
+export async function ensureAccount({ db, fetchClerkUser }: EnsureAccountDeps, userId: string): Promise<AccountLookup> {
+  const existing = await readAccount(db, userId);
+  if (existing) return { kind: "found", account: existing, provisioned: undefined };
+  if ((await missingReason(db, userId, undefined)) === "deleted") return { kind: "deleted" };
+
+  const lookup = await fetchClerkUser(userId);
+  if (lookup.kind === "deleted") return { kind: "deleted" };
+  const { user } = lookup;
+  const deliveryId = jitDeliveryId(user.id, user.updatedAt);
+  const outcome = await applyClerkEvent(db, {
+    svixId: deliveryId,
+    receivedAt: new Date(),
+    event: { type: "user.updated", user },
+  });
+
+  const account = await readAccount(db, userId);
+  if (account) return { kind: "found", account, provisioned: outcome };
+  // Not there after applying: deleted meanwhile (its tombstone made our event stale), Clerk's user has no usable
+  // e-mail (recorded as skipped, now or by an earlier identical request), or a damaged account.
+  const reason = await missingReason(db, userId, deliveryId);
+  if (reason === "deleted") return { kind: "deleted" };
+  if (reason === "skipped") return { kind: "unprovisionable" };
+  throw new AccountIncompleteError(outcome);
+}
+
+/** Neither an account nor a tombstone after applying Clerk's state: a user row without its workspace, or similar. */
+export class AccountIncompleteError extends Error {
+  constructor(readonly outcome: Outcome) {
+    super(`account still missing after just-in-time provisioning (${outcome})`);
+    this.name = "AccountIncompleteError";
+  }
+}
+
+/** Renames the user's own workspace (the only one it can reach); undefined when the user has none. */
+export async function renameWorkspace(db: Db, userId: string, name: string): Promise<AccountWorkspace | undefined> {
+  const rows = await withDeadline(DEADLINE_MS, () =>
+    db
+      .update(workspaces)
+      .set({ name, updatedAt: sql`now()` })
+      .where(eq(workspaces.userId, userId))
+      .returning(workspaceColumns),
+  );
+  return rows[0];
+}

@@ -1,0 +1,103 @@
+import { verifyToken } from "@clerk/backend";
+import { TokenVerificationError, TokenVerificationErrorReason } from "@clerk/backend/errors";
+
+/** What the service needs of Clerk: session verification and the Backend API. Built from `Config.clerk`. */
+export interface ClerkOptions {
+  /** PEM public key (Clerk Dashboard → API keys → JWT public key): verification without any network call. */
+  jwtKey?: string | undefined;
+  /** Backend API key: the JIT user lookup, and the JWKS when no `jwtKey` is set. */
+  secretKey?: string | undefined;
+  apiUrl?: string | undefined;
+  /** Origins a session token's `azp` must be one of; empty accepts any (Clerk's default). */
+  authorizedParties?: string[] | undefined;
+}
+
+export interface Session {
+  userId: string;
+  sessionId: string | undefined;
+}
+
+/** Why a request is not authenticated: `unavailable` is our side (no key configured, JWKS unreachable). */
+export class SessionError extends Error {
+  constructor(
+    readonly kind: "missing" | "invalid" | "unavailable",
+    message: string,
+  ) {
+    super(message);
+    this.name = "SessionError";
+  }
+}
+
+export type VerifySession = (headers: {
+  authorization: string | undefined;
+  cookie: string | undefined;
+}) => Promise<Session>;
+
+/** A session token from `Authorization: Bearer …` (preferred) or, for same-site browsers, the `__session` cookie. */
+export function extractSessionToken(headers: { authorization: string | undefined; cookie: string | undefined }) {
+  if (headers.authorization !== undefined) {
+    const match = /^Bearer +([^\s]+) *$/i.exec(headers.authorization);
+    if (!match?.[1]) throw new SessionError("invalid", "the Authorization header must be `Bearer <session token>`");
+    return match[1];
+  }
+  for (const part of (headers.cookie ?? "").split(";")) {
+    const [name, ...value] = part.split("=");
+    if (name?.trim() === "__session") {
+      const token = value.join("=").trim();
+      if (token) return token;
+    }
+  }
+  throw new SessionError("missing", "no session token: send `Authorization: Bearer <token>` or the __session cookie");
+}
+
+/** Reasons that are our fault (configuration, Clerk unreachable), not the caller's. */
+const SERVER_SIDE: string[] = [
+  TokenVerificationErrorReason.LocalJWKMissing,
+  TokenVerificationErrorReason.RemoteJWKFailedToLoad,
+  TokenVerificationErrorReason.RemoteJWKInvalid,
+  TokenVerificationErrorReason.JWKFailedToResolve,
+  TokenVerificationErrorReason.InvalidSecretKey,
+];
+
+const MESSAGES: Record<string, string> = {
+  [TokenVerificationErrorReason.TokenExpired]: "the session token has expired",
+  [TokenVerificationErrorReason.TokenNotActiveYet]: "the session token is not active yet",
+  [TokenVerificationErrorReason.TokenIatInTheFuture]: "the session token is issued in the future",
+  [TokenVerificationErrorReason.TokenInvalidAuthorizedParties]: "the session token's azp is not an authorized party",
+};
+
+/**
+ * Verifies Clerk session tokens with `@clerk/backend`'s `verifyToken`: networkless with `jwtKey`, otherwise with
+ * the instance's JWKS fetched (and cached) through the Backend API. Touches no database.
+ */
+export function createSessionVerifier(options: ClerkOptions): VerifySession {
+  const { jwtKey, secretKey, apiUrl } = options;
+  const authorizedParties = options.authorizedParties?.length ? options.authorizedParties : undefined;
+  return async (headers) => {
+    const token = extractSessionToken(headers);
+    if (!jwtKey && !secretKey) {
+      throw new SessionError(
+        "unavailable",
+        "session verification is not configured (CLERK_JWT_KEY or CLERK_SECRET_KEY)",
+      );
+    }
+    let claims: Awaited<ReturnType<typeof verifyToken>>;
+    try {
+      claims = await verifyToken(token, {
+        ...(jwtKey ? { jwtKey } : { secretKey }),
+        ...(apiUrl ? { apiUrl } : {}),
+        ...(authorizedParties ? { authorizedParties } : {}),
+      });
+    } catch (error) {
+      if (error instanceof TokenVerificationError && SERVER_SIDE.includes(error.reason)) {
+        throw new SessionError("unavailable", "session tokens cannot be verified right now");
+      }
+      const reason = error instanceof TokenVerificationError ? error.reason : undefined;
+      throw new SessionError("invalid", (reason && MESSAGES[reason]) ?? "the session token is not valid");
+    }
+    if (typeof claims.sub !== "string" || claims.sub === "") {
+      throw new SessionError("invalid", "the session token has no subject");
+    }
+    return { userId: claims.sub, sessionId: typeof claims.sid === "string" ? claims.sid : undefined };
+  };
+}

@@ -1,0 +1,161 @@
+import { createRoute, OpenAPIHono, type z } from "@hono/zod-openapi";
+import { createMiddleware } from "hono/factory";
+import { type Account, type AccountWorkspace, ensureAccount, renameWorkspace } from "../accounts/account.js";
+import { ClerkUnavailableError, createClerkUserFetcher } from "../clerk/backend-api.js";
+import { type ClerkOptions, createSessionVerifier, type Session, SessionError } from "../clerk/session.js";
+import type { Db } from "../db/types.js";
+import type { Logger } from "../logger.js";
+import { AppError } from "./errors.js";
+import { ErrorSchema, MeSchema, RenameWorkspaceSchema, WorkspaceSchema } from "./me.schemas.js";
+
+export interface MeDeps {
+  db: Db;
+  clerk: ClerkOptions;
+  logger: Logger;
+}
+
+type Env = { Variables: { session: Session } };
+
+const json = <T extends z.ZodType>(schema: T, description: string) => ({
+  content: { "application/json": { schema } },
+  description,
+});
+const errors = {
+  401: json(ErrorSchema, "Missing, expired or invalid Clerk session token"),
+  404: json(ErrorSchema, "The user was deleted in Clerk"),
+  409: json(
+    ErrorSchema,
+    "The Clerk user cannot be provisioned (no usable e-mail, or the e-mail is held by another user)",
+  ),
+  503: json(ErrorSchema, "The database or Clerk is unavailable; retry"),
+};
+const security: Record<string, string[]>[] = [{ bearerAuth: [] }, { sessionCookie: [] }];
+
+const getMe = createRoute({
+  method: "get",
+  path: "/v1/me",
+  operationId: "getMe",
+  summary: "The signed-in user and their workspace",
+  description:
+    "Provisions the user just in time (from the Clerk Backend API) when Clerk's user.created webhook has not arrived yet.",
+  security,
+  responses: { 200: json(MeSchema, "The user and their workspace"), ...errors },
+});
+
+const renameMyWorkspace = createRoute({
+  method: "patch",
+  path: "/v1/me/workspace",
+  operationId: "renameMyWorkspace",
+  summary: "Rename the signed-in user's workspace",
+  security,
+  request: { body: { required: true, ...json(RenameWorkspaceSchema, "The new name") } },
+  responses: {
+    200: json(WorkspaceSchema, "The renamed workspace"),
+    400: json(ErrorSchema, "The body is not JSON"),
+    415: json(ErrorSchema, "The body is not application/json"),
+    422: json(ErrorSchema, "The name is not 1–100 characters once trimmed (the message names the field)"),
+    ...errors,
+  },
+});
+
+/**
+ * `/v1/me` and `/v1/me/workspace`, authenticated by a Clerk session token, and `/openapi.json` describing them.
+ * The session is verified before anything else runs: no database query for an unauthenticated request.
+ */
+export function meRoutes({ db, clerk, logger }: MeDeps) {
+  const verifySession = createSessionVerifier(clerk);
+  const fetchClerkUser = createClerkUserFetcher(clerk);
+
+  const authenticate = createMiddleware<Env>(async (c, next) => {
+    try {
+      c.set(
+        "session",
+        await verifySession({ authorization: c.req.header("authorization"), cookie: c.req.header("cookie") }),
+      );
+    } catch (error) {
+      if (!(error instanceof SessionError)) throw error;
+      if (error.kind === "unavailable") {
+        logger.error({ reason: error.message }, "session verification unavailable");
+        throw new AppError("auth_unavailable", "session tokens cannot be verified right now; retry later");
+      }
+      c.header("WWW-Authenticate", `Bearer error="invalid_token"`);
+      throw new AppError("unauthenticated", error.message);
+    }
+    c.header("Cache-Control", "no-store");
+    await next();
+  });
+
+  const account = async (userId: string): Promise<Account> => {
+    const started = performance.now();
+    const lookup = await ensureAccount({ db, fetchClerkUser }, userId).catch((error: unknown) => {
+      if (error instanceof ClerkUnavailableError)
+        logger.warn({ userId, detail: error.detail }, "Clerk user lookup failed");
+      throw error;
+    });
+    if (lookup.kind === "found" && lookup.provisioned) {
+      logger.info({ userId, outcome: lookup.provisioned, ms: elapsed(started) }, "just-in-time provisioning");
+    }
+    if (lookup.kind === "deleted") throw new AppError("user_deleted", "this user has been deleted");
+    if (lookup.kind === "unprovisionable") {
+      throw new AppError("user_not_provisionable", "the Clerk user has no usable primary e-mail address");
+    }
+    return lookup.account;
+  };
+
+  const app = new OpenAPIHono<Env>({
+    defaultHook: (result) => {
+      if (result.success) return;
+      const issue = result.error.issues[0];
+      const field = issue?.path.map(String).join(".") || "body";
+      throw new AppError("invalid_request", `${field}: ${issue?.message ?? "invalid"}`);
+    },
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
+    type: "http",
+    scheme: "bearer",
+    bearerFormat: "JWT",
+    description: "A Clerk session token: `await clerk.session.getToken()`",
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "sessionCookie", {
+    type: "apiKey",
+    in: "cookie",
+    name: "__session",
+  });
+
+  return app
+    .openapi({ ...getMe, middleware: [authenticate] as const }, async (c) => {
+      return c.json(serializeAccount(await account(c.var.session.userId)), 200);
+    })
+    .openapi({ ...renameMyWorkspace, middleware: [authenticate] as const }, async (c) => {
+      const { userId } = c.var.session;
+      const { name } = c.req.valid("json");
+      // The common case is one UPDATE; a user the webhook has not provisioned yet is provisioned first.
+      let workspace = await renameWorkspace(db, userId, name);
+      if (!workspace) {
+        await account(userId);
+        workspace = await renameWorkspace(db, userId, name);
+      }
+      if (!workspace) throw new AppError("user_deleted", "this user has been deleted");
+      return c.json(serializeWorkspace(workspace), 200);
+    })
+    .doc("/openapi.json", {
+      openapi: "3.0.3",
+      info: {
+        title: "clerk-provisioner",
+        version: "1",
+        description: "The signed-in user's account. Authenticate with a Clerk session token.",
+      },
+    });
+}
+
+const iso = (date: Date) => date.toISOString();
+const serializeWorkspace = (w: AccountWorkspace) => ({
+  ...w,
+  createdAt: iso(w.createdAt),
+  updatedAt: iso(w.updatedAt),
+});
+const serializeAccount = ({ user, workspace }: Account) => ({
+  user: { ...user, createdAt: iso(user.createdAt), updatedAt: iso(user.updatedAt) },
+  workspace: serializeWorkspace(workspace),
+});
+const elapsed = (since: number) => Math.round((performance.now() - since) * 100) / 100;
