@@ -1,12 +1,14 @@
 import { z } from "zod";
 
-const nullableText = z.string().nullable().optional();
+/** Text we store: PostgreSQL `text` cannot hold U+0000, so such a payload is invalid rather than a 500. */
+const storedText = z.string().refine((value) => !value.includes("\u0000"), "must not contain NUL (U+0000)");
+const nullableText = storedText.nullable().optional();
 
-const ClerkEmailAddressSchema = z.looseObject({ id: z.string(), email_address: z.string() });
+const ClerkEmailAddressSchema = z.looseObject({ id: z.string(), email_address: storedText });
 
 /** The fields of Clerk's `UserJSON` we use; Clerk adds fields freely, so unknown keys pass. */
 const ClerkUserSchema = z.looseObject({
-  id: z.string().min(1),
+  id: storedText.min(1),
   email_addresses: z.array(ClerkEmailAddressSchema),
   primary_email_address_id: nullableText,
   username: nullableText,
@@ -16,10 +18,10 @@ const ClerkUserSchema = z.looseObject({
   updated_at: z.number().int().nonnegative(),
 });
 
-const DeletedObjectSchema = z.looseObject({ id: z.string().min(1) });
+const DeletedObjectSchema = z.looseObject({ id: storedText.min(1) });
 
 const EnvelopeSchema = z.looseObject({
-  type: z.string().min(1),
+  type: storedText.min(1),
   data: z.looseObject({}),
 });
 

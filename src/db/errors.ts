@@ -36,6 +36,9 @@ function rootCause(error: unknown): unknown {
 export function classifyDbError(error: unknown): DbFailure {
   if (error instanceof DatabaseUnavailableError) return { kind: "unavailable", code: error.code };
   const cause = rootCause(error) as { code?: unknown; constraint_name?: unknown; constraint?: unknown };
+  // PGlite, once closed (or closing), throws a plain Error with no code: the embedded database is gone.
+  if (cause instanceof Error && /^PGlite is clos(ed|ing)$/.test(cause.message))
+    return { kind: "unavailable", code: "PGLITE_CLOSED" };
   const code = typeof cause?.code === "string" ? cause.code : "unknown";
   if (code === "23505") {
     const constraint = cause.constraint_name ?? cause.constraint;
