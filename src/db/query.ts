@@ -1,8 +1,83 @@
-import type { SQL } from "drizzle-orm";
+import { Placeholder, type SQL, sql } from "drizzle-orm";
+import { PgDialect } from "drizzle-orm/pg-core";
 import type { Db, Tx } from "./types.js";
 
 /** Rows of a raw query, whichever driver ran it (postgres.js answers an array, PGlite `{ rows }`). */
 export async function queryRows<T>(db: Db | Tx, query: SQL): Promise<T[]> {
   const result: unknown = await db.execute(query);
   return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
+}
+
+/** A statement's constant text and one call's parameters. */
+export interface BoundStatement {
+  text: string;
+  params: unknown[];
+}
+
+const dialect = new PgDialect();
+
+/**
+ * Renders a statement once, with named placeholders for everything that varies per call; the result binds values
+ * to it without building or rendering SQL again. One text per statement is what lets the server prepare it once
+ * per connection and only Bind/Execute afterwards.
+ */
+export function defineStatement<Values extends Record<string, unknown>>(
+  build: (values: { readonly [K in keyof Values & string]: Placeholder<K> }) => SQL,
+): (values: Values) => BoundStatement {
+  const placeholders = new Proxy({} as { readonly [K in keyof Values & string]: Placeholder<K> }, {
+    get: (_, name) => sql.placeholder(String(name)),
+  });
+  const { sql: text, params } = dialect.sqlToQuery(build(placeholders));
+  const slots = params.map((param) => (param instanceof Placeholder ? (param.name as keyof Values) : undefined));
+  if (slots.some((slot) => slot === undefined)) throw new Error(`defineStatement: a value is not a placeholder`);
+  const names = slots as (keyof Values)[];
+  return (values) => ({ text, params: names.map((name) => values[name]) });
+}
+
+type PostgresJsClient = {
+  unsafe(text: string, params: unknown[], options: { prepare: boolean }): Promise<unknown[]>;
+  begin<T>(run: (tx: PostgresJsClient) => Promise<T>): Promise<T>;
+};
+type PgliteClient = {
+  query(text: string, params: unknown[]): Promise<{ rows: unknown[] }>;
+  transaction<T>(run: (tx: PgliteClient) => Promise<T>): Promise<T>;
+};
+type Client = { kind: "postgres"; client: PostgresJsClient } | { kind: "pglite"; client: PgliteClient };
+
+function clientOf(db: Db): Client {
+  const client = (db as unknown as { $client: unknown }).$client;
+  if (typeof client === "function" && "unsafe" in client) {
+    return { kind: "postgres", client: client as unknown as PostgresJsClient };
+  }
+  if (typeof client === "object" && client !== null && "query" in client) {
+    return { kind: "pglite", client: client as PgliteClient };
+  }
+  throw new Error("unknown database client");
+}
+
+/** Runs one statement per `run` on a postgres.js or PGlite client (or one of their transactions). */
+const runner =
+  ({ kind, client }: Client) =>
+  async <T>({ text, params }: BoundStatement): Promise<T[]> =>
+    kind === "postgres"
+      ? // A named prepared statement: parsed and planned once per connection, then one Bind/Execute round trip.
+        // (Unprepared, postgres.js first asks the server to Describe the parameters: a second round trip.) A client
+        // opened with `prepare: false` (transaction pooler, see `isTransactionPooler`) overrides this `true`.
+        ((await client.unsafe(text, params, { prepare: true })) as T[])
+      : ((await client.query(text, params)).rows as T[]);
+
+/** The rows of one statement, run as a prepared statement on the connection pool. */
+export function runStatement<T>(db: Db, statement: BoundStatement): Promise<T[]> {
+  return runner(clientOf(db))<T>(statement);
+}
+
+/** Several statements in one transaction, each prepared: `run` gets the function that runs one. */
+export function runTransaction<T>(
+  db: Db,
+  run: (statement: <R>(statement: BoundStatement) => Promise<R[]>) => Promise<T>,
+): Promise<T> {
+  const client = clientOf(db);
+  return client.kind === "postgres"
+    ? client.client.begin((tx) => run(runner({ kind: "postgres", client: tx })))
+    : client.client.transaction((tx) => run(runner({ kind: "pglite", client: tx })));
 }

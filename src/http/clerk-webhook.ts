@@ -1,10 +1,10 @@
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { parseClerkEvent } from "../clerk/events.js";
 import type { VerifyDelivery } from "../clerk/verify.js";
 import type { Db } from "../db/types.js";
 import type { Logger } from "../logger.js";
-import { applyClerkEvent } from "../provisioning/apply-clerk-event.js";
+import { type ApplyEvent, applyClerkEvent } from "../provisioning/apply-clerk-event.js";
 import { AppError, type ErrorCode, toAppError } from "./errors.js";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -13,6 +13,7 @@ export interface WebhookDeps {
   db: Db;
   verifyDelivery: VerifyDelivery;
   logger: Logger;
+  applyEvent?: ApplyEvent;
 }
 
 /** How a rejected delivery is counted in logs (and metrics). */
@@ -23,43 +24,51 @@ function rejectedOutcome(code: ErrorCode): string {
   return "invalid";
 }
 
-export function clerkWebhookRoutes({ db, verifyDelivery, logger }: WebhookDeps) {
-  return new Hono().post(
-    "/",
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: () => {
-        throw new AppError("payload_too_large", `body exceeds ${MAX_BODY_BYTES} bytes`);
-      },
-    }),
-    async (c) => {
-      const started = performance.now();
-      let svixId: string | undefined; // logged only once verified: before that it is anyone's text
-      let type: string | undefined;
-      let userId: string | undefined;
-      try {
-        const delivery = verifyDelivery(await c.req.text(), {
-          "svix-id": c.req.header("svix-id"),
-          "svix-timestamp": c.req.header("svix-timestamp"),
-          "svix-signature": c.req.header("svix-signature"),
-        });
-        svixId = delivery.svixId;
-        const event = parseClerkEvent(delivery.payload);
-        type = event.type === "ignored" ? event.eventType : event.type;
-        userId = event.type === "user.deleted" ? event.userId : event.type === "ignored" ? undefined : event.user.id;
-        const outcome = await applyClerkEvent(db, { svixId, receivedAt: new Date(), event });
-        logger.info({ svixId, type, userId, outcome, ms: elapsed(started) }, "clerk delivery");
-        return c.json({ received: true, outcome });
-      } catch (error) {
-        const appError = toAppError(error);
-        logger.warn(
-          { svixId, type, userId, outcome: rejectedOutcome(appError.code), code: appError.code, ms: elapsed(started) },
-          "clerk delivery rejected",
-        );
-        throw error;
-      }
-    },
-  );
+const tooLarge = () => {
+  throw new AppError("payload_too_large", `body exceeds ${MAX_BODY_BYTES} bytes`);
+};
+const streamedBodyLimit = bodyLimit({ maxSize: MAX_BODY_BYTES, onError: tooLarge });
+
+/**
+ * 413 past MAX_BODY_BYTES. A declared Content-Length (what Svix sends) is checked from the header alone, so that
+ * the body is later read straight from the socket; hono's `bodyLimit` would first build a full web `Request` with a
+ * stream for it, the most expensive step of a delivery. A streamed body (no length) goes through `bodyLimit`,
+ * which counts while it reads.
+ */
+const limitBody: MiddlewareHandler = (c, next) => {
+  const length = c.req.header("content-length");
+  if (length === undefined || c.req.header("transfer-encoding") !== undefined) return streamedBodyLimit(c, next);
+  return Number.parseInt(length, 10) > MAX_BODY_BYTES ? tooLarge() : next();
+};
+
+export function clerkWebhookRoutes({ db, verifyDelivery, logger, applyEvent = applyClerkEvent }: WebhookDeps) {
+  return new Hono().post("/", limitBody, async (c) => {
+    const started = performance.now();
+    let svixId: string | undefined; // logged only once verified: before that it is anyone's text
+    let type: string | undefined;
+    let userId: string | undefined;
+    try {
+      const delivery = verifyDelivery(await c.req.text(), {
+        "svix-id": c.req.header("svix-id"),
+        "svix-timestamp": c.req.header("svix-timestamp"),
+        "svix-signature": c.req.header("svix-signature"),
+      });
+      svixId = delivery.svixId;
+      const event = parseClerkEvent(delivery.payload);
+      type = event.type === "ignored" ? event.eventType : event.type;
+      userId = event.type === "user.deleted" ? event.userId : event.type === "ignored" ? undefined : event.user.id;
+      const outcome = await applyEvent(db, { svixId, receivedAt: new Date(), event });
+      logger.info({ svixId, type, userId, outcome, ms: elapsed(started) }, "clerk delivery");
+      return c.json({ received: true, outcome });
+    } catch (error) {
+      const appError = toAppError(error);
+      logger.warn(
+        { svixId, type, userId, outcome: rejectedOutcome(appError.code), code: appError.code, ms: elapsed(started) },
+        "clerk delivery rejected",
+      );
+      throw error;
+    }
+  });
 }
 
 const elapsed = (since: number) => Math.round((performance.now() - since) * 100) / 100;

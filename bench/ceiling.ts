@@ -1,0 +1,123 @@
+import { PGlite } from "@electric-sql/pglite";
+import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
+import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
+import postgres from "postgres";
+import { parseClerkEvent } from "../src/clerk/events.js";
+import { MIGRATIONS_FOLDER } from "../src/db/client.js";
+import type { BoundStatement } from "../src/db/query.js";
+import * as schema from "../src/db/schema.js";
+import { deleteUserStatements, provisionUserStatement } from "../src/provisioning/apply-clerk-event.js";
+import { countFailure, type LoadResult } from "./http-load.js";
+import type { Delivery } from "./workload.js";
+
+type Rows = Record<string, unknown>[];
+
+/** The database as the ceiling sees it: raw statements, no HTTP, no verification, no Drizzle. */
+export interface DirectDb {
+  /** A named prepared statement (postgres.js) or PGlite's extended query. */
+  run(text: string, params: unknown[]): Promise<Rows>;
+  /** Statements in one transaction, the same way. */
+  transaction<T>(work: (run: (text: string, params: unknown[]) => Promise<Rows>) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export function postgresDirect(url: string, poolMax: number): DirectDb {
+  const client = postgres(url, { max: poolMax, prepare: true, onnotice: () => {} });
+  const runOn = (sql: postgres.Sql | postgres.TransactionSql) => (text: string, params: unknown[]) =>
+    sql.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true }) as unknown as Promise<Rows>;
+  return {
+    run: runOn(client),
+    transaction: (work) => client.begin((tx) => work(runOn(tx))) as Promise<never>,
+    close: () => client.end({ timeout: 5 }),
+  };
+}
+
+/** Embedded mode: the service's PGlite lives in its process, so the ceiling gets its own, migrated the same way. */
+export async function pgliteDirect(): Promise<DirectDb> {
+  const client = new PGlite();
+  await migratePglite(drizzlePglite({ client, schema }), { migrationsFolder: MIGRATIONS_FOLDER });
+  return {
+    run: async (text, params) => (await client.query<Record<string, unknown>>(text, params)).rows,
+    transaction: (work) =>
+      client.transaction((tx) =>
+        work(async (text, params) => (await tx.query<Record<string, unknown>>(text, params)).rows),
+      ),
+    close: () => client.close(),
+  };
+}
+
+/** What the ceiling runs for one delivery: the service's own statement(s), bound to it. */
+export type Statement =
+  | { kind: "one"; statement: BoundStatement }
+  | { kind: "delete"; tombstone: BoundStatement; remove: BoundStatement };
+
+/**
+ * The statements the service runs for this delivery, built by the service's own code from the parsed event —
+ * parsing and binding happen before the clock starts.
+ */
+export function ceilingStatement(delivery: Delivery): Statement {
+  const event = parseClerkEvent(JSON.parse(delivery.body));
+  const receivedAt = new Date();
+  if (event.type === "user.deleted") {
+    return { kind: "delete", ...deleteUserStatements({ svixId: delivery.svixId, receivedAt, userId: event.userId }) };
+  }
+  if (event.type === "ignored" || !event.user.primaryEmail) throw new Error(`the ceiling has no ${event.type} path`);
+  const statement = provisionUserStatement({
+    attempt: 1,
+    svixId: delivery.svixId,
+    receivedAt,
+    eventType: event.type,
+    user: event.user,
+    email: event.user.primaryEmail,
+  });
+  return { kind: "one", statement };
+}
+
+async function runOne(db: DirectDb, statement: Statement): Promise<string> {
+  if (statement.kind === "one") {
+    const rows = await db.run(statement.statement.text, statement.statement.params);
+    return String(rows[0]?.outcome ?? "duplicate");
+  }
+  return db.transaction(async (run) => {
+    const rows = await run(statement.tombstone.text, statement.tombstone.params);
+    const outcome = String(rows[0]?.outcome ?? "duplicate");
+    if (outcome === "deleted") await run(statement.remove.text, statement.remove.params);
+    return outcome;
+  });
+}
+
+/** Runs `statements` in order at `concurrency`, like the HTTP load does, until they run out or `seconds` pass. */
+export async function runDirectLoad(options: {
+  db: DirectDb;
+  statements: Statement[];
+  concurrency: number;
+  seconds: number;
+}): Promise<LoadResult> {
+  const { statements } = options;
+  const latencies = new Float64Array(statements.length);
+  const outcomes: Record<string, number> = {};
+  const failures: LoadResult["failures"] = {};
+  let next = 0;
+  let completed = 0;
+  let nonOk = 0;
+  const started = performance.now();
+  const deadline = started + options.seconds * 1000;
+  const worker = async () => {
+    while (next < statements.length && performance.now() < deadline) {
+      const statement = statements[next++] as Statement;
+      const sentAt = performance.now();
+      try {
+        const outcome = await runOne(options.db, statement);
+        outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
+      } catch (error) {
+        nonOk++;
+        const code = String((error as { code?: unknown }).code ?? "error");
+        countFailure(failures, code, () => String(error));
+      }
+      latencies[completed++] = performance.now() - sentAt;
+    }
+  };
+  await Promise.all(Array.from({ length: options.concurrency }, worker));
+  const seconds = (performance.now() - started) / 1000;
+  return { completed, seconds, latencies: latencies.subarray(0, completed), nonOk, failures, outcomes, sent: next };
+}
