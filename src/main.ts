@@ -3,7 +3,7 @@ import { serve } from "@hono/node-server";
 import { createApp } from "./app.js";
 import { ConfigError, loadConfig } from "./config.js";
 import { openDatabase } from "./db/client.js";
-import { classifyDbError } from "./db/errors.js";
+import { describeError, isStrayDatabaseError } from "./db/errors.js";
 import { createLogger } from "./logger.js";
 import { resolveWebhookSecret } from "./webhook-secret.js";
 
@@ -20,16 +20,20 @@ async function main() {
   }
   const logger = createLogger(config.logLevel);
 
-  // postgres.js can raise a connection error outside any awaiting caller when the server drops connections
-  // (porsager/postgres#1154): the request it belonged to already got its 503, so keep serving.
-  process.on("uncaughtException", (error) => {
-    if (classifyDbError(error).kind === "unavailable") {
-      logger.warn({ code: classifyDbError(error) }, "stray database connection error ignored");
+  // postgres.js can throw from its own timers and socket callbacks when the server drops connections
+  // (porsager/postgres#1154, #1208; patches/ fixes the paths we know). No request awaits such an error: the one it
+  // belonged to got its 503 (every database call has a deadline), so keep serving. Anything else is a bug: exit.
+  const onStray = (kind: "uncaughtException" | "unhandledRejection") => (error: unknown) => {
+    const err = describeError(error);
+    if (isStrayDatabaseError(error)) {
+      logger.warn({ err, kind }, "stray database connection error ignored");
       return;
     }
-    logger.fatal({ err: { name: error.name } }, "uncaught exception");
+    logger.fatal({ err, kind }, "uncaught exception");
     process.exit(1);
-  });
+  };
+  process.on("uncaughtException", onStray("uncaughtException"));
+  process.on("unhandledRejection", onStray("unhandledRejection"));
 
   const webhookSecret = resolveWebhookSecret(config);
   const database = await openDatabase(config.database);

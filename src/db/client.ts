@@ -21,11 +21,21 @@ export function isTransactionPooler(url: string): boolean {
   return new URL(url).port === "6543";
 }
 
+/**
+ * Seconds before a pooled connection tries the server again after a failed attempt. postgres.js counts failures
+ * across the whole pool and waits up to 20 s by default (3^n / 100 s), so after a short outage under load the
+ * service stayed unavailable for many seconds after the server was back; capped at 2 s here, still jittered.
+ */
+export function reconnectDelaySeconds(failures: number): number {
+  return (0.5 + Math.random() / 2) * Math.min(3 ** failures / 100, 2);
+}
+
 export function openPostgres(config: Extract<Config["database"], { kind: "postgres" }>): Database {
   const client = postgres(config.url, {
     max: config.poolMax,
     idle_timeout: config.idleTimeoutSeconds,
     connect_timeout: config.connectTimeoutSeconds,
+    backoff: reconnectDelaySeconds,
     prepare: !isTransactionPooler(config.url),
     onnotice: () => {},
     connection: {

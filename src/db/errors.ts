@@ -55,6 +55,31 @@ export function classifyDbError(error: unknown): DbFailure {
 }
 
 /**
+ * Where an error was thrown, for logs: name, code and the top stack frames, never the message (a driver's message
+ * can quote query parameters, which hold e-mail addresses).
+ */
+export function describeError(error: unknown): { name: string; code?: string; frames?: string[] } {
+  if (!(error instanceof Error)) return { name: typeof error };
+  const { code } = classifyDbError(error) as { code?: string };
+  const frames = (error.stack ?? "")
+    .split("\n")
+    .filter((line) => /^\s+at /.test(line))
+    .slice(0, 5)
+    .map((line) => line.trim());
+  return { name: error.name, ...(code && code !== "unknown" ? { code } : {}), frames };
+}
+
+/**
+ * An error no caller awaits, raised by the database driver after the server went away: a connection error, or any
+ * error thrown from postgres.js's own code (its write timer on a closed socket: porsager/postgres#1154, #1208).
+ */
+export function isStrayDatabaseError(error: unknown): boolean {
+  if (classifyDbError(error).kind === "unavailable") return true;
+  const top = describeError(error).frames?.[0] ?? "";
+  return /[\\/]node_modules[\\/]postgres[\\/]/.test(top);
+}
+
+/**
  * Bounds a database call in time. postgres.js can leave a query pending for long after the server went away
  * (porsager/postgres#1208); Svix counts an answer slower than 15 s as failed, so we give up well before.
  */
