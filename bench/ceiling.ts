@@ -1,9 +1,10 @@
 import { PGlite } from "@electric-sql/pglite";
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
-import postgres from "postgres";
+import type postgres from "postgres";
 import { parseClerkEvent } from "../src/clerk/events.js";
-import { MIGRATIONS_FOLDER } from "../src/db/client.js";
+import { loadConfig } from "../src/config.js";
+import { MIGRATIONS_FOLDER, openPostgres } from "../src/db/client.js";
 import type { BoundStatement } from "../src/db/query.js";
 import * as schema from "../src/db/schema.js";
 import { deleteUserStatements, provisionUserStatement } from "../src/provisioning/apply-clerk-event.js";
@@ -21,14 +22,22 @@ export interface DirectDb {
   close(): Promise<void>;
 }
 
-export function postgresDirect(url: string, poolMax: number): DirectDb {
-  const client = postgres(url, { max: poolMax, prepare: true, onnotice: () => {} });
+/**
+ * The service's own postgres.js client, configured by the same code from the same environment (pool size, session
+ * settings such as statement_timeout, prepared statements): the ceiling differs from the service only by what the
+ * service adds in front of the database.
+ */
+export function postgresDirect(env: Record<string, string>): DirectDb {
+  const config = loadConfig({ ...env, NODE_ENV: "test" }).database;
+  if (config.kind !== "postgres") throw new Error("postgresDirect needs DATABASE_URL");
+  const database = openPostgres(config);
+  const client = (database.db as unknown as { $client: postgres.Sql }).$client;
   const runOn = (sql: postgres.Sql | postgres.TransactionSql) => (text: string, params: unknown[]) =>
     sql.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true }) as unknown as Promise<Rows>;
   return {
     run: runOn(client),
     transaction: (work) => client.begin((tx) => work(runOn(tx))) as Promise<never>,
-    close: () => client.end({ timeout: 5 }),
+    close: () => database.close(),
   };
 }
 

@@ -40,6 +40,7 @@ const { values: args } = parseArgs({
     "skip-extra": { type: "boolean", default: false },
     "cpu-prof": { type: "boolean", default: false },
     "log-level": { type: "string", default: "info" },
+    "node-args": { type: "string", default: "" },
     help: { type: "boolean", default: false },
   },
 });
@@ -55,6 +56,7 @@ if (args.help) {
   --skip-naive          no comparator rows     --skip-extra   no duplicate-heavy and mixed runs
   --cpu-prof            the service writes a V8 CPU profile to bench/results/ on exit
   --log-level L         the service's LOG_LEVEL (default info: one line per delivery, as in production)
+  --node-args="…"       extra Node.js flags for the service (experiments: --node-args=--max-semi-space-size=4)
 `);
   process.exit(0);
 }
@@ -402,7 +404,7 @@ async function main() {
         (await observer<{ pid: number }[]>`SELECT pid FROM pg_stat_activity WHERE datname = ${created.name}`).map(
           (row) => row.pid,
         );
-      ceilingDb = postgresDirect(created.url, POOL);
+      ceilingDb = postgresDirect(serviceEnv());
       const open = async () => {
         const client = postgres(created.url, { max: 1, onnotice: () => {} });
         return {
@@ -418,7 +420,10 @@ async function main() {
     }
     cleanups.push(() => ceilingDb.close());
 
-    const nodeArgs = args["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${RESULTS}`] : [];
+    const nodeArgs = [
+      ...(args["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${RESULTS}`] : []),
+      ...args["node-args"].split(" ").filter(Boolean),
+    ];
     const service = await startService({
       entry: "src/main.ts",
       env: { ...serviceEnv(), LOG_LEVEL: args["log-level"] },

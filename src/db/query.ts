@@ -21,7 +21,7 @@ const dialect = new PgDialect();
  * to it without building or rendering SQL again. One text per statement is what lets the server prepare it once
  * per connection and only Bind/Execute afterwards.
  */
-export function defineStatement<Values extends Record<string, unknown>>(
+export function defineStatement<Values extends object>(
   build: (values: { readonly [K in keyof Values & string]: Placeholder<K> }) => SQL,
 ): (values: Values) => BoundStatement {
   const placeholders = new Proxy({} as { readonly [K in keyof Values & string]: Placeholder<K> }, {
