@@ -41,9 +41,12 @@ export function postgresDirect(env: Record<string, string>): DirectDb {
   };
 }
 
-/** Embedded mode: the service's PGlite lives in its process, so the ceiling gets its own, migrated the same way. */
-export async function pgliteDirect(): Promise<DirectDb> {
-  const client = new PGlite();
+/**
+ * Embedded mode: the service's PGlite lives in its process, so the ceiling gets its own, on disk like the service's
+ * and migrated the same way.
+ */
+export async function pgliteDirect(dataDir: string): Promise<DirectDb> {
+  const client = new PGlite(dataDir);
   await migratePglite(drizzlePglite({ client, schema }), { migrationsFolder: MIGRATIONS_FOLDER });
   return {
     run: async (text, params) => (await client.query<Record<string, unknown>>(text, params)).rows,
