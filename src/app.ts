@@ -7,6 +7,7 @@ import { AppError, errorResponse, onError } from "./http/errors.js";
 import { healthRoutes } from "./http/health.js";
 import { meRoutes } from "./http/me.js";
 import type { Logger } from "./logger.js";
+import { createMetrics, type Metrics } from "./metrics.js";
 import type { ApplyEvent } from "./provisioning/apply-clerk-event.js";
 
 export interface AppDeps {
@@ -17,15 +18,27 @@ export interface AppDeps {
   applyEvent?: ApplyEvent;
   /** Session verification and the Backend API for `/v1/me`; without keys those routes answer 401/503. */
   clerk?: ClerkOptions;
+  /** Prometheus metrics served at /metrics; its own registry (sized for PGlite's single connection) by default. */
+  metrics?: Metrics;
 }
 
 /** The HTTP app, built from explicit dependencies: it reads no env and never listens. */
-export function createApp({ db, webhookSigningSecret, logger, applyEvent, clerk = {} }: AppDeps) {
+export function createApp({
+  db,
+  webhookSigningSecret,
+  logger,
+  applyEvent,
+  clerk = {},
+  metrics = createMetrics({ poolMax: 1 }),
+}: AppDeps) {
   const verifyDelivery = createVerifier(webhookSigningSecret);
   return new Hono()
     .onError(onError(logger))
     .notFound((c) => errorResponse(c, new AppError("not_found", `no route for ${c.req.method} ${c.req.path}`)))
     .route("/health", healthRoutes(db))
-    .route("/webhooks/clerk", clerkWebhookRoutes({ db, verifyDelivery, logger, applyEvent }))
+    .route("/webhooks/clerk", clerkWebhookRoutes({ db, verifyDelivery, logger, metrics, applyEvent }))
+    .get("/metrics", async (c) =>
+      c.text(await metrics.registry.metrics(), 200, { "content-type": metrics.registry.contentType }),
+    )
     .route("/", meRoutes({ db, clerk, logger }));
 }

@@ -5,6 +5,7 @@ import { ConfigError, loadConfig } from "./config.js";
 import { openDatabase } from "./db/client.js";
 import { describeError, isStrayDatabaseError } from "./db/errors.js";
 import { createLogger } from "./logger.js";
+import { createMetrics } from "./metrics.js";
 import { resolveWebhookSecret } from "./webhook-secret.js";
 
 const SHUTDOWN_DEADLINE_MS = 8_000;
@@ -37,7 +38,14 @@ async function main() {
 
   const webhookSecret = resolveWebhookSecret(config);
   const database = await openDatabase(config.database);
-  const app = createApp({ db: database.db, webhookSigningSecret: webhookSecret.secret, logger, clerk: config.clerk });
+  const metrics = createMetrics({ poolMax: config.database.kind === "postgres" ? config.database.poolMax : 1 });
+  const app = createApp({
+    db: database.db,
+    webhookSigningSecret: webhookSecret.secret,
+    logger,
+    clerk: config.clerk,
+    metrics,
+  });
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
     logger.info({ port: info.port, database: database.kind }, "listening");
     if (webhookSecret.source === "dev-file") {

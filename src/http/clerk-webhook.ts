@@ -4,6 +4,7 @@ import { parseClerkEvent } from "../clerk/events.js";
 import type { VerifyDelivery } from "../clerk/verify.js";
 import type { Db } from "../db/types.js";
 import type { Logger } from "../logger.js";
+import type { Metrics } from "../metrics.js";
 import { type ApplyEvent, applyClerkEvent } from "../provisioning/apply-clerk-event.js";
 import { AppError, type ErrorCode, toAppError } from "./errors.js";
 
@@ -13,6 +14,7 @@ export interface WebhookDeps {
   db: Db;
   verifyDelivery: VerifyDelivery;
   logger: Logger;
+  metrics: Metrics;
   applyEvent?: ApplyEvent;
 }
 
@@ -41,7 +43,11 @@ const limitBody: MiddlewareHandler = (c, next) => {
   return Number.parseInt(length, 10) > MAX_BODY_BYTES ? tooLarge() : next();
 };
 
-export function clerkWebhookRoutes({ db, verifyDelivery, logger, applyEvent = applyClerkEvent }: WebhookDeps) {
+/** Metric label: Clerk's user events by name, the many other types as one (labels must stay few). */
+const typeLabel = (type: string | undefined) =>
+  type === undefined ? "unknown" : type.startsWith("user.") ? type : "other";
+
+export function clerkWebhookRoutes({ db, verifyDelivery, logger, metrics, applyEvent = applyClerkEvent }: WebhookDeps) {
   return new Hono().post("/", limitBody, async (c) => {
     const started = performance.now();
     let svixId: string | undefined; // logged only once verified: before that it is anyone's text
@@ -54,18 +60,23 @@ export function clerkWebhookRoutes({ db, verifyDelivery, logger, applyEvent = ap
         "svix-signature": c.req.header("svix-signature"),
       });
       svixId = delivery.svixId;
+      const verifiedId = svixId;
       const event = parseClerkEvent(delivery.payload);
       type = event.type === "ignored" ? event.eventType : event.type;
       userId = event.type === "user.deleted" ? event.userId : event.type === "ignored" ? undefined : event.user.id;
-      const outcome = await applyEvent(db, { svixId, receivedAt: new Date(), event });
-      logger.info({ svixId, type, userId, outcome, ms: elapsed(started) }, "clerk delivery");
+      const outcome = await metrics.trackDatabaseCall(() =>
+        applyEvent(db, { svixId: verifiedId, receivedAt: new Date(), event }),
+      );
+      const ms = elapsed(started);
+      metrics.recordDelivery(typeLabel(type), outcome, ms);
+      logger.info({ svixId, type, userId, outcome, ms }, "clerk delivery");
       return c.json({ received: true, outcome });
     } catch (error) {
       const appError = toAppError(error);
-      logger.warn(
-        { svixId, type, userId, outcome: rejectedOutcome(appError.code), code: appError.code, ms: elapsed(started) },
-        "clerk delivery rejected",
-      );
+      const outcome = rejectedOutcome(appError.code);
+      const ms = elapsed(started);
+      metrics.recordDelivery(typeLabel(type), outcome, type === undefined ? undefined : ms);
+      logger.warn({ svixId, type, userId, outcome, code: appError.code, ms }, "clerk delivery rejected");
       throw error;
     }
   });
