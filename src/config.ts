@@ -1,23 +1,26 @@
 import { createPublicKey } from "node:crypto";
 import { z } from "zod";
 
-const emptyAsUnset = (value: unknown) => (value === "" ? undefined : value);
+const emptyAsUnset = (value: unknown) => (typeof value === "string" && value.trim() === "" ? undefined : value);
+/** A whole number written as digits only: `1e3`, `0x50` or `3000.5` are mistakes, not numbers. */
+const wholeNumber = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.string().trim().regex(/^\d+$/, "must be a whole number").transform(Number).pipe(z.number().min(min).max(max));
 const optional = <T extends z.ZodType>(schema: T) => z.preprocess(emptyAsUnset, schema.optional());
-const withDefault = <T extends z.ZodType>(schema: T, fallback: z.input<T>) =>
+const withDefault = <T extends z.ZodType>(schema: T, fallback: z.output<T>) =>
   z.preprocess(emptyAsUnset, schema.default(fallback as never));
 
 const EnvSchema = z
   .object({
     NODE_ENV: withDefault(z.enum(["development", "production", "test"]), "development"),
-    PORT: withDefault(z.coerce.number().int().min(0).max(65535), 3000),
+    PORT: withDefault(wholeNumber(0, 65535), 3000),
     HOST: withDefault(z.string(), "0.0.0.0"),
     LOG_LEVEL: withDefault(z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]), "info"),
     DATABASE_URL: optional(z.url({ protocol: /^postgres(ql)?$/, error: "must be a postgres:// or postgresql:// URL" })),
     PGLITE_DATA_DIR: withDefault(z.string(), ".data/pglite"),
-    DATABASE_POOL_MAX: withDefault(z.coerce.number().int().min(1).max(1000), 20),
-    DATABASE_IDLE_TIMEOUT_SECONDS: withDefault(z.coerce.number().int().min(0), 30),
-    DATABASE_CONNECT_TIMEOUT_SECONDS: withDefault(z.coerce.number().int().min(1), 10),
-    DATABASE_STATEMENT_TIMEOUT_MS: withDefault(z.coerce.number().int().min(100).max(9_000), 5_000),
+    DATABASE_POOL_MAX: withDefault(wholeNumber(1, 1000), 20),
+    DATABASE_IDLE_TIMEOUT_SECONDS: withDefault(wholeNumber(0), 30),
+    DATABASE_CONNECT_TIMEOUT_SECONDS: withDefault(wholeNumber(1), 10),
+    DATABASE_STATEMENT_TIMEOUT_MS: withDefault(wholeNumber(100, 9_000), 5_000),
     CLERK_WEBHOOK_SIGNING_SECRET: optional(
       z.string().regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, "must be the endpoint's whsec_… secret"),
     ),

@@ -106,6 +106,9 @@ describe("loadConfig", () => {
     ["PORT", "70000"],
     ["PORT", "-1"],
     ["PORT", "80.5"],
+    ["PORT", "1e3"],
+    ["PORT", "0x50"],
+    ["DATABASE_POOL_MAX", "2e1"],
     ["DATABASE_URL", "mysql://localhost/app"],
     ["DATABASE_URL", "not a url"],
     ["DATABASE_URL", "localhost:5432"],
@@ -118,6 +121,11 @@ describe("loadConfig", () => {
     const problems = problemsOf({ [name]: value });
     expect(problems).toHaveLength(1);
     expect(problems[0]).toMatch(new RegExp(`^${name}: `));
+  });
+
+  test("a value of spaces only counts as unset, and spaces around a number are ignored", () => {
+    expect(loadConfig({ PORT: "   " }).port).toBe(3000);
+    expect(loadConfig({ PORT: " 8080 " }).port).toBe(8080);
   });
 
   test.each([

@@ -1,6 +1,6 @@
 const MIN_LENGTH = 3;
 const MAX_LENGTH = 30;
-/** Collisions get suffixes 2…99999 (see provision-user.ts); `formsPattern` covers every width they can have. */
+/** Collisions get suffixes 2…99999 (see apply-clerk-event.ts); `formsPattern` covers exactly those. */
 const MAX_SUFFIX_DIGITS = 5;
 
 /**
@@ -34,7 +34,8 @@ export function chooseUsername(clerkUsername: string | null, email: string): Use
   const base = clerkBase ?? fitUsername(email.slice(0, email.lastIndexOf("@"))) ?? "user";
   const forms = [base];
   for (let digits = 1; digits <= MAX_SUFFIX_DIGITS; digits++) {
-    forms.push(`${base.slice(0, MAX_LENGTH - digits)}[0-9]{${digits}}`);
+    const suffix = digits === 1 ? "[2-9]" : `[1-9][0-9]{${digits - 1}}`;
+    forms.push(`${base.slice(0, MAX_LENGTH - digits)}${suffix}`);
   }
   return { base, fromClerk: clerkBase !== null, formsPattern: `^(?:${forms.join("|")})$` };
 }
