@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createApp } from "../src/app.js";
-import { openPostgres } from "../src/db/client.js";
 import { createLogger } from "../src/logger.js";
 import { TEST_SECRET } from "./helpers/clerk.js";
-import { drivers, type TestDatabase } from "./helpers/database.js";
+import { drivers, openUnreachablePostgres, type TestDatabase } from "./helpers/database.js";
 import { createHarness, describeResponse, type Harness } from "./helpers/harness.js";
 import { terminateServiceBackends } from "./helpers/postgres-backends.js";
 
@@ -129,14 +128,7 @@ describe.each(drivers())("GET /health on $name", ({ name, open }) => {
 
 describe("GET /health with nothing listening at the PostgreSQL URL", () => {
   test("503 with connection false, and no driver error text", async () => {
-    const database = openPostgres({
-      kind: "postgres",
-      url: "postgres://postgres@127.0.0.1:1/nowhere",
-      poolMax: 1,
-      idleTimeoutSeconds: 1,
-      connectTimeoutSeconds: 1,
-      statementTimeoutMs: 1_000,
-    });
+    const database = openUnreachablePostgres();
     try {
       const app = createApp({ db: database.db, webhookSigningSecret: TEST_SECRET, logger: createLogger("silent") });
       await expectHealth(app, 503, ALL_FALSE);

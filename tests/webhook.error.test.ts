@@ -3,10 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, onTestFinished, test } from "vitest";
 import { createApp } from "../src/app.js";
-import { openPglite, openPostgres } from "../src/db/client.js";
+import { openPglite } from "../src/db/client.js";
 import { createLogger } from "../src/logger.js";
 import { clerkEvent, clerkUser, newSvixId, newUserId, signDelivery, TEST_SECRET } from "./helpers/clerk.js";
-import { drivers } from "./helpers/database.js";
+import { drivers, openUnreachablePostgres } from "./helpers/database.js";
 import { expectError, expectRejected } from "./helpers/expect-error.js";
 import { createHarness, describeResponse, type Harness } from "./helpers/harness.js";
 import { openLockHolder, terminateServiceBackends, waitForServiceBackendBlocked } from "./helpers/postgres-backends.js";
@@ -263,14 +263,7 @@ describe.each(drivers())("webhook errors on $name", ({ name, open }) => {
 
 describe("a PostgreSQL URL with nothing listening", () => {
   test("503 database_unavailable, without the driver's error text", async () => {
-    const database = openPostgres({
-      kind: "postgres",
-      url: "postgres://postgres@127.0.0.1:1/nowhere",
-      poolMax: 2,
-      idleTimeoutSeconds: 1,
-      connectTimeoutSeconds: 2,
-      statementTimeoutMs: 1_000,
-    });
+    const database = openUnreachablePostgres();
     try {
       const app = createApp({ db: database.db, webhookSigningSecret: TEST_SECRET, logger: createLogger("silent") });
       for (const payload of [

@@ -97,3 +97,15 @@ export async function openTestPostgres(
     },
   };
 }
+
+/** A pool pointed at a port where nothing listens: every call fails to connect (fast, with short timeouts). */
+export function openUnreachablePostgres(): Database {
+  return openPostgres({
+    kind: "postgres",
+    url: "postgres://postgres@127.0.0.1:1/nowhere",
+    poolMax: 2,
+    idleTimeoutSeconds: 1,
+    connectTimeoutSeconds: 2,
+    statementTimeoutMs: 1_000,
+  });
+}
