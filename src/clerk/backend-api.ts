@@ -1,3 +1,4 @@
+import { setTimeout as delay } from "node:timers/promises";
 import { createClerkClient } from "@clerk/backend";
 import { isClerkAPIResponseError } from "@clerk/backend/errors";
 import { type ClerkUser, parseClerkEvent } from "./events.js";
@@ -52,4 +53,151 @@ export function createClerkUserFetcher(
       clearTimeout(timer);
     }
   };
+}
+
+/** Clerk refused the secret key (401 / 403): no retry can help; the operator must fix `CLERK_SECRET_KEY`. */
+export class ClerkAuthError extends Error {
+  constructor(
+    readonly status: number,
+    detail: string,
+  ) {
+    super(`Clerk rejected CLERK_SECRET_KEY (${status}${detail ? ` ${detail}` : ""})`);
+    this.name = "ClerkAuthError";
+  }
+}
+
+/** The operation was stopped (Ctrl-C) while waiting for Clerk. */
+export class ClerkAbortedError extends Error {
+  constructor() {
+    super("interrupted");
+    this.name = "ClerkAbortedError";
+  }
+}
+
+/** One page of `GET /v1/users`: Clerk's `UserJSON` objects as sent (`user.raw`) and the instance's user count. */
+export interface ClerkUserPage {
+  users: unknown[];
+  totalCount: number;
+}
+
+export interface ClerkRetryNotice {
+  /** 1 for the first retry. */
+  attempt: number;
+  /** The answer's status; undefined for a network error or a timeout. */
+  status: number | undefined;
+  /** How long we wait before the retry (Clerk's `Retry-After` on a 429). */
+  delayMs: number;
+}
+
+export interface ClerkDirectoryOptions {
+  secretKey: string;
+  apiUrl?: string | undefined;
+  /** Retries of one request after a 429, a 5xx, a network error or a timeout (default 8). */
+  maxRetries?: number;
+  /** Per attempt (default 30 s). */
+  timeoutMs?: number;
+  /** Backoff before the first retry when Clerk gives no `Retry-After`; doubled each time, capped at 30 s. */
+  backoffMs?: number;
+  onRetry?: (notice: ClerkRetryNotice) => void;
+  /** Aborting stops waiting (for an answer or a backoff) at once, with `ClerkAbortedError`. */
+  signal?: AbortSignal;
+}
+
+/** The Backend API's user listing, as the operator tools use it. */
+export interface ClerkDirectory {
+  /** Users in creation order (`+created_at`), `limit` (at most 500) from `offset`. */
+  listUsers(offset: number, limit: number): Promise<ClerkUserPage>;
+  /** The users among `ids` (at most 100) that exist; an id missing from the answer is not a Clerk user. */
+  usersById(ids: readonly string[]): Promise<unknown[]>;
+}
+
+/** The Backend API's largest page. */
+export const MAX_PAGE_SIZE = 500;
+/** The Backend API's largest `user_id` filter. */
+export const MAX_IDS_PER_LOOKUP = 100;
+const MAX_BACKOFF_MS = 30_000;
+
+/**
+ * `users.getUserList` through the real `@clerk/backend` client, with Clerk's rate limits respected (a 429 waits
+ * its `Retry-After`), transient failures (5xx, network, timeout) retried with exponential backoff and jitter, and a
+ * rejected key (401/403) reported at once as `ClerkAuthError`. Other answers (400, 404, 422) are not retried.
+ */
+export function createClerkDirectory(options: ClerkDirectoryOptions): ClerkDirectory {
+  const { secretKey, apiUrl, signal, onRetry } = options;
+  const maxRetries = options.maxRetries ?? 8;
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const backoffMs = options.backoffMs ?? 500;
+  const client = createClerkClient({ secretKey, ...(apiUrl ? { apiUrl } : {}), telemetry: { disabled: true } });
+
+  const abortable = <T>(work: Promise<T>, ms: number | undefined): Promise<T> => {
+    if (signal?.aborted) return Promise.reject(new ClerkAbortedError());
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    return Promise.race([
+      work,
+      new Promise<never>((_, reject) => {
+        if (ms !== undefined) timer = setTimeout(() => reject(new ClerkUnavailableError("timeout")), ms);
+        onAbort = () => reject(new ClerkAbortedError());
+        signal?.addEventListener("abort", onAbort, { once: true });
+      }),
+    ]).finally(() => {
+      clearTimeout(timer);
+      if (onAbort) signal?.removeEventListener("abort", onAbort);
+    });
+  };
+  const sleep = (ms: number) =>
+    delay(ms, undefined, signal ? { signal } : {}).catch(() => {
+      throw new ClerkAbortedError();
+    });
+
+  const withRetries = async <T>(call: () => Promise<T>): Promise<T> => {
+    for (let attempt = 0; ; attempt++) {
+      let status: number | undefined;
+      let retryAfterMs: number | undefined;
+      try {
+        return await abortable(call(), timeoutMs);
+      } catch (error) {
+        if (error instanceof ClerkAbortedError) throw error;
+        if (isClerkAPIResponseError(error)) {
+          status = error.status;
+          if (status === 401 || status === 403) {
+            throw new ClerkAuthError(status, error.errors[0]?.code ?? "");
+          }
+          const transient = status === undefined || status === 408 || status === 429 || status >= 500;
+          if (!transient) throw new ClerkUnavailableError(`status ${status}${describeClerkError(error)}`);
+          if (status === 429 && error.retryAfter !== undefined) retryAfterMs = error.retryAfter * 1000;
+        } else if (!(error instanceof ClerkUnavailableError)) {
+          throw error;
+        }
+        if (attempt >= maxRetries) {
+          throw new ClerkUnavailableError(
+            `${status === undefined ? "no answer" : `status ${status}`} after ${maxRetries + 1} attempts`,
+          );
+        }
+      }
+      const backoff = Math.min(backoffMs * 2 ** attempt, MAX_BACKOFF_MS) * (0.5 + Math.random() / 2);
+      const delayMs = Math.round(retryAfterMs ?? backoff);
+      onRetry?.({ attempt: attempt + 1, status, delayMs });
+      await sleep(delayMs);
+    }
+  };
+
+  return {
+    listUsers: async (offset, limit) => {
+      const page = await withRetries(() =>
+        client.users.getUserList({ limit: Math.min(limit, MAX_PAGE_SIZE), offset, orderBy: "+created_at" }),
+      );
+      return { users: page.data.map((user) => user.raw), totalCount: page.totalCount };
+    },
+    usersById: async (ids) => {
+      if (ids.length === 0) return [];
+      const page = await withRetries(() => client.users.getUserList({ userId: [...ids], limit: MAX_IDS_PER_LOOKUP }));
+      return page.data.map((user) => user.raw);
+    },
+  };
+}
+
+function describeClerkError(error: { errors: { code?: string }[] }): string {
+  const code = error.errors[0]?.code;
+  return code ? ` ${code}` : "";
 }

@@ -1,13 +1,22 @@
 import { randomBytes } from "node:crypto";
-import { parseArgs } from "node:util";
 import { Webhook } from "svix";
 import { loadConfig } from "../config.js";
 import { resolveWebhookSecret } from "../webhook-secret.js";
+import { EXIT, parseCliArgs, runCommand, UsageError } from "./cli.js";
 
 const TYPES = ["user.created", "user.updated", "user.deleted"] as const;
 type SampleType = (typeof TYPES)[number];
 
-const USAGE = `usage: npm run send-event -- <${TYPES.join("|")}> [--user-id ID] [--email E] [--url URL]`;
+const USAGE = `usage: npm run send-event -- <${TYPES.join("|")}> [--user-id ID] [--email E] [--url URL]
+
+Signs a sample Clerk event (the shape of the dashboard's "Send Example") with CLERK_WEBHOOK_SIGNING_SECRET, or the
+development secret npm start made, posts it to the running service, and prints the answer.
+
+  --user-id ID   the Clerk user id (default: a new random user_…)
+  --email E      the primary e-mail address (default: <user id>@example.com)
+  --url URL      the webhook endpoint (default: http://127.0.0.1:$PORT/webhooks/clerk)
+
+Exit codes: 0 the service answered 2xx · 1 it answered otherwise, or could not be reached · 2 bad usage or configuration.`;
 
 /** A Clerk event in the shape of the dashboard's "Send Example" payloads. */
 export function sampleEvent(type: SampleType, userId: string, email: string) {
@@ -17,6 +26,7 @@ export function sampleEvent(type: SampleType, userId: string, email: string) {
     return {
       data: { deleted: true, id: userId, object: "user" },
       event_attributes: { http_request },
+      instance_id: "ins_send_event",
       object: "event",
       timestamp: now,
       type,
@@ -56,45 +66,85 @@ export function sampleEvent(type: SampleType, userId: string, email: string) {
       last_sign_in_at: null,
     },
     event_attributes: { http_request },
+    instance_id: "ins_send_event",
     object: "event",
     timestamp: now,
     type,
   };
 }
 
-async function main() {
-  const { positionals, values } = parseArgs({
+/** Svix counts an answer slower than 15 s as a failed attempt; so do we. */
+const TIMEOUT_MS = 15_000;
+
+/** Why a request got no answer, from fetch's `cause` (`ECONNREFUSED`, …). */
+function unreachable(url: string, error: unknown): string {
+  const cause = (error as { cause?: { code?: unknown; message?: unknown } } | undefined)?.cause;
+  if (error instanceof Error && error.name === "TimeoutError")
+    return `no answer from ${url} within ${TIMEOUT_MS / 1000} s`;
+  const code =
+    typeof cause?.code === "string"
+      ? cause.code
+      : typeof cause?.message === "string"
+        ? cause.message
+        : error instanceof Error
+          ? error.message
+          : String(error);
+  return `could not reach ${url} (${code}): is the service running (npm start), and on this --url / PORT?`;
+}
+
+async function main(): Promise<number> {
+  const { positionals, values } = parseCliArgs({
     allowPositionals: true,
-    options: { "user-id": { type: "string" }, email: { type: "string" }, url: { type: "string" } },
+    options: {
+      "user-id": { type: "string" },
+      email: { type: "string" },
+      url: { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
+    },
   });
-  const type = positionals[0] as SampleType | undefined;
-  if (!type || !TYPES.includes(type)) {
-    console.error(USAGE);
-    process.exit(2);
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return EXIT.ok;
   }
+  const type = positionals[0] as SampleType | undefined;
+  if (!type || !TYPES.includes(type) || positionals.length > 1) throw new UsageError(USAGE);
   const config = loadConfig();
-  const { secret } = resolveWebhookSecret(config);
+  let secret: string;
+  try {
+    secret = resolveWebhookSecret(config).secret;
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
   const userId = values["user-id"] ?? `user_${randomBytes(12).toString("hex")}`;
   const email = values.email ?? `${userId.toLowerCase()}@example.com`;
   const url = values.url ?? `http://127.0.0.1:${config.port}/webhooks/clerk`;
   const body = JSON.stringify(sampleEvent(type, userId, email));
   const svixId = `msg_${randomBytes(12).toString("hex")}`;
   const now = new Date();
-  const response = await fetch(url, {
-    method: "POST",
-    headers: {
-      "content-type": "application/json",
-      "svix-id": svixId,
-      "svix-timestamp": String(Math.floor(now.getTime() / 1000)),
-      "svix-signature": new Webhook(secret).sign(svixId, now, body),
-    },
-    body,
-  });
-  console.log(`${type} ${userId} (svix-id ${svixId}) → ${response.status} ${await response.text()}`);
-  process.exit(response.ok ? 0 : 1);
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "svix-id": svixId,
+        "svix-timestamp": String(Math.floor(now.getTime() / 1000)),
+        "svix-signature": new Webhook(secret).sign(svixId, now, body),
+      },
+      body,
+      signal: AbortSignal.timeout(TIMEOUT_MS),
+    });
+  } catch (error) {
+    process.stderr.write(`send-event: ${unreachable(url, error)}\n`);
+    return EXIT.failed;
+  }
+  process.stdout.write(`${type} ${userId} (svix-id ${svixId}) → ${response.status} ${await response.text()}\n`);
+  if (response.status === 401) {
+    process.stderr.write(
+      "send-event: the service refused the signature: it uses another secret. Give this command the service's CLERK_WEBHOOK_SIGNING_SECRET (or, with the development secret, the same PGLITE_DATA_DIR).\n",
+    );
+  }
+  return response.ok ? EXIT.ok : EXIT.failed;
 }
 
-main().catch((error: unknown) => {
-  console.error(`send-event failed: ${error instanceof Error ? error.message : String(error)}`);
-  process.exit(1);
-});
+runCommand("send-event", main);

@@ -55,6 +55,18 @@ export function classifyDbError(error: unknown): DbFailure {
 }
 
 /**
+ * An integrity-constraint violation (SQLSTATE class 23: unique, check, not-null, foreign key) and the constraint's
+ * name: a row that can never be written as it is, whereas other failures are about the database, not the row.
+ */
+export function constraintViolation(error: unknown): { code: string; constraint: string } | undefined {
+  const cause = rootCause(error) as { code?: unknown; constraint_name?: unknown; constraint?: unknown };
+  const code = typeof cause?.code === "string" ? cause.code : "";
+  if (!code.startsWith("23")) return undefined;
+  const constraint = cause.constraint_name ?? cause.constraint;
+  return { code, constraint: typeof constraint === "string" ? constraint : "" };
+}
+
+/**
  * Where an error was thrown, for logs: name, code and the top stack frames, never the message (a driver's message
  * can quote query parameters, which hold e-mail addresses).
  */

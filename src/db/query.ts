@@ -35,8 +35,9 @@ export function defineStatement<Values extends object>(
 }
 
 type PostgresJsClient = {
-  unsafe(text: string, params: unknown[], options: { prepare: boolean }): Promise<unknown[]>;
+  unsafe(text: string, params: unknown[], options?: { prepare: boolean }): Promise<unknown[]>;
   begin<T>(run: (tx: PostgresJsClient) => Promise<T>): Promise<T>;
+  reserve(): Promise<PostgresJsClient & { release(): void }>;
 };
 type PgliteClient = {
   query(text: string, params: unknown[]): Promise<{ rows: unknown[] }>;
@@ -80,4 +81,32 @@ export function runTransaction<T>(
   return client.kind === "postgres"
     ? client.client.begin((tx) => run(runner({ kind: "postgres", client: tx })))
     : client.client.transaction((tx) => run(runner({ kind: "pglite", client: tx })));
+}
+
+/**
+ * Runs `work` while holding the session-level advisory lock `name` (on a connection of its own, so the lock lives
+ * exactly as long as `work` or the connection: a crashed holder releases it). `acquired: false`, without running
+ * `work`, when another session holds it. PGlite is one process's database: there is nobody to exclude.
+ */
+export async function withAdvisoryLock<T>(
+  db: Db,
+  name: string,
+  work: () => Promise<T>,
+): Promise<{ acquired: true; value: T } | { acquired: false }> {
+  const client = clientOf(db);
+  if (client.kind === "pglite") return { acquired: true, value: await work() };
+  const session = await client.client.reserve();
+  try {
+    const [row] = (await session.unsafe("SELECT pg_try_advisory_lock(hashtext($1)) AS locked", [name])) as {
+      locked: boolean;
+    }[];
+    if (!row?.locked) return { acquired: false };
+    try {
+      return { acquired: true, value: await work() };
+    } finally {
+      await session.unsafe("SELECT pg_advisory_unlock(hashtext($1))", [name]).catch(() => {});
+    }
+  } finally {
+    session.release();
+  }
 }

@@ -1,5 +1,18 @@
 import { sql } from "drizzle-orm";
-import { bigint, check, index, pgPolicy, pgTable, text, timestamp, unique } from "drizzle-orm/pg-core";
+import {
+  bigint,
+  boolean,
+  check,
+  index,
+  integer,
+  jsonb,
+  pgPolicy,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  unique,
+} from "drizzle-orm/pg-core";
 import { authenticatedRole } from "drizzle-orm/supabase";
 
 /**
@@ -91,4 +104,40 @@ export const clerkDeliveries = pgTable("clerk_deliveries", {
   reason: text("reason"),
   receivedAt: timestamp("received_at", { withTimezone: true }).notNull(),
   processedAt: timestamp("processed_at", { withTimezone: true }).notNull().defaultNow(),
+  /** When `npm run replay` last re-ran this (skipped or failed) delivery; its outcome and reason are the replay's. */
+  replayedAt: timestamp("replayed_at", { withTimezone: true }),
 }).enableRLS();
+
+/**
+ * One `npm run sync` over the Clerk user list. `next_offset` and `counts` are written by the same statement that
+ * applies a page, so an interrupted run resumes exactly after the last page that committed.
+ */
+export const syncRuns = pgTable("sync_runs", {
+  id: bigint("id", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+  /** running → completed, or interrupted / failed (resumed by the next run), or abandoned (superseded). */
+  status: text("status").notNull().default("running"),
+  /** Whether the run tracks the ids it lists (`sync_run_users`) to prune the others once the listing is complete. */
+  prune: boolean("prune").notNull().default(false),
+  /** The list offset of the next page to apply. */
+  nextOffset: integer("next_offset").notNull().default(0),
+  /** Clerk's user count as of the last page (a drop means users were deleted, shifting later offsets). */
+  total: integer("total"),
+  /** Users by outcome (`created`, `updated`, `unchanged`, `skipped:<reason>`, `failed:<reason>`, `pruned`). */
+  counts: jsonb("counts").$type<Record<string, number>>().notNull().default({}),
+  error: text("error"),
+  startedAt: timestamp("started_at", { withTimezone: true }).notNull().defaultNow(),
+  updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+  finishedAt: timestamp("finished_at", { withTimezone: true }),
+}).enableRLS();
+
+/** The Clerk user ids a pruning run has listed so far (kept across an interruption; cleared when it completes). */
+export const syncRunUsers = pgTable(
+  "sync_run_users",
+  {
+    runId: bigint("run_id", { mode: "number" })
+      .notNull()
+      .references(() => syncRuns.id, { onDelete: "cascade" }),
+    userId: text("user_id").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.userId] })],
+).enableRLS();

@@ -1,10 +1,22 @@
-import { type Placeholder, type SQL, sql } from "drizzle-orm";
+import { type Placeholder, sql } from "drizzle-orm";
 import type { ClerkEvent, ClerkUser } from "../clerk/events.js";
 import { classifyDbError, DatabaseUnavailableError, withDeadline } from "../db/errors.js";
 import { type BoundStatement, defineStatement, runStatement, runTransaction } from "../db/query.js";
-import { clerkDeliveries, clerkUserVersions, users, workspaces } from "../db/schema.js";
+import { clerkDeliveries, clerkUserVersions, users } from "../db/schema.js";
 import type { Db } from "../db/types.js";
-import { chooseUsername } from "./username.js";
+import {
+  bumpVersionOnConflict,
+  ensureWorkspaces,
+  suffixedUsername,
+  takenByOther,
+  tombstoneOnConflict,
+  usableEmail,
+  userAssignments,
+  userInsertColumns,
+  userRow,
+} from "./provision-rules.js";
+
+export { USABLE_EMAIL } from "./provision-rules.js";
 
 export type Outcome = "provisioned" | "stale" | "deleted" | "skipped" | "ignored" | "duplicate";
 
@@ -23,12 +35,6 @@ export class EmailConflictError extends Error {
   }
 }
 
-/**
- * The `valid_email` check's rule, never looser: `[:space:]` follows the database's locale, and PGlite's also counts
- * U+0085 (NEL), which JS `\s` does not. (JS `\s` counts a few no-break spaces the database does not: those
- * addresses are skipped, never a 500.)
- */
-export const USABLE_EMAIL = /^[^@\s\u0085]+@[^@\s\u0085]+\.[^@\s\u0085]+$/;
 const DEADLINE_MS = 10_000;
 /** Retries after a username collision or a serialization failure; each retry spreads username picks wider. */
 const MAX_ATTEMPTS = 8;
@@ -59,16 +65,10 @@ export async function applyClerkEvent(db: Db, delivery: Delivery): Promise<Outco
 function applyOnce(db: Db, { svixId, receivedAt, event }: Delivery, attempt: number): Promise<Outcome> {
   switch (event.type) {
     case "user.created":
-    case "user.updated":
-      return event.user.primaryEmail && USABLE_EMAIL.test(event.user.primaryEmail)
-        ? provisionUser(db, {
-            attempt,
-            svixId,
-            receivedAt,
-            eventType: event.type,
-            user: event.user,
-            email: event.user.primaryEmail,
-          })
+    case "user.updated": {
+      const email = usableEmail(event.user);
+      return email
+        ? provisionUser(db, { attempt, svixId, receivedAt, eventType: event.type, user: event.user, email })
         : recordDelivery(db, {
             svixId,
             receivedAt,
@@ -77,6 +77,7 @@ function applyOnce(db: Db, { svixId, receivedAt, event }: Delivery, attempt: num
             outcome: "skipped",
             reason: "no_usable_email",
           });
+    }
     case "user.deleted":
       return deleteUser(db, { svixId, receivedAt, userId: event.userId });
     case "ignored":
@@ -116,36 +117,38 @@ const provisionStatement = (spreadUsernames: boolean) =>
     usernameForms: string;
     usernameSkip: number;
   }>((v) => {
-    const takenByOther = (candidate: SQL) =>
-      sql`EXISTS (SELECT 1 FROM ${users} u WHERE u.username = ${candidate} AND u.id <> ${v.userId}::text)`;
+    const userId = sql`${v.userId}::text`;
     const base = sql`${v.username}::text`;
     // Suffixes are tried in generate_series order and LIMIT stops early. After a collision with a concurrent
     // insert, skipping a random number of free suffixes keeps racers for one name from colliding again.
     const freeUsername = sql`COALESCE(
-    (SELECT ${base} WHERE NOT ${takenByOther(base)}),
-    (SELECT c.name FROM generate_series(2, 99999) n, LATERAL (SELECT left(${base}, 30 - length(n::text)) || n AS name) c
-      WHERE NOT ${takenByOther(sql`c.name`)} LIMIT 1 OFFSET ${spreadUsernames ? sql`${v.usernameSkip}::int` : sql`0`}))`;
+    (SELECT ${base} WHERE NOT ${takenByOther(base, userId)}),
+    (SELECT c.name FROM generate_series(2, 99999) n, LATERAL (SELECT ${suffixedUsername(base, sql`n`)} AS name) c
+      WHERE NOT ${takenByOther(sql`c.name`, userId)} LIMIT 1 OFFSET ${spreadUsernames ? sql`${v.usernameSkip}::int` : sql`0`}))`;
     return sql`WITH version AS (
       INSERT INTO ${clerkUserVersions} (user_id, clerk_updated_at)
-      SELECT ${v.userId}::text, ${v.updatedAt}::bigint WHERE ${notYetDelivered(v.svixId)}
-      ON CONFLICT (user_id) DO UPDATE SET clerk_updated_at = excluded.clerk_updated_at
-      WHERE ${clerkUserVersions.deletedAt} IS NULL AND ${clerkUserVersions.clerkUpdatedAt} < excluded.clerk_updated_at
+      SELECT ${userId}, ${v.updatedAt}::bigint WHERE ${notYetDelivered(v.svixId)}
+      ${bumpVersionOnConflict}
       RETURNING user_id
     ), upserted AS (
-      INSERT INTO ${users} (id, email, username, first_name, last_name, avatar_url)
+      INSERT INTO ${userInsertColumns}
       SELECT version.user_id, ${v.email}::text, ${freeUsername}, ${v.firstName}::text, ${v.lastName}::text, ${v.imageUrl}::text
       FROM version
       ON CONFLICT (id) DO UPDATE SET
-        email = excluded.email,
-        username = CASE WHEN ${v.usernameFromClerk}::boolean AND ${users.username} !~ ${v.usernameForms}::text
-          THEN excluded.username ELSE ${users.username} END,
-        first_name = excluded.first_name,
-        last_name = excluded.last_name,
-        avatar_url = excluded.avatar_url,
-        updated_at = now()
+        ${userAssignments({
+          email: sql`excluded.email`,
+          username: {
+            candidate: sql`excluded.username`,
+            fromClerk: sql`${v.usernameFromClerk}::boolean`,
+            forms: sql`${v.usernameForms}::text`,
+          },
+          firstName: sql`excluded.first_name`,
+          lastName: sql`excluded.last_name`,
+          imageUrl: sql`excluded.avatar_url`,
+        })}
       RETURNING id
     ), workspace AS (
-      INSERT INTO ${workspaces} (user_id) SELECT id FROM upserted ON CONFLICT (user_id) DO NOTHING
+      ${ensureWorkspaces(sql`SELECT id FROM upserted`)}
     )
     INSERT INTO ${clerkDeliveries} (svix_id, event_type, clerk_user_id, outcome, received_at)
     SELECT ${v.svixId}::text, ${v.eventType}::text, ${v.userId}::text,
@@ -174,21 +177,11 @@ export interface ProvisionInput {
 
 /** The provisioning statement bound to one delivery (the benchmark's ceiling runs exactly this). */
 export function provisionUserStatement(input: ProvisionInput): BoundStatement {
-  const { user, email } = input;
-  const username = chooseUsername(user.username, email);
   return (input.attempt === 1 ? provisionFirstAttempt : provisionRetry)({
     svixId: input.svixId,
     eventType: input.eventType,
     receivedAt: input.receivedAt.toISOString(),
-    userId: user.id,
-    updatedAt: user.updatedAt,
-    email,
-    firstName: user.firstName,
-    lastName: user.lastName,
-    imageUrl: user.imageUrl,
-    username: username.base,
-    usernameFromClerk: username.fromClerk,
-    usernameForms: username.formsPattern,
+    ...userRow(input.user, input.email),
     usernameSkip: input.attempt === 1 ? 0 : Math.floor(Math.random() * 4 * input.attempt),
   });
 }
@@ -202,7 +195,7 @@ const tombstoneStatement = defineStatement<{ svixId: string; userId: string; rec
   (v) => sql`WITH version AS (
     INSERT INTO ${clerkUserVersions} (user_id, clerk_updated_at, deleted_at)
     SELECT ${v.userId}::text, 0, now() WHERE ${notYetDelivered(v.svixId)}
-    ON CONFLICT (user_id) DO UPDATE SET deleted_at = now() WHERE ${clerkUserVersions.deletedAt} IS NULL
+    ${tombstoneOnConflict}
     RETURNING user_id
   )
   INSERT INTO ${clerkDeliveries} (svix_id, event_type, clerk_user_id, outcome, received_at)

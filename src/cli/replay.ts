@@ -1,0 +1,132 @@
+/**
+ * `npm run replay -- [--id SVIX_ID] [options]`: re-runs skipped and failed deliveries (README § npm run replay).
+ */
+import { createClerkDirectory } from "../clerk/backend-api.js";
+import { loadConfig } from "../config.js";
+import { DeliveryNotReplayableError, replayDeliveries } from "../provisioning/replay-deliveries.js";
+import {
+  EXIT,
+  formatCount,
+  interruptOnSignals,
+  openCliDatabase,
+  parseCliArgs,
+  requireSecretKey,
+  runCommand,
+  UsageError,
+} from "./cli.js";
+import { createProgress, type ProgressMode } from "./progress.js";
+
+const USAGE = `usage: npm run replay -- [--id SVIX_ID] [options]
+
+Re-runs the deliveries recorded as skipped or failed in clerk_deliveries (a user without a usable e-mail; from
+npm run sync, an e-mail held by another user or an unreadable payload), after the cause was fixed. Each is replayed
+with its user's current state from the Clerk Backend API, by the webhook's rules; the delivery row gets the new
+outcome and replayed_at.
+
+  --id SVIX_ID        only this delivery (as recorded: msg_…, sync:…, jit:…)
+  --dry-run           report what a replay would do; change nothing
+  --json              print the summary as one JSON object on stdout
+  --progress MODE     bar | lines | none (default: bar on a terminal, else lines), on stderr
+  --max-retries N     retries of one Clerk request after a 429, 5xx or network error (default 8)
+
+Needs CLERK_SECRET_KEY (and CLERK_API_URL for a non-default API); DATABASE_URL as for npm start.
+Exit codes: 0 every delivery replayed is now provisioned or stale (or there was none) · 1 stopped by an error
+· 2 bad usage or configuration, or --id names no replayable delivery · 3 Clerk refused the key
+· 4 some deliveries are still skipped or failed (see the summary) · 130 interrupted.`;
+
+const FINAL = new Set(["provisioned", "stale", "replayed elsewhere"]);
+
+async function main(): Promise<number> {
+  const { values } = parseCliArgs({
+    options: {
+      id: { type: "string" },
+      "dry-run": { type: "boolean", default: false },
+      json: { type: "boolean", default: false },
+      progress: { type: "string" },
+      "max-retries": { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return EXIT.ok;
+  }
+  const progressMode = (values.progress ?? (process.stderr.isTTY ? "bar" : "lines")) as ProgressMode;
+  if (!["bar", "lines", "none"].includes(progressMode)) throw new UsageError("--progress must be bar, lines or none");
+  const maxRetries = values["max-retries"] === undefined ? undefined : Number(values["max-retries"]);
+  if (maxRetries !== undefined && (!Number.isInteger(maxRetries) || maxRetries < 0 || maxRetries > 100)) {
+    throw new UsageError("--max-retries must be an integer from 0 to 100");
+  }
+  if (values.id !== undefined && values.id.trim() === "") throw new UsageError("--id needs a delivery id");
+  const config = loadConfig();
+  const secretKey = requireSecretKey(config);
+
+  const progress = createProgress(values["dry-run"] ? "replay (dry run)" : "replay", progressMode);
+  const signal = interruptOnSignals((name) => progress.note(`${name}: stopping after the current batch`));
+  const directory = createClerkDirectory({
+    secretKey,
+    apiUrl: config.clerk.apiUrl,
+    maxRetries,
+    signal,
+    onRetry: ({ status, delayMs, attempt }) =>
+      progress.note(
+        `Clerk ${status === undefined ? "did not answer" : `answered ${status}`}: retry ${attempt} in ${Math.round(delayMs / 100) / 10}s`,
+      ),
+  });
+  const database = await openCliDatabase(config);
+  try {
+    let result: Awaited<ReturnType<typeof replayDeliveries>>;
+    try {
+      result = await replayDeliveries(
+        { db: database.db, directory },
+        {
+          id: values.id,
+          dryRun: values["dry-run"],
+          signal,
+          onProgress: ({ done, total }) => progress.update(done, total),
+        },
+      );
+    } catch (error) {
+      if (error instanceof DeliveryNotReplayableError) throw new UsageError(error.message);
+      throw error;
+    }
+    progress.end();
+    const open = Object.entries(result.counts)
+      .filter(([outcome]) => !FINAL.has(outcome))
+      .reduce((sum, [, n]) => sum + n, 0);
+    if (values.json) {
+      process.stdout.write(`${JSON.stringify({ dryRun: values["dry-run"], ...result })}\n`);
+    } else {
+      const lines: string[] = [];
+      if (result.selected === 0) lines.push("replay: no skipped or failed deliveries to replay");
+      else {
+        lines.push(
+          `replay ${values["dry-run"] ? "(dry run, nothing was changed)" : result.status}: ${formatCount(result.selected)} ${result.selected === 1 ? "delivery" : "deliveries"}`,
+        );
+        for (const [outcome, n] of Object.entries(result.counts).sort(([, a], [, b]) => b - a)) {
+          lines.push(
+            `  ${(values["dry-run"] ? `would be ${outcome}` : outcome).padEnd(34)}${formatCount(n).padStart(8)}`,
+          );
+        }
+        for (const d of result.deliveries.slice(0, 50))
+          lines.push(`  ${d.svixId} (${d.userId}): ${d.before} → ${d.after}`);
+        if (result.deliveries.length > 50)
+          lines.push(`  … ${formatCount(result.selected - 50)} more (--json lists up to 1,000)`);
+        if (open > 0 && !values["dry-run"]) {
+          lines.push(
+            `${formatCount(open)} still not provisioned: fix the cause shown (in Clerk or here) and run again`,
+          );
+        }
+      }
+      if (result.status === "interrupted") lines.push("interrupted: run `npm run replay` again for the rest");
+      process.stdout.write(`${lines.join("\n")}\n`);
+    }
+    if (result.status === "interrupted") return EXIT.interrupted;
+    return open > 0 ? EXIT.incomplete : EXIT.ok;
+  } finally {
+    progress.end();
+    await database.close().catch(() => {});
+  }
+}
+
+runCommand("replay", main);

@@ -1,0 +1,174 @@
+import { randomBytes } from "node:crypto";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+export const TEST_CLERK_SECRET_KEY = "sk_test_clerk_provisioner_tests";
+
+/** A request as the fake saw it (for assertions and for `intercept`). */
+export interface FakeRequest {
+  method: string;
+  /** Without the query string, e.g. `/v1/users`. */
+  path: string;
+  query: URLSearchParams;
+  /** Milliseconds since the API started. */
+  at: number;
+}
+
+/** An answer `intercept` plays instead of the API's. `hang`: never answered (until the server closes). */
+export interface FakeResponse {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+  hang?: boolean;
+}
+
+export interface FakeClerkApi {
+  /** The `apiUrl` to give `@clerk/backend` (`CLERK_API_URL`). */
+  url: string;
+  /** `UserJSON` by id: answered by `GET /v1/users/:id` and listed by `GET /v1/users`; a missing id is Clerk's 404. */
+  users: Map<string, Record<string, unknown>>;
+  /** User ids looked up with `GET /v1/users/:id`, in order. */
+  lookups: string[];
+  /** Runs when a lookup arrives, before it is answered (to interleave other work deterministically). */
+  onLookup: ((userId: string) => Promise<void>) | undefined;
+  /** Answers every request with this status instead (e.g. 500, to play an outage). */
+  failWith: number | undefined;
+  /** Every authenticated request, in arrival order. */
+  requests: FakeRequest[];
+  /** Called for each authenticated request; an answer it returns replaces the API's (429s, 500s, hangs). */
+  intercept: ((request: FakeRequest) => FakeResponse | undefined) | undefined;
+  close(): Promise<void>;
+}
+
+/** `users` that knows when it changed, so that the sorted listing is rebuilt only then. */
+class VersionedMap<K, V> extends Map<K, V> {
+  version = 0;
+  override set(key: K, value: V) {
+    this.version++;
+    return super.set(key, value);
+  }
+  override delete(key: K) {
+    this.version++;
+    return super.delete(key);
+  }
+  override clear() {
+    this.version++;
+    super.clear();
+  }
+}
+
+const MAX_LIMIT = 500;
+
+/**
+ * The part of Clerk's Backend API the service and the operator tools use, on node:http on a free port:
+ * `GET /v1/users/:id`, `GET /v1/users` (`limit` ≤ 500, `offset`, `order_by` ±created_at, `user_id` filters; a JSON
+ * array of `UserJSON`, as Clerk answers) and `GET /v1/users/count` (`{object: "total_count", total_count}`).
+ * Requests without `Bearer TEST_CLERK_SECRET_KEY` get Clerk's 401. `cacheJson` keeps each user's serialized JSON
+ * (for the benchmark: users must then be replaced, not mutated).
+ */
+export async function startFakeClerkApi(options: { cacheJson?: boolean } = {}): Promise<FakeClerkApi> {
+  const users = new VersionedMap<string, Record<string, unknown>>();
+  const api: FakeClerkApi = {
+    url: "",
+    users,
+    lookups: [],
+    onLookup: undefined,
+    failWith: undefined,
+    requests: [],
+    intercept: undefined,
+    close: async () => {},
+  };
+  const started = performance.now();
+  const json = new WeakMap<object, string>();
+  const serialize = (user: Record<string, unknown>) => {
+    if (!options.cacheJson) return JSON.stringify(user);
+    let text = json.get(user);
+    if (text === undefined) {
+      text = JSON.stringify(user);
+      json.set(user, text);
+    }
+    return text;
+  };
+  let sorted: { version: number; list: Record<string, unknown>[] } | undefined;
+  const byCreation = () => {
+    if (sorted?.version !== users.version) {
+      const list = [...users.values()].sort(
+        (a, b) =>
+          Number(a.created_at ?? 0) - Number(b.created_at ?? 0) ||
+          (String(a.id) < String(b.id) ? -1 : String(a.id) > String(b.id) ? 1 : 0),
+      );
+      sorted = { version: users.version, list };
+    }
+    return sorted.list;
+  };
+
+  const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+    // @clerk/backend parses JSON only when the content type is exactly application/json, as Clerk sends it.
+    res
+      .writeHead(status, { "content-type": "application/json", ...headers })
+      .end(typeof body === "string" ? body : JSON.stringify(body));
+  };
+  const clerkError = (code: string, message: string) => ({
+    errors: [{ code, message, long_message: message }],
+    clerk_trace_id: randomBytes(8).toString("hex"),
+  });
+
+  const filtered = (query: URLSearchParams) => {
+    const ids = query.getAll("user_id");
+    const all = byCreation();
+    const matching = ids.length > 0 ? all.filter((user) => ids.includes(String(user.id))) : all;
+    return query.get("order_by") === "+created_at" ? matching : [...matching].reverse();
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    if (req.headers.authorization !== `Bearer ${TEST_CLERK_SECRET_KEY}`) {
+      return send(res, 401, clerkError("authentication_invalid", "invalid secret key"));
+    }
+    const url = new URL(req.url ?? "/", "http://fake");
+    const request: FakeRequest = {
+      method: req.method ?? "GET",
+      path: url.pathname,
+      query: url.searchParams,
+      at: performance.now() - started,
+    };
+    api.requests.push(request);
+    const scripted = api.intercept?.(request);
+    if (scripted?.hang) return;
+    if (scripted)
+      return send(res, scripted.status, scripted.body ?? clerkError("scripted", "scripted"), scripted.headers);
+    if (api.failWith) return send(res, api.failWith, clerkError("internal_clerk_error", "something went wrong"));
+    if (request.method !== "GET") return send(res, 404, clerkError("resource_not_found", "no route"));
+
+    if (request.path === "/v1/users/count") {
+      return send(res, 200, { object: "total_count", total_count: filtered(url.searchParams).length });
+    }
+    if (request.path === "/v1/users") {
+      const limit = Number(url.searchParams.get("limit") ?? "10");
+      const offset = Number(url.searchParams.get("offset") ?? "0");
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT || !Number.isInteger(offset) || offset < 0) {
+        return send(res, 422, clerkError("form_param_value_invalid", "limit must be 1–500, offset at least 0"));
+      }
+      const page = filtered(url.searchParams).slice(offset, offset + limit);
+      return send(res, 200, `[${page.map(serialize).join(",")}]`);
+    }
+    const match = /^\/v1\/users\/([^/]+)$/.exec(request.path);
+    if (!match?.[1]) return send(res, 404, clerkError("resource_not_found", "no route"));
+    const userId = decodeURIComponent(match[1]);
+    api.lookups.push(userId);
+    await api.onLookup?.(userId);
+    const user = users.get(userId);
+    if (!user) return send(res, 404, clerkError("resource_not_found", "Resource not found"));
+    return send(res, 200, serialize(user));
+  };
+  const server = createServer((req, res) => {
+    handle(req, res).catch(() => send(res, 500, clerkError("test_server", "fake Clerk API failed")));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  api.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  api.close = () =>
+    new Promise<void>((resolve, reject) => {
+      server.closeAllConnections();
+      server.close((error) => (error ? reject(error) : resolve()));
+    });
+  return api;
+}
