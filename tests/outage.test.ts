@@ -193,11 +193,18 @@ describe.runIf(testDatabaseUrl)("the real service while the database goes away u
 
     expect(alive, `the service is still running:\n${service.output().slice(-3000)}`).toBe(true);
     expect(failures, "every answer is a 200 or a 503 within 15 s").toEqual([]);
-    // main.ts contains what escapes the driver, but each such error is a path where postgres.js lost track of a
-    // connection (unpatched, 3 in 3 runs here; and 2 runs in 7 then answered 200 for a statement never committed).
+    // main.ts contains what escapes the driver, but an error thrown from postgres.js's own code is a path where it
+    // lost track of a connection (unpatched, 3 in 3 runs here; and 2 runs in 7 then answered 200 for a statement
+    // never committed). A refused reconnect (a socket error of node:net, seen once in a CI run under heavy load) is
+    // survived by that backstop and loses nothing (checked below), so it is tolerated.
+    const strays = service.logs
+      .filter((l) => l.msg === "stray database connection error ignored")
+      .map((l) => l.err as { code?: string; frames?: string[] });
+    const refusedReconnect = (err: { code?: string; frames?: string[] }) =>
+      err.code === "ECONNREFUSED" && (err.frames ?? []).every((frame) => frame.includes("node:net"));
     expect(
-      service.logs.filter((l) => l.msg === "stray database connection error ignored").map((l) => l.err),
-      "no error escaped the database driver",
+      strays.filter((err) => !refusedReconnect(err)),
+      "no error escaped from the database driver's code",
     ).toEqual([]);
     expect(faults.map((f) => f.kind)).toEqual([
       "cut (RST)",
