@@ -4,6 +4,7 @@ import { type Config, ConfigError } from "../config.js";
 import { type Database, openDatabase } from "../db/client.js";
 import { classifyDbError, DatabaseUnavailableError } from "../db/errors.js";
 import { SyncBusyError } from "../provisioning/reconcile-users.js";
+import type { ProgressMode } from "./progress.js";
 
 /** Exit codes of the operator commands (README § Operator commands); scripts may rely on them. */
 export const EXIT = {
@@ -127,3 +128,21 @@ export function runCommand(name: string, main: () => Promise<number>): void {
 }
 
 export const formatCount = (n: number) => n.toLocaleString("en-US");
+
+/** `--name N` as an integer in [min, max]; undefined when not given. */
+export function integerOption(name: string, value: string | undefined, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new UsageError(`--${name} must be an integer from ${min} to ${max}`);
+  }
+  return n;
+}
+
+/** `--progress`: a redrawn bar on a terminal, plain lines otherwise, unless chosen. */
+export function progressOption(value: string | undefined): ProgressMode {
+  const mode = value ?? (process.stderr.isTTY ? "bar" : "lines");
+  if (mode !== "bar" && mode !== "lines" && mode !== "none")
+    throw new UsageError("--progress must be bar, lines or none");
+  return mode;
+}

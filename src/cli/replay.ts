@@ -7,14 +7,16 @@ import { DeliveryNotReplayableError, replayDeliveries } from "../provisioning/re
 import {
   EXIT,
   formatCount,
+  integerOption,
   interruptOnSignals,
   openCliDatabase,
   parseCliArgs,
+  progressOption,
   requireSecretKey,
   runCommand,
   UsageError,
 } from "./cli.js";
-import { createProgress, type ProgressMode } from "./progress.js";
+import { createProgress } from "./progress.js";
 
 const USAGE = `usage: npm run replay -- [--id SVIX_ID] [options]
 
@@ -51,12 +53,8 @@ async function main(): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return EXIT.ok;
   }
-  const progressMode = (values.progress ?? (process.stderr.isTTY ? "bar" : "lines")) as ProgressMode;
-  if (!["bar", "lines", "none"].includes(progressMode)) throw new UsageError("--progress must be bar, lines or none");
-  const maxRetries = values["max-retries"] === undefined ? undefined : Number(values["max-retries"]);
-  if (maxRetries !== undefined && (!Number.isInteger(maxRetries) || maxRetries < 0 || maxRetries > 100)) {
-    throw new UsageError("--max-retries must be an integer from 0 to 100");
-  }
+  const progressMode = progressOption(values.progress);
+  const maxRetries = integerOption("max-retries", values["max-retries"], 0, 100);
   if (values.id !== undefined && values.id.trim() === "") throw new UsageError("--id needs a delivery id");
   const config = loadConfig();
   const secretKey = requireSecretKey(config);

@@ -7,14 +7,16 @@ import { type Counts, type ReconcileResult, reconcileUsers } from "../provisioni
 import {
   EXIT,
   formatCount,
+  integerOption,
   interruptOnSignals,
   openCliDatabase,
   parseCliArgs,
+  progressOption,
   requireSecretKey,
   runCommand,
   UsageError,
 } from "./cli.js";
-import { createProgress, formatDuration, type ProgressMode } from "./progress.js";
+import { createProgress, formatDuration } from "./progress.js";
 
 const USAGE = `usage: npm run sync -- [options]
 
@@ -34,14 +36,6 @@ webhook's rules; deleted users are never brought back. Resumes an interrupted ru
 Needs CLERK_SECRET_KEY (and CLERK_API_URL for a non-default API); DATABASE_URL as for npm start.
 Exit codes: 0 done · 1 stopped by an error (run again to resume) · 2 bad usage or configuration
 · 3 Clerk refused the key · 4 done, but some users failed · 5 prune refused (--max-prune) · 130 interrupted.`;
-
-function positiveInt(name: string, value: string | undefined, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max)
-    throw new UsageError(`--${name} must be an integer from ${min} to ${max}`);
-  return n;
-}
 
 function byPrefix(counts: Counts, prefix: string): Record<string, number> {
   const out: Record<string, number> = {};
@@ -146,11 +140,10 @@ async function main(): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return EXIT.ok;
   }
-  const progressMode = (values.progress ?? (process.stderr.isTTY ? "bar" : "lines")) as ProgressMode;
-  if (!["bar", "lines", "none"].includes(progressMode)) throw new UsageError("--progress must be bar, lines or none");
-  const pageSize = positiveInt("page-size", values["page-size"], 1, MAX_PAGE_SIZE) ?? MAX_PAGE_SIZE;
-  const maxPrune = positiveInt("max-prune", values["max-prune"], 0, Number.MAX_SAFE_INTEGER);
-  const maxRetries = positiveInt("max-retries", values["max-retries"], 0, 100);
+  const progressMode = progressOption(values.progress);
+  const pageSize = integerOption("page-size", values["page-size"], 1, MAX_PAGE_SIZE) ?? MAX_PAGE_SIZE;
+  const maxPrune = integerOption("max-prune", values["max-prune"], 0, Number.MAX_SAFE_INTEGER);
+  const maxRetries = integerOption("max-retries", values["max-retries"], 0, 100);
   if (maxPrune !== undefined && !values.prune) throw new UsageError("--max-prune only goes with --prune");
   const config = loadConfig();
   const secretKey = requireSecretKey(config);

@@ -10,6 +10,7 @@ import {
   suffixedUsername,
   takenByOther,
   tombstoneOnConflict,
+  type UserRow,
   usableEmail,
   userAssignments,
   userInsertColumns,
@@ -102,21 +103,7 @@ const notYetDelivered = (svixId: Placeholder) =>
  * Rendered once: each delivery only binds its values (a prepared statement on PostgreSQL).
  */
 const provisionStatement = (spreadUsernames: boolean) =>
-  defineStatement<{
-    svixId: string;
-    eventType: string;
-    receivedAt: string;
-    userId: string;
-    updatedAt: number;
-    email: string;
-    firstName: string | null;
-    lastName: string | null;
-    imageUrl: string | null;
-    username: string;
-    usernameFromClerk: boolean;
-    usernameForms: string;
-    usernameSkip: number;
-  }>((v) => {
+  defineStatement<UserRow & { svixId: string; eventType: string; receivedAt: string; usernameSkip: number }>((v) => {
     const userId = sql`${v.userId}::text`;
     const base = sql`${v.username}::text`;
     // Suffixes are tried in generate_series order and LIMIT stops early. After a collision with a concurrent
