@@ -1,18 +1,10 @@
-/**
- * `npm run bench`: the service over HTTP against the raw-SQL ceiling on the same database, step by step.
- * See README.md § Benchmark for the options and what the columns mean.
- */
-import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { PGlite } from "@electric-sql/pglite";
-import { drizzle } from "drizzle-orm/postgres-js";
-import { migrate } from "drizzle-orm/postgres-js/migrator";
 import postgres from "postgres";
-import { MIGRATIONS_FOLDER } from "../src/db/client.js";
-import * as schema from "../src/db/schema.js";
+import { createMigratedDatabase } from "../tests/helpers/database.js";
 import { ceilingStatement, type DirectDb, pgliteDirect, postgresDirect, runDirectLoad } from "./ceiling.js";
 import { type LoadResult, runHttpLoad } from "./http-load.js";
 import { type RunningService, readCpuMs, startService } from "./service.js";
@@ -262,28 +254,6 @@ async function direct(db: DirectDb, run: string, concurrency: number, deliveries
   return result;
 }
 
-/** A fresh database of the benchmark's own on the real server, migrated; dropped at the end. */
-async function createBenchDatabase(adminUrl: string) {
-  const name = `bench_${Date.now().toString(36)}_${randomBytes(3).toString("hex")}`;
-  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`CREATE DATABASE ${name}`);
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  const migrator = postgres(url.toString(), { max: 1, onnotice: () => {} });
-  await migrate(drizzle({ client: migrator, schema }), { migrationsFolder: MIGRATIONS_FOLDER });
-  const [version] = await migrator<{ server_version: string }[]>`SHOW server_version`;
-  await migrator.end();
-  return {
-    name,
-    url: url.toString(),
-    version: version?.server_version ?? "?",
-    drop: async () => {
-      await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await admin.end();
-    },
-  };
-}
-
 type Query = (text: string, params: unknown[]) => Promise<Record<string, unknown>[]>;
 
 async function verify(query: Query, expectation: Expectation) {
@@ -411,9 +381,9 @@ async function main() {
       };
       database = { kind: "pglite", version: "embedded" };
     } else {
-      const created = await createBenchDatabase(adminUrl);
+      const created = await createMigratedDatabase(adminUrl, "bench");
       cleanups.push(created.drop);
-      log(`  database ${created.name} (PostgreSQL ${created.version})`);
+      log(`  database ${created.name} (PostgreSQL ${created.serverVersion})`);
       serviceEnv = () => ({ DATABASE_URL: created.url, DATABASE_POOL_MAX: String(POOL) });
       const observer = postgres(adminUrl, { max: 1, onnotice: () => {} });
       cleanups.push(() => observer.end());
@@ -438,7 +408,7 @@ async function main() {
         };
       };
       queries = { service: open, naive: open, ceiling: open };
-      database = { kind: "postgres", version: created.version };
+      database = { kind: "postgres", version: created.serverVersion };
     }
     cleanups.push(() => ceilingDb.close());
 

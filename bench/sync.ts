@@ -4,16 +4,11 @@
  * See README.md § Benchmark.
  */
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { drizzle } from "drizzle-orm/postgres-js";
-import { migrate } from "drizzle-orm/postgres-js/migrator";
-import postgres from "postgres";
-import { MIGRATIONS_FOLDER } from "../src/db/client.js";
-import * as schema from "../src/db/schema.js";
+import { createMigratedDatabase } from "../tests/helpers/database.js";
 import { startFakeClerkApi, TEST_CLERK_SECRET_KEY } from "../tests/helpers/fake-clerk-api.js";
 import { benchUser } from "./sync-workload.js";
 
@@ -107,21 +102,12 @@ async function main() {
     describe = "PGlite (embedded, in the sync's process)";
   } else {
     const adminUrl = process.env.BENCH_DATABASE_URL || "postgres://postgres@127.0.0.1:5432/postgres";
-    const name = `bench_sync_${Date.now().toString(36)}_${randomBytes(3).toString("hex")}`;
-    const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-    await admin.unsafe(`CREATE DATABASE ${name}`);
-    const url = new URL(adminUrl);
-    url.pathname = `/${name}`;
-    const migrator = postgres(url.toString(), { max: 1, onnotice: () => {} });
-    await migrate(drizzle({ client: migrator, schema }), { migrationsFolder: MIGRATIONS_FOLDER });
-    const [version] = await migrator.unsafe("SHOW server_version");
-    await migrator.end();
-    databaseEnv = { DATABASE_URL: url.toString() };
-    describe = `PostgreSQL ${version?.server_version} at ${url.host}, fresh database ${name}`;
+    const created = await createMigratedDatabase(adminUrl, "bench_sync");
+    databaseEnv = { DATABASE_URL: created.url };
+    describe = `PostgreSQL ${created.serverVersion} at ${new URL(created.url).host}, fresh database ${created.name}`;
     cleanup = async () => {
-      if (args.keep) log(`kept ${url}`);
-      else await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await admin.end();
+      if (args.keep) log(`kept ${created.url}`);
+      else await created.drop();
     };
   }
   const env = { ...databaseEnv, CLERK_SECRET_KEY: TEST_CLERK_SECRET_KEY, CLERK_API_URL: api.url };

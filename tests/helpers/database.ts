@@ -44,24 +44,39 @@ export async function openTestPglite(): Promise<TestDatabase> {
   };
 }
 
-/** A database of its own on the real server: created and migrated here, dropped on close. */
-export async function createPostgresDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  if (!testDatabaseUrl) throw new Error("TEST_DATABASE_URL is not set");
-  const name = `cp_test_${Date.now().toString(36)}_${randomBytes(4).toString("hex")}`;
-  const admin = postgres(testDatabaseUrl, { max: 1, onnotice: () => {} });
+export interface CreatedDatabase {
+  name: string;
+  url: string;
+  serverVersion: string;
+  drop(): Promise<void>;
+}
+
+/** A fresh database on the server at `adminUrl`, migrated; `drop` removes it. Tests and benchmarks share this. */
+export async function createMigratedDatabase(adminUrl: string, prefix: string): Promise<CreatedDatabase> {
+  const name = `${prefix}_${Date.now().toString(36)}_${randomBytes(4).toString("hex")}`;
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
   await admin.unsafe(`CREATE DATABASE ${name}`);
-  const url = new URL(testDatabaseUrl);
+  const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   const migrator = postgres(url.toString(), { max: 1, onnotice: () => {} });
   await migrate(drizzle({ client: migrator, schema }), { migrationsFolder: MIGRATIONS_FOLDER });
+  const [version] = await migrator<{ server_version: string }[]>`SHOW server_version`;
   await migrator.end();
   return {
+    name,
     url: url.toString(),
+    serverVersion: version?.server_version ?? "?",
     drop: async () => {
       await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       await admin.end();
     },
   };
+}
+
+/** A database of its own on the TEST_DATABASE_URL server: created and migrated here, dropped on close. */
+export function createPostgresDatabase(): Promise<CreatedDatabase> {
+  if (!testDatabaseUrl) throw new Error("TEST_DATABASE_URL is not set");
+  return createMigratedDatabase(testDatabaseUrl, "cp_test");
 }
 
 export async function openTestPostgres(
