@@ -7,7 +7,9 @@ import { loadConfig } from "../src/config.js";
 import { MIGRATIONS_FOLDER, openPostgres } from "../src/db/client.js";
 import type { BoundStatement } from "../src/db/query.js";
 import * as schema from "../src/db/schema.js";
-import { deleteUserStatements, provisionUserStatement } from "../src/provisioning/apply-clerk-event.js";
+import { toUserRow } from "../src/provisioning/user-row.js";
+import { removeDependents } from "../src/provisioning/user-sql.js";
+import { provisionUsersStatement, tombstoneUsersStatement } from "../src/provisioning/users.js";
 import { countFailure, type LoadResult } from "./http-load.js";
 import type { Delivery } from "./workload.js";
 
@@ -70,29 +72,24 @@ export type Statement =
 export function ceilingStatement(delivery: Delivery): Statement {
   const event = parseClerkEvent(JSON.parse(delivery.body));
   const receivedAt = new Date();
+  const stamp = { deliveryIds: [delivery.svixId], eventType: event.type, receivedAt };
   if (event.type === "user.deleted") {
-    return { kind: "delete", ...deleteUserStatements({ svixId: delivery.svixId, receivedAt, userId: event.userId }) };
+    const tombstone = tombstoneUsersStatement([event.userId], stamp);
+    return { kind: "delete", tombstone, remove: removeDependents([event.userId]) };
   }
-  if (event.type === "ignored" || !event.user.primaryEmail) throw new Error(`the ceiling has no ${event.type} path`);
-  const statement = provisionUserStatement({
-    attempt: 1,
-    svixId: delivery.svixId,
-    receivedAt,
-    eventType: event.type,
-    user: event.user,
-    email: event.user.primaryEmail,
-  });
-  return { kind: "one", statement };
+  const mapped = event.type === "ignored" ? undefined : toUserRow(event.user);
+  if (mapped?.kind !== "row") throw new Error(`the ceiling has no ${event.type} path`);
+  return { kind: "one", statement: provisionUsersStatement([mapped.row], stamp) };
 }
 
 async function runOne(db: DirectDb, statement: Statement): Promise<string> {
   if (statement.kind === "one") {
     const rows = await db.run(statement.statement.text, statement.statement.params);
-    return String(rows[0]?.outcome ?? "duplicate");
+    return String(rows[0]?.result ?? "duplicate");
   }
   return db.transaction(async (run) => {
     const rows = await run(statement.tombstone.text, statement.tombstone.params);
-    const outcome = String(rows[0]?.outcome ?? "duplicate");
+    const outcome = String(rows[0]?.result ?? "duplicate");
     if (outcome === "deleted") await run(statement.remove.text, statement.remove.params);
     return outcome;
   });

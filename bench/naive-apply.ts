@@ -8,15 +8,15 @@ import { chooseUsername } from "../src/provisioning/username.js";
  * BEGIN/COMMIT — claim the delivery, upsert the user, insert the workspace. No version row, no username
  * collision handling: it exists only to be measured against (`npm run bench`), never to serve.
  */
-export const applyNaively: ApplyEvent = (db, { svixId, receivedAt, event }) =>
+export const applyNaively: ApplyEvent = (db, { deliveryId, receivedAt, event }) =>
   db.transaction(async (tx) => {
     const eventType = event.type === "ignored" ? event.eventType : event.type;
     const clerkUserId = event.type === "ignored" ? null : event.type === "user.deleted" ? event.userId : event.user.id;
     const claimed = await tx
       .insert(clerkDeliveries)
-      .values({ svixId, eventType, clerkUserId, outcome: "applied", receivedAt })
-      .onConflictDoNothing({ target: clerkDeliveries.svixId })
-      .returning({ svixId: clerkDeliveries.svixId });
+      .values({ deliveryId, eventType, clerkUserId, outcome: "provisioned", receivedAt })
+      .onConflictDoNothing({ target: clerkDeliveries.deliveryId })
+      .returning({ deliveryId: clerkDeliveries.deliveryId });
     if (claimed.length === 0) return "duplicate";
     if (event.type === "ignored") return "ignored";
     if (event.type === "user.deleted") {
@@ -33,7 +33,7 @@ export const applyNaively: ApplyEvent = (db, { svixId, receivedAt, event }) =>
     };
     const [upserted] = await tx
       .insert(users)
-      .values({ id: user.id, username: chooseUsername(user.username, user.primaryEmail).base, ...row })
+      .values({ id: user.id, username: chooseUsername(user.username, user.primaryEmail, user.id).base, ...row })
       .onConflictDoUpdate({ target: users.id, set: { ...row, updatedAt: receivedAt } })
       .returning({ id: users.id });
     if (!upserted) throw new Error("upsert returned no row");

@@ -264,7 +264,7 @@ async function verify(query: Query, expectation: Expectation) {
             (SELECT count(*)::int FROM workspaces WHERE user_id = ANY($1::text[])) AS workspaces,
             (SELECT count(*)::int FROM users WHERE id = ANY($2::text[])) AS deleted_users,
             (SELECT count(*)::int FROM workspaces WHERE user_id = ANY($2::text[])) AS deleted_workspaces,
-            (SELECT count(*)::int FROM clerk_deliveries WHERE svix_id = ANY($3::text[])) AS deliveries`,
+            (SELECT count(*)::int FROM clerk_deliveries WHERE delivery_id = ANY($3::text[])) AS deliveries`,
     [live, deleted, [...expectation.svixIds]],
   );
   const ok =

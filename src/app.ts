@@ -2,8 +2,9 @@ import { Hono } from "hono";
 import type { ClerkOptions } from "./clerk/session.js";
 import { createVerifier } from "./clerk/verify.js";
 import type { Db } from "./db/types.js";
+import { ServiceError } from "./errors.js";
 import { clerkWebhookRoutes } from "./http/clerk-webhook.js";
-import { AppError, errorResponse, onError } from "./http/errors.js";
+import { errorResponse, onError } from "./http/errors.js";
 import { healthRoutes } from "./http/health.js";
 import { meRoutes } from "./http/me.js";
 import type { Logger } from "./logger.js";
@@ -34,7 +35,7 @@ export function createApp({
   const verifyDelivery = createVerifier(webhookSigningSecret);
   return new Hono()
     .onError(onError(logger))
-    .notFound((c) => errorResponse(c, new AppError("not_found", `no route for ${c.req.method} ${c.req.path}`)))
+    .notFound((c) => errorResponse(c, new ServiceError("not_found", `no route for ${c.req.method} ${c.req.path}`)))
     .route("/health", healthRoutes(db))
     .route("/webhooks/clerk", clerkWebhookRoutes({ db, verifyDelivery, logger, metrics, applyEvent }))
     .get("/metrics", async (c) =>

@@ -1,5 +1,6 @@
 import { createPublicKey } from "node:crypto";
 import { z } from "zod";
+import { ServiceError } from "./errors.js";
 
 const emptyAsUnset = (value: unknown) => (typeof value === "string" && value.trim() === "" ? undefined : value);
 /** A whole number written as digits only: `1e3`, `0x50` or `3000.5` are mistakes, not numbers. */
@@ -111,10 +112,10 @@ export interface Config {
   };
 }
 
-export class ConfigError extends Error {
+/** The one error type, with every bad variable named. */
+export class ConfigError extends ServiceError {
   constructor(readonly problems: string[]) {
-    super(`invalid environment: ${problems.join("; ")}`);
-    this.name = "ConfigError";
+    super("config", `invalid environment:\n  ${problems.join("\n  ")}`);
   }
 }
 

@@ -20,15 +20,22 @@ export function createMetrics({ poolMax }: { poolMax: number }) {
     buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
+  // postgres.js exposes no pool statistics: what can be measured is the database calls the deliveries have in
+  // flight (each holds one connection while it runs) against the pool's size.
   new Gauge({
-    name: "clerk_db_pool_connections",
-    help: "Database pool: connections held by a delivery now, and the rest of the pool (idle or not yet opened)",
-    labelNames: ["state"] as const,
+    name: "clerk_db_calls_in_flight",
+    help: "Database calls of webhook deliveries running now (each holds one pool connection)",
     registers: [registry],
     collect() {
-      const inUse = Math.min(databaseCallsInFlight, poolMax);
-      this.set({ state: "in_use" }, inUse);
-      this.set({ state: "idle" }, poolMax - inUse);
+      this.set(databaseCallsInFlight);
+    },
+  });
+  new Gauge({
+    name: "clerk_db_pool_max",
+    help: "The database pool's size (DATABASE_POOL_MAX; 1 for the embedded database)",
+    registers: [registry],
+    collect() {
+      this.set(poolMax);
     },
   });
   return {

@@ -81,8 +81,8 @@ describe.each(drivers())("/v1/me on $name", ({ open }) => {
     return row;
   };
   const deliveriesOf = (id: string) =>
-    h.database.query<{ svix_id: string; outcome: string }>(
-      "SELECT svix_id, outcome FROM clerk_deliveries WHERE clerk_user_id = $1 ORDER BY processed_at",
+    h.database.query<{ delivery_id: string; outcome: string }>(
+      "SELECT delivery_id, outcome FROM clerk_deliveries WHERE clerk_user_id = $1 ORDER BY processed_at",
       [id],
     );
   const webhookOutcome = async (res: Response) => {
@@ -115,7 +115,7 @@ describe.each(drivers())("/v1/me on $name", ({ open }) => {
       const first = await okJson(await me(token));
       expect(first.user.id).toBe(id);
       expect(api.lookups.filter((l) => l === id)).toHaveLength(1);
-      expect(await deliveriesOf(id)).toEqual([{ svix_id: `jit:${id}:1700000000123`, outcome: "provisioned" }]);
+      expect(await deliveriesOf(id)).toEqual([{ delivery_id: `jit:${id}:1700000000123`, outcome: "provisioned" }]);
 
       expect(await webhookOutcome(await h.deliver(clerkEvent("user.created", user)))).toBe("stale");
       const again = await okJson(await me(token));
@@ -156,7 +156,7 @@ describe.each(drivers())("/v1/me on $name", ({ open }) => {
           expect(await rowsOf(id)).toMatchObject({ users: 1, workspaces: 1 });
           const provisioned = (await deliveriesOf(id)).filter((d) => d.outcome === "provisioned");
           expect(provisioned, `round ${round}`).toHaveLength(1);
-          winners[provisioned[0]?.svix_id.startsWith("jit:") ? "jit" : "webhook"]++;
+          winners[provisioned[0]?.delivery_id.startsWith("jit:") ? "jit" : "webhook"]++;
         }
       } finally {
         api.onLookup = undefined;

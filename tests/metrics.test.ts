@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { clerkEvent, clerkUser, fixture, newSvixId, newUserId, signDelivery } from "./helpers/clerk.js";
+import { createApp } from "../src/app.js";
+import { createLogger } from "../src/logger.js";
+import { createMetrics } from "../src/metrics.js";
+import { clerkEvent, clerkUser, fixture, newSvixId, newUserId, signDelivery, TEST_SECRET } from "./helpers/clerk.js";
 import { drivers } from "./helpers/database.js";
 import { createHarness, describeResponse, type Harness } from "./helpers/harness.js";
 
@@ -55,10 +58,37 @@ describe.each(drivers())("GET /metrics on $name", ({ open }) => {
     expect(sample(text, "clerk_provisioning_duration_seconds_bucket", { type: "user.created", le: "+Inf" })).toBe(3);
   });
 
-  test("reports the database pool", async () => {
-    const text = await scrape();
-    expect(sample(text, "clerk_db_pool_connections", { state: "in_use" })).toBe(0);
-    expect(sample(text, "clerk_db_pool_connections", { state: "idle" })).toBe(1);
+  test("reports the database calls in flight against the pool's size, while a delivery runs and after", async () => {
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let started: () => void = () => {};
+    const running = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    const metrics = createMetrics({ poolMax: 7 });
+    const app = createApp({
+      db: h.database.db,
+      webhookSigningSecret: TEST_SECRET,
+      logger: createLogger("silent"),
+      metrics,
+      applyEvent: async () => {
+        started();
+        await held;
+        return "provisioned";
+      },
+    });
+    const scrapeApp = async () => (await app.request("/metrics")).text();
+    const delivery = signDelivery(clerkEvent("user.created", clerkUser()));
+    const answer = app.request("/webhooks/clerk", { method: "POST", body: delivery.body, headers: delivery.headers });
+    await running;
+    const during = await scrapeApp();
+    expect(sample(during, "clerk_db_calls_in_flight", {})).toBe(1);
+    expect(sample(during, "clerk_db_pool_max", {})).toBe(7);
+    release();
+    expect((await answer).status).toBe(200);
+    expect(sample(await scrapeApp(), "clerk_db_calls_in_flight", {})).toBe(0);
   });
 
   test("the metrics text holds no user data", async () => {

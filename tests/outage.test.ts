@@ -157,7 +157,9 @@ describe.runIf(testDatabaseUrl)("the real service while the database goes away u
     }
 
     const users = new Set((await sql<{ id: string }[]>`SELECT id FROM users`).map((r) => r.id));
-    const recorded = await sql<{ svix_id: string; outcome: string }[]>`SELECT svix_id, outcome FROM clerk_deliveries`;
+    const recorded = await sql<
+      { delivery_id: string; outcome: string }[]
+    >`SELECT delivery_id, outcome FROM clerk_deliveries`;
     const [counts] = await sql<{ workspaces: number; users_without_one_workspace: number; tombstones: number }[]>`
       SELECT (SELECT count(*)::int FROM workspaces) AS workspaces,
              (SELECT count(*)::int FROM users u WHERE (SELECT count(*) FROM workspaces w WHERE w.user_id = u.id) <> 1)
@@ -165,7 +167,7 @@ describe.runIf(testDatabaseUrl)("the real service while the database goes away u
              (SELECT count(*)::int FROM clerk_user_versions WHERE deleted_at IS NOT NULL) AS tombstones`;
     const created = deliveries.filter((d) => d.type === "user.created");
     const deleted = deliveries.filter((d) => d.type === "user.deleted");
-    const outcomeOf = new Map(recorded.map((r) => [r.svix_id, r.outcome]));
+    const outcomeOf = new Map(recorded.map((r) => [r.delivery_id, r.outcome]));
     const expectedOutcome = (d: Delivery) => (d.type === "user.created" ? "provisioned" : "deleted");
     const lost = deliveries.filter((d) =>
       d.type === "user.created" ? !users.has(d.userId) : outcomeOf.get(d.svixId) !== "deleted",

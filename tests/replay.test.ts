@@ -10,7 +10,7 @@ interface ReplaySummary {
   status: "completed" | "interrupted";
   selected: number;
   counts: Record<string, number>;
-  deliveries: { svixId: string; userId: string; before: string; after: string }[];
+  deliveries: { deliveryId: string; userId: string; before: string; after: string }[];
 }
 
 type UserJson = Record<string, unknown> & { id: string };
@@ -51,14 +51,14 @@ describe.each(cliDatabases())("npm run replay on $name", ({ open }) => {
       for (const [type, data] of events) {
         const svixId = newSvixId();
         const event = parseClerkEvent({ type, data });
-        out.push({ svixId, outcome: await applyClerkEvent(db, { svixId, receivedAt: new Date(), event }) });
+        out.push({ svixId, outcome: await applyClerkEvent(db, { deliveryId: svixId, receivedAt: new Date(), event }) });
       }
       return out;
     });
   const deliveryRow = async (svixId: string) =>
     (
       await database.query<{ outcome: string; reason: string | null; replayed: boolean }>(
-        "SELECT outcome, reason, replayed_at IS NOT NULL AS replayed FROM clerk_deliveries WHERE svix_id = $1",
+        "SELECT outcome, reason, replayed_at IS NOT NULL AS replayed FROM clerk_deliveries WHERE delivery_id = $1",
         [svixId],
       )
     )[0];
@@ -89,7 +89,7 @@ describe.each(cliDatabases())("npm run replay on $name", ({ open }) => {
         selected: 1,
         counts: { provisioned: 1 },
         deliveries: [
-          { svixId: skipped?.svixId, userId: noEmail.id, before: "skipped:no_usable_email", after: "provisioned" },
+          { deliveryId: skipped?.svixId, userId: noEmail.id, before: "skipped:no_usable_email", after: "provisioned" },
         ],
       });
       expect(await account(noEmail.id)).toEqual({ email: "found@example.com", username: "found", workspaces: 1 });
@@ -135,7 +135,7 @@ describe.each(cliDatabases())("npm run replay on $name", ({ open }) => {
       expectExit(result, 4);
       const summary = jsonOf<ReplaySummary>(result);
       expect(summary.counts).toEqual({ "skipped:no_usable_email": 1, "skipped:not_in_clerk": 1, stale: 2 });
-      expect(Object.fromEntries(summary.deliveries.map((x) => [x.svixId, x.after]))).toEqual({
+      expect(Object.fromEntries(summary.deliveries.map((x) => [x.deliveryId, x.after]))).toEqual({
         [a?.svixId as string]: "skipped:no_usable_email",
         [b?.svixId as string]: "skipped:not_in_clerk",
         [c?.svixId as string]: "stale",

@@ -3,7 +3,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 import { newUserId, TEST_SECRET } from "./helpers/clerk.js";
 import { type CliResult, describeRun, runCli } from "./helpers/cli.js";
 import { createPostgresDatabase, testDatabaseUrl } from "./helpers/database.js";
@@ -78,11 +78,13 @@ describe("npm run send-event against npm start on PGlite, with the development s
       const late = await sendEvent(["user.created", "--user-id", userId, "--url", url]);
       expect(late.code, describeRun(late)).toBe(0);
       expect(answerOf(late).body).toEqual({ received: true, outcome: "stale" });
-      // The service logged each delivery it verified.
-      const outcomes = service.logs
-        .filter((l) => l.msg === "clerk delivery" && l.userId === userId)
-        .map((l) => l.outcome);
-      expect(outcomes).toEqual(["provisioned", "provisioned", "deleted", "stale"]);
+      // The service logged each delivery it verified (its log reaches us through a pipe, after its answer).
+      await vi.waitFor(() => {
+        const outcomes = service.logs
+          .filter((l) => l.msg === "clerk delivery" && l.userId === userId)
+          .map((l) => l.outcome);
+        expect(outcomes).toEqual(["provisioned", "provisioned", "deleted", "stale"]);
+      });
     },
     TIMEOUT,
   );

@@ -99,7 +99,7 @@ describe.each(cliDatabases())("npm run sync on $name", ({ name, open }) => {
       const outcomes: string[] = [];
       for (const [type, data] of events) {
         const event = parseClerkEvent({ type, data });
-        outcomes.push(await applyClerkEvent(db, { svixId: `msg_${newUserId()}`, receivedAt: new Date(), event }));
+        outcomes.push(await applyClerkEvent(db, { deliveryId: `msg_${newUserId()}`, receivedAt: new Date(), event }));
       }
       return outcomes;
     });
@@ -400,14 +400,20 @@ describe.each(cliDatabases())("npm run sync on $name", ({ name, open }) => {
       expect(userIds).not.toContain(goneA.id);
       expect(
         await database.query(
-          `SELECT d.svix_id, d.outcome, d.reason, v.deleted_at IS NOT NULL AS tombstoned,
+          `SELECT d.delivery_id, d.outcome, d.reason, v.deleted_at IS NOT NULL AS tombstoned,
              (SELECT count(*)::int FROM workspaces w WHERE w.user_id = v.user_id) AS workspaces
            FROM clerk_user_versions v JOIN clerk_deliveries d ON d.clerk_user_id = v.user_id AND d.event_type = 'user.deleted'
            WHERE v.user_id = $1`,
           [goneA.id],
         ),
       ).toEqual([
-        { svix_id: `sync-prune:${goneA.id}`, outcome: "deleted", reason: "pruned", tombstoned: true, workspaces: 0 },
+        {
+          delivery_id: `sync-prune:${goneA.id}`,
+          outcome: "deleted",
+          reason: "pruned",
+          tombstoned: true,
+          workspaces: 0,
+        },
       ]);
       // Tombstoned: a late event for a pruned user changes nothing, as after a user.deleted.
       expect(await deliver(["user.updated", { ...goneA, updated_at: 9e12 }])).toEqual(["stale"]);
@@ -454,11 +460,11 @@ describe.each(cliDatabases())("npm run sync on $name", ({ name, open }) => {
       });
       expect(await counts()).toMatchObject({ users: 7, workspaces: 7 });
       expect(
-        await database.query("SELECT svix_id, outcome, reason FROM clerk_deliveries WHERE clerk_user_id = $1", [
+        await database.query("SELECT delivery_id, outcome, reason FROM clerk_deliveries WHERE clerk_user_id = $1", [
           claimant.id,
         ]),
       ).toEqual([
-        { svix_id: `sync:${claimant.id}:${claimant.updated_at}`, outcome: "failed", reason: "email_conflict" },
+        { delivery_id: `sync:${claimant.id}:${claimant.updated_at}`, outcome: "failed", reason: "email_conflict" },
       ]);
     },
     TIMEOUT,

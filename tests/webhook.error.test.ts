@@ -131,7 +131,7 @@ describe.each(drivers())("webhook errors on $name", ({ name, open }) => {
       return row;
     };
     const deliveryRecorded = async (svixId: string) =>
-      (await h.database.query("SELECT 1 FROM clerk_deliveries WHERE svix_id = $1", [svixId])).length === 1;
+      (await h.database.query("SELECT 1 FROM clerk_deliveries WHERE delivery_id = $1", [svixId])).length === 1;
     const url = () => {
       if (!h.database.url) throw new Error("no database url");
       return h.database.url;

@@ -1,12 +1,13 @@
 import { eq, sql } from "drizzle-orm";
 import type { FetchClerkUser } from "../clerk/backend-api.js";
-import { withDeadline } from "../db/errors.js";
+import { callDatabase, REQUEST } from "../db/call.js";
 import { queryRows } from "../db/query.js";
 import { clerkDeliveries, clerkUserVersions, users, workspaces } from "../db/schema.js";
 import type { Db } from "../db/types.js";
-import { applyClerkEvent, type Outcome } from "../provisioning/apply-clerk-event.js";
-
-const DEADLINE_MS = 10_000;
+import { ServiceError } from "../errors.js";
+import { applyClerkEvent } from "../provisioning/apply-clerk-event.js";
+import { deliveryIds } from "../provisioning/delivery-ids.js";
+import type { Outcome } from "../provisioning/outcome.js";
 
 export interface AccountUser {
   id: string;
@@ -63,7 +64,7 @@ const workspaceColumns = {
 
 /** The user and its workspace, in one statement (a JOIN); undefined when not provisioned (or deleted). */
 export async function readAccount(db: Db, userId: string): Promise<Account | undefined> {
-  const rows = await withDeadline(DEADLINE_MS, () =>
+  const rows = await callDatabase(REQUEST, () =>
     db
       .select({ user: userColumns, workspace: workspaceColumns })
       .from(users)
@@ -78,13 +79,13 @@ export async function readAccount(db: Db, userId: string): Promise<Account | und
  * the delivery `deliveryId` was recorded as skipped (Clerk's user has no usable e-mail), else undefined.
  */
 async function missingReason(db: Db, userId: string, deliveryId: string | undefined) {
-  const [row] = await withDeadline(DEADLINE_MS, () =>
+  const [row] = await callDatabase(REQUEST, () =>
     queryRows<{ deleted: boolean; skipped: boolean }>(
       db,
       sql`SELECT
         EXISTS (SELECT 1 FROM ${clerkUserVersions} WHERE ${clerkUserVersions.userId} = ${userId}::text
           AND ${clerkUserVersions.deletedAt} IS NOT NULL) AS deleted,
-        EXISTS (SELECT 1 FROM ${clerkDeliveries} WHERE ${clerkDeliveries.svixId} = ${deliveryId ?? null}::text
+        EXISTS (SELECT 1 FROM ${clerkDeliveries} WHERE ${clerkDeliveries.deliveryId} = ${deliveryId ?? null}::text
           AND ${clerkDeliveries.outcome} = 'skipped') AS skipped`,
     ),
   );
@@ -92,13 +93,6 @@ async function missingReason(db: Db, userId: string, deliveryId: string | undefi
   if (row?.skipped) return "skipped";
   return undefined;
 }
-
-/**
- * The delivery id of a just-in-time provisioning: the same Clerk state (user id and `updated_at`) always gets the
- * same id, so repeats and concurrent requests are duplicates of one delivery. It cannot collide with Svix's
- * `msg_…` ids.
- */
-export const jitDeliveryId = (userId: string, updatedAt: number) => `jit:${userId}:${updatedAt}`;
 
 export interface EnsureAccountDeps {
   db: Db;
@@ -112,16 +106,17 @@ export interface EnsureAccountDeps {
  * Clerk answers `deleted` and writes nothing.
  */
 export async function ensureAccount({ db, fetchClerkUser }: EnsureAccountDeps, userId: string): Promise<AccountLookup> {
-  const existing = await readAccount(db, userId);
+  const existing = (await readAccount(db, userId)) ?? (await restoreWorkspace(db, userId));
   if (existing) return { kind: "found", account: existing, provisioned: undefined };
   if ((await missingReason(db, userId, undefined)) === "deleted") return { kind: "deleted" };
 
   const lookup = await fetchClerkUser(userId);
   if (lookup.kind === "deleted") return { kind: "deleted" };
   const { user } = lookup;
-  const deliveryId = jitDeliveryId(user.id, user.updatedAt);
+  // The same Clerk state always gets the same id: repeats and concurrent requests are duplicates of one delivery.
+  const deliveryId = deliveryIds.justInTime(user.id, user.updatedAt);
   const outcome = await applyClerkEvent(db, {
-    svixId: deliveryId,
+    deliveryId,
     receivedAt: new Date(),
     event: { type: "user.updated", user },
   });
@@ -133,20 +128,27 @@ export async function ensureAccount({ db, fetchClerkUser }: EnsureAccountDeps, u
   const reason = await missingReason(db, userId, deliveryId);
   if (reason === "deleted") return { kind: "deleted" };
   if (reason === "skipped") return { kind: "unprovisionable" };
-  throw new AccountIncompleteError(outcome);
+  throw new ServiceError("internal", `account still missing after just-in-time provisioning (${outcome})`);
 }
 
-/** Neither an account nor a tombstone after applying Clerk's state: a user row without its workspace, or similar. */
-export class AccountIncompleteError extends Error {
-  constructor(readonly outcome: Outcome) {
-    super(`account still missing after just-in-time provisioning (${outcome})`);
-    this.name = "AccountIncompleteError";
-  }
+/**
+ * "Every user has exactly one workspace", restored for a user whose workspace row is gone (removed by hand, a bad
+ * migration): the account once restored, or undefined when there is no such user.
+ */
+async function restoreWorkspace(db: Db, userId: string): Promise<Account | undefined> {
+  const restored = await callDatabase(REQUEST, () =>
+    queryRows<{ id: string }>(
+      db,
+      sql`INSERT INTO ${workspaces} (user_id) SELECT ${users.id} FROM ${users} WHERE ${users.id} = ${userId}
+        ON CONFLICT (user_id) DO NOTHING RETURNING id`,
+    ),
+  );
+  return restored.length > 0 ? readAccount(db, userId) : undefined;
 }
 
 /** Renames the user's own workspace (the only one it can reach); undefined when the user has none. */
 export async function renameWorkspace(db: Db, userId: string, name: string): Promise<AccountWorkspace | undefined> {
-  const rows = await withDeadline(DEADLINE_MS, () =>
+  const rows = await callDatabase(REQUEST, () =>
     db
       .update(workspaces)
       .set({ name, updatedAt: sql`now()` })

@@ -1,6 +1,7 @@
 import { setTimeout as delay } from "node:timers/promises";
 import { createClerkClient } from "@clerk/backend";
 import { isClerkAPIResponseError } from "@clerk/backend/errors";
+import { isServiceError, ServiceError } from "../errors.js";
 import { type ClerkUser, parseClerkEvent } from "./events.js";
 import type { ClerkOptions } from "./session.js";
 
@@ -10,12 +11,8 @@ export type ClerkUserLookup = { kind: "found"; user: ClerkUser } | { kind: "dele
 export type FetchClerkUser = (userId: string) => Promise<ClerkUserLookup>;
 
 /** The Backend API could not answer (not configured, unreachable, too slow, 5xx, 429, or an answer we cannot read). */
-export class ClerkUnavailableError extends Error {
-  constructor(readonly detail: string) {
-    super(`Clerk Backend API unavailable (${detail})`);
-    this.name = "ClerkUnavailableError";
-  }
-}
+export const clerkUnavailable = (detail: string) =>
+  new ServiceError("clerk_unavailable", `Clerk Backend API unavailable (${detail})`, { detail });
 
 const LOOKUP_TIMEOUT_MS = 5_000;
 
@@ -32,23 +29,23 @@ export function createClerkUserFetcher(
     ? createClerkClient({ secretKey, ...(apiUrl ? { apiUrl } : {}), telemetry: { disabled: true } })
     : undefined;
   return async (userId) => {
-    if (!client) throw new ClerkUnavailableError("CLERK_SECRET_KEY is not set");
+    if (!client) throw clerkUnavailable("CLERK_SECRET_KEY is not set");
     let timer: NodeJS.Timeout | undefined;
     try {
       const user = await Promise.race([
         client.users.getUser(userId),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new ClerkUnavailableError("timeout")), timeoutMs);
+          timer = setTimeout(() => reject(clerkUnavailable("timeout")), timeoutMs);
         }),
       ]);
       const event = parseClerkEvent({ type: "user.updated", data: user.raw });
-      if (event.type !== "user.updated" || event.user.id !== userId) throw new ClerkUnavailableError("unexpected user");
+      if (event.type !== "user.updated" || event.user.id !== userId) throw clerkUnavailable("unexpected user");
       return { kind: "found", user: event.user };
     } catch (error) {
       if (isClerkAPIResponseError(error) && error.status === 404) return { kind: "deleted" };
-      if (error instanceof ClerkUnavailableError) throw error;
-      if (isClerkAPIResponseError(error)) throw new ClerkUnavailableError(`status ${error.status ?? "none"}`);
-      throw new ClerkUnavailableError(error instanceof Error ? error.name : "unknown");
+      if (isServiceError(error, "clerk_unavailable")) throw error;
+      if (isClerkAPIResponseError(error)) throw clerkUnavailable(`status ${error.status ?? "none"}`);
+      throw clerkUnavailable(error instanceof Error ? error.name : "unknown");
     } finally {
       clearTimeout(timer);
     }
@@ -56,23 +53,13 @@ export function createClerkUserFetcher(
 }
 
 /** Clerk refused the secret key (401 / 403): no retry can help; the operator must fix `CLERK_SECRET_KEY`. */
-export class ClerkAuthError extends Error {
-  constructor(
-    readonly status: number,
-    detail: string,
-  ) {
-    super(`Clerk rejected CLERK_SECRET_KEY (${status}${detail ? ` ${detail}` : ""})`);
-    this.name = "ClerkAuthError";
-  }
-}
+const clerkUnauthorized = (status: number, detail: string) =>
+  new ServiceError("clerk_unauthorized", `Clerk rejected CLERK_SECRET_KEY (${status}${detail ? ` ${detail}` : ""})`, {
+    detail: String(status),
+  });
 
 /** The operation was stopped (Ctrl-C) while waiting for Clerk. */
-export class ClerkAbortedError extends Error {
-  constructor() {
-    super("interrupted");
-    this.name = "ClerkAbortedError";
-  }
-}
+const interrupted = () => new ServiceError("interrupted", "interrupted");
 
 /** One page of `GET /v1/users`: Clerk's `UserJSON` objects as sent (`user.raw`) and the instance's user count. */
 export interface ClerkUserPage {
@@ -99,7 +86,7 @@ export interface ClerkDirectoryOptions {
   /** Backoff before the first retry when Clerk gives no `Retry-After`; doubled each time, capped at 30 s. */
   backoffMs?: number;
   onRetry?: (notice: ClerkRetryNotice) => void;
-  /** Aborting stops waiting (for an answer or a backoff) at once, with `ClerkAbortedError`. */
+  /** Aborting stops waiting (for an answer or a backoff) at once, with an `interrupted` error. */
   signal?: AbortSignal;
 }
 
@@ -120,7 +107,7 @@ const MAX_BACKOFF_MS = 30_000;
 /**
  * `users.getUserList` through the real `@clerk/backend` client, with Clerk's rate limits respected (a 429 waits
  * its `Retry-After`), transient failures (5xx, network, timeout) retried with exponential backoff and jitter, and a
- * rejected key (401/403) reported at once as `ClerkAuthError`. Other answers (400, 404, 422) are not retried.
+ * rejected key (401/403) reported at once as `clerk_unauthorized`. Other answers (400, 404, 422) are not retried.
  */
 export function createClerkDirectory(options: ClerkDirectoryOptions): ClerkDirectory {
   const { secretKey, apiUrl, signal, onRetry } = options;
@@ -130,14 +117,14 @@ export function createClerkDirectory(options: ClerkDirectoryOptions): ClerkDirec
   const client = createClerkClient({ secretKey, ...(apiUrl ? { apiUrl } : {}), telemetry: { disabled: true } });
 
   const abortable = <T>(work: Promise<T>, ms: number | undefined): Promise<T> => {
-    if (signal?.aborted) return Promise.reject(new ClerkAbortedError());
+    if (signal?.aborted) return Promise.reject(interrupted());
     let timer: NodeJS.Timeout | undefined;
     let onAbort: (() => void) | undefined;
     return Promise.race([
       work,
       new Promise<never>((_, reject) => {
-        if (ms !== undefined) timer = setTimeout(() => reject(new ClerkUnavailableError("timeout")), ms);
-        onAbort = () => reject(new ClerkAbortedError());
+        if (ms !== undefined) timer = setTimeout(() => reject(clerkUnavailable("timeout")), ms);
+        onAbort = () => reject(interrupted());
         signal?.addEventListener("abort", onAbort, { once: true });
       }),
     ]).finally(() => {
@@ -147,7 +134,7 @@ export function createClerkDirectory(options: ClerkDirectoryOptions): ClerkDirec
   };
   const sleep = (ms: number) =>
     delay(ms, undefined, signal ? { signal } : {}).catch(() => {
-      throw new ClerkAbortedError();
+      throw interrupted();
     });
 
   const withRetries = async <T>(call: () => Promise<T>): Promise<T> => {
@@ -157,20 +144,20 @@ export function createClerkDirectory(options: ClerkDirectoryOptions): ClerkDirec
       try {
         return await abortable(call(), timeoutMs);
       } catch (error) {
-        if (error instanceof ClerkAbortedError) throw error;
+        if (isServiceError(error, "interrupted")) throw error;
         if (isClerkAPIResponseError(error)) {
           status = error.status;
           if (status === 401 || status === 403) {
-            throw new ClerkAuthError(status, error.errors[0]?.code ?? "");
+            throw clerkUnauthorized(status, error.errors[0]?.code ?? "");
           }
           const transient = status === undefined || status === 408 || status === 429 || status >= 500;
-          if (!transient) throw new ClerkUnavailableError(`status ${status}${describeClerkError(error)}`);
+          if (!transient) throw clerkUnavailable(`status ${status}${describeClerkError(error)}`);
           if (status === 429 && error.retryAfter !== undefined) retryAfterMs = error.retryAfter * 1000;
-        } else if (!(error instanceof ClerkUnavailableError)) {
+        } else if (!isServiceError(error, "clerk_unavailable")) {
           throw error;
         }
         if (attempt >= maxRetries) {
-          throw new ClerkUnavailableError(
+          throw clerkUnavailable(
             `${status === undefined ? "no answer" : `status ${status}`} after ${maxRetries + 1} attempts`,
           );
         }

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { ServiceError } from "../errors.js";
 
 /** Text we store: PostgreSQL `text` cannot hold U+0000, so such a payload is invalid rather than a 500. */
 const storedText = z.string().refine((value) => !value.includes("\u0000"), "must not contain NUL (U+0000)");
@@ -41,19 +42,12 @@ export type ClerkEvent =
   | { type: "user.deleted"; userId: string }
   | { type: "ignored"; eventType: string };
 
-export class InvalidPayloadError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "InvalidPayloadError";
-  }
-}
-
 function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, prefix: string): T {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   const path = [prefix, ...(issue?.path ?? [])].filter((part) => part !== "").join(".");
-  throw new InvalidPayloadError(`${path || "body"}: ${issue?.message ?? "invalid"}`);
+  throw new ServiceError("invalid_payload", `${path || "body"}: ${issue?.message ?? "invalid"}`);
 }
 
 /** Narrows a verified payload to the events we act on; anything else is `ignored`. */
@@ -74,7 +68,7 @@ export function parseClerkEvent(payload: unknown): ClerkEvent {
 
 /**
  * A Clerk `UserJSON` (a webhook's `data`, or a Backend API user's `raw`) to the user we provision: one mapping for
- * every path. Throws `InvalidPayloadError` naming the field (`data.…`).
+ * every path. Throws `invalid_payload` naming the field (`data.…`).
  */
 export function parseClerkUser(data: unknown): ClerkUser {
   return toClerkUser(parseOrThrow(ClerkUserSchema, data, "data"));

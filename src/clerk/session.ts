@@ -1,5 +1,6 @@
 import { verifyToken } from "@clerk/backend";
 import { TokenVerificationError, TokenVerificationErrorReason } from "@clerk/backend/errors";
+import { ServiceError } from "../errors.js";
 
 /** What the service needs of Clerk: session verification and the Backend API. Built from `Config.clerk`. */
 export interface ClerkOptions {
@@ -17,16 +18,8 @@ export interface Session {
   sessionId: string | undefined;
 }
 
-/** Why a request is not authenticated: `unavailable` is our side (no key configured, JWKS unreachable). */
-export class SessionError extends Error {
-  constructor(
-    readonly kind: "missing" | "invalid" | "unavailable",
-    message: string,
-  ) {
-    super(message);
-    this.name = "SessionError";
-  }
-}
+/** Why a request is not authenticated: `auth_unavailable` is our side (no key configured, JWKS unreachable). */
+const notAuthenticated = (message: string) => new ServiceError("unauthenticated", message);
 
 export type VerifySession = (headers: {
   authorization: string | undefined;
@@ -37,7 +30,7 @@ export type VerifySession = (headers: {
 export function extractSessionToken(headers: { authorization: string | undefined; cookie: string | undefined }) {
   if (headers.authorization !== undefined) {
     const match = /^Bearer +([^\s]+) *$/i.exec(headers.authorization);
-    if (!match?.[1]) throw new SessionError("invalid", "the Authorization header must be `Bearer <session token>`");
+    if (!match?.[1]) throw notAuthenticated("the Authorization header must be `Bearer <session token>`");
     return match[1];
   }
   for (const part of (headers.cookie ?? "").split(";")) {
@@ -47,7 +40,7 @@ export function extractSessionToken(headers: { authorization: string | undefined
       if (token) return token;
     }
   }
-  throw new SessionError("missing", "no session token: send `Authorization: Bearer <token>` or the __session cookie");
+  throw notAuthenticated("no session token: send `Authorization: Bearer <token>` or the __session cookie");
 }
 
 /** Reasons that are our fault (configuration, Clerk unreachable), not the caller's. */
@@ -76,8 +69,8 @@ export function createSessionVerifier(options: ClerkOptions): VerifySession {
   return async (headers) => {
     const token = extractSessionToken(headers);
     if (!jwtKey && !secretKey) {
-      throw new SessionError(
-        "unavailable",
+      throw new ServiceError(
+        "auth_unavailable",
         "session verification is not configured (CLERK_JWT_KEY or CLERK_SECRET_KEY)",
       );
     }
@@ -90,13 +83,13 @@ export function createSessionVerifier(options: ClerkOptions): VerifySession {
       });
     } catch (error) {
       if (error instanceof TokenVerificationError && SERVER_SIDE.includes(error.reason)) {
-        throw new SessionError("unavailable", "session tokens cannot be verified right now");
+        throw new ServiceError("auth_unavailable", "session tokens cannot be verified right now");
       }
       const reason = error instanceof TokenVerificationError ? error.reason : undefined;
-      throw new SessionError("invalid", (reason && MESSAGES[reason]) ?? "the session token is not valid");
+      throw notAuthenticated((reason && MESSAGES[reason]) ?? "the session token is not valid");
     }
     if (typeof claims.sub !== "string" || claims.sub === "") {
-      throw new SessionError("invalid", "the session token has no subject");
+      throw notAuthenticated("the session token has no subject");
     }
     return { userId: claims.sub, sessionId: typeof claims.sid === "string" ? claims.sid : undefined };
   };

@@ -1,4 +1,5 @@
 import { Webhook, WebhookVerificationError } from "svix";
+import { ServiceError } from "../errors.js";
 
 export interface VerifiedDelivery {
   svixId: string;
@@ -6,22 +7,7 @@ export interface VerifiedDelivery {
   payload: unknown;
 }
 
-export class SignatureError extends Error {
-  constructor(
-    readonly kind: "missing_signature" | "invalid_signature",
-    message: string,
-  ) {
-    super(message);
-    this.name = "SignatureError";
-  }
-}
-
-export class InvalidJsonError extends Error {
-  constructor() {
-    super("body is not valid JSON");
-    this.name = "InvalidJsonError";
-  }
-}
+const invalidJson = () => new ServiceError("invalid_json", "body is not valid JSON");
 
 export type SvixHeaders = Record<"svix-id" | "svix-timestamp" | "svix-signature", string | undefined>;
 
@@ -35,20 +21,20 @@ export function createVerifier(secret: string) {
   return function verifyDelivery(rawBody: string, headers: SvixHeaders): VerifiedDelivery {
     const svixId = headers["svix-id"];
     if (!svixId || !headers["svix-timestamp"] || !headers["svix-signature"]) {
-      throw new SignatureError("missing_signature", "svix-id, svix-timestamp and svix-signature headers are required");
+      throw new ServiceError("missing_signature", "svix-id, svix-timestamp and svix-signature headers are required");
     }
     let payload: unknown;
     try {
       payload = webhook.verify(rawBody, headers as Record<string, string>);
     } catch (error) {
       if (error instanceof WebhookVerificationError) {
-        throw new SignatureError("invalid_signature", `signature rejected: ${error.message}`);
+        throw new ServiceError("invalid_signature", `signature rejected: ${error.message}`);
       }
-      if (error instanceof SyntaxError) throw new InvalidJsonError();
+      if (error instanceof SyntaxError) throw invalidJson();
       throw error;
     }
     // svix answers `undefined` for a correctly signed empty body: not JSON either.
-    if (payload === undefined) throw new InvalidJsonError();
+    if (payload === undefined) throw invalidJson();
     return { svixId, payload };
   };
 }

@@ -1,9 +1,8 @@
 import { type ParseArgsConfig, parseArgs } from "node:util";
-import { ClerkAuthError, ClerkUnavailableError } from "../clerk/backend-api.js";
-import { type Config, ConfigError } from "../config.js";
+import type { Config } from "../config.js";
 import { type Database, openDatabase } from "../db/client.js";
-import { classifyDbError, DatabaseUnavailableError } from "../db/errors.js";
-import { SyncBusyError } from "../provisioning/reconcile-users.js";
+import { toDatabaseError } from "../db/errors.js";
+import { type ErrorCode, ServiceError } from "../errors.js";
 import type { ProgressMode } from "./progress.js";
 
 /** Exit codes of the operator commands (README § Operator commands); scripts may rely on them. */
@@ -23,25 +22,20 @@ export const EXIT = {
   interrupted: 130,
 } as const;
 
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
+export const usageError = (message: string) => new ServiceError("usage", message);
 
 /** `node:util` parseArgs, strict, with its errors as `UsageError`. */
 export function parseCliArgs<T extends ParseArgsConfig>(config: T) {
   try {
     return parseArgs({ strict: true, ...config });
   } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
+    throw usageError(error instanceof Error ? error.message : String(error));
   }
 }
 
 export function requireSecretKey(config: Config): string {
   if (!config.clerk.secretKey) {
-    throw new UsageError("CLERK_SECRET_KEY is not set: the Clerk Backend API secret key (Dashboard → API keys)");
+    throw usageError("CLERK_SECRET_KEY is not set: the Clerk Backend API secret key (Dashboard → API keys)");
   }
   return config.clerk.secretKey;
 }
@@ -57,74 +51,106 @@ export function openCliDatabase(config: Config): Promise<Database> {
   );
 }
 
+/** The exit code of each error code (README § Operator commands). */
+const EXIT_CODE: Record<ErrorCode, number> = {
+  usage: EXIT.usage,
+  config: EXIT.usage,
+  clerk_unauthorized: EXIT.clerkAuth,
+  interrupted: EXIT.interrupted,
+  missing_signature: EXIT.failed,
+  invalid_signature: EXIT.failed,
+  invalid_json: EXIT.failed,
+  invalid_payload: EXIT.failed,
+  invalid_request: EXIT.failed,
+  payload_too_large: EXIT.failed,
+  unsupported_media_type: EXIT.failed,
+  not_found: EXIT.failed,
+  unauthenticated: EXIT.failed,
+  email_conflict: EXIT.failed,
+  user_deleted: EXIT.failed,
+  user_not_provisionable: EXIT.failed,
+  constraint_violation: EXIT.failed,
+  row_unwritable: EXIT.failed,
+  database_unavailable: EXIT.failed,
+  schema_outdated: EXIT.failed,
+  auth_unavailable: EXIT.failed,
+  clerk_unavailable: EXIT.failed,
+  sync_busy: EXIT.failed,
+  not_replayable: EXIT.usage,
+  internal: EXIT.failed,
+};
+
+/** What an operator can do about each code, after its message. */
+const ADVICE: Partial<Record<ErrorCode, string>> = {
+  clerk_unauthorized:
+    ": check that it is the secret key (sk_live_… / sk_test_…) of the right instance, and that CLERK_API_URL is right if set",
+  clerk_unavailable: "; run the command again later",
+  database_unavailable: "; run the command again later",
+};
+
 /** The message and exit code for an error that stopped a command. */
 export function describeFailure(error: unknown): { code: number; message: string } {
-  if (error instanceof UsageError) return { code: EXIT.usage, message: error.message };
-  if (error instanceof ConfigError) {
-    return { code: EXIT.usage, message: `invalid environment:\n  ${error.problems.join("\n  ")}` };
-  }
-  if (error instanceof ClerkAuthError) {
-    return {
-      code: EXIT.clerkAuth,
-      message: `${error.message}: check that it is the secret key (sk_live_… / sk_test_…) of the right instance, and that CLERK_API_URL is right if set`,
-    };
-  }
-  if (error instanceof ClerkUnavailableError) {
-    return { code: EXIT.failed, message: `${error.message}; run the command again later` };
-  }
-  if (error instanceof SyncBusyError) return { code: EXIT.failed, message: error.message };
-  if (error instanceof DatabaseUnavailableError || classifyDbError(error).kind === "unavailable") {
-    const { code } = classifyDbError(error) as { code?: string };
-    return { code: EXIT.failed, message: `database unavailable (${code ?? "unknown"}); run the command again later` };
-  }
-  const { code } = classifyDbError(error) as { code?: string };
-  if (code === "42P01" || code === "42703") {
-    return { code: EXIT.failed, message: "the database schema is behind this code: run `npm run db:migrate` first" };
-  }
-  return { code: EXIT.failed, message: errorMessage(error) };
+  const failure = error instanceof ServiceError ? error : toDatabaseError(error);
+  let message = failure.message;
+  if (failure.code === "database_unavailable") message = `database unavailable (${failure.detail ?? "unknown"})`;
+  if (failure.code === "internal" && failure.detail) message = `database error: ${databaseMessage(failure)}`;
+  return { code: EXIT_CODE[failure.code], message: `${message}${ADVICE[failure.code] ?? ""}` };
 }
 
-/** An error's message; for a failed query, the driver's (drizzle's wrapper repeats the query and every parameter). */
-function errorMessage(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  if (error.name === "DrizzleQueryError" && error.cause instanceof Error)
-    return `database error: ${error.cause.message}`;
-  return error.message;
+/** For an operator: the driver's own message (drizzle's wrapper repeats the query and every parameter). */
+function databaseMessage(error: ServiceError): string {
+  let cause: unknown = error.cause;
+  while (cause instanceof Error && cause.name === "DrizzleQueryError" && cause.cause) cause = cause.cause;
+  return cause instanceof Error ? cause.message : (error.detail ?? "unknown");
+}
+
+/** What a command reads and writes besides its arguments: the process's, or a test's. */
+export interface CommandIo {
+  env: Record<string, string | undefined>;
+  stdout: { write(text: string): unknown };
+  stderr: { write(text: string): unknown; isTTY?: boolean; columns?: number };
+  /** Aborted by the first Ctrl-C or SIGTERM: the command stops after what it is doing. */
+  signal: AbortSignal;
+}
+
+export type Command = (argv: string[], io: CommandIo) => Promise<number>;
+
+/** Runs a command's main; an error becomes a one-line message on stderr and its exit code. */
+export function command(name: string, main: (argv: string[], io: CommandIo) => Promise<number>): Command {
+  return async (argv, io) => {
+    try {
+      return await main(argv, io);
+    } catch (error) {
+      const { code, message } = describeFailure(error);
+      io.stderr.write(`${name}: ${message}\n`);
+      return code;
+    }
+  };
 }
 
 /**
- * Ctrl-C and SIGTERM: the first asks the command to stop after what it is doing (its signal aborts); a second one
- * exits at once.
+ * The process entry of a command (src/bin/): the first Ctrl-C or SIGTERM aborts its signal, a second exits at once.
+ * Exits explicitly: an abandoned request (a prefetch after Ctrl-C) or an idle keep-alive socket must not hold the
+ * process open. (stdout and stderr to a pipe, file or terminal are written synchronously on Linux: nothing is lost.)
  */
-export function interruptOnSignals(onFirst: (signal: NodeJS.Signals) => void): AbortSignal {
+export function runAsProcess(run: Command): void {
   const controller = new AbortController();
   const handle = (signal: NodeJS.Signals) => {
     if (controller.signal.aborted) {
       process.stderr.write(`\n${signal} again: exiting now\n`);
       process.exit(EXIT.interrupted);
     }
-    onFirst(signal);
-    controller.abort();
+    controller.abort(signal);
   };
   process.on("SIGINT", handle);
   process.on("SIGTERM", handle);
-  return controller.signal;
+  const io = { env: process.env, stdout: process.stdout, stderr: process.stderr, signal: controller.signal };
+  run(process.argv.slice(2), io).then((code) => process.exit(code));
 }
 
-/**
- * Runs a command's main; an error becomes a one-line message on stderr and its exit code. Exits explicitly: an
- * abandoned request (a prefetch after Ctrl-C) or an idle keep-alive socket must not hold the process open.
- * (stdout and stderr to a pipe, file or terminal are written synchronously on Linux: nothing is lost.)
- */
-export function runCommand(name: string, main: () => Promise<number>): void {
-  main().then(
-    (code) => process.exit(code),
-    (error: unknown) => {
-      const { code, message } = describeFailure(error);
-      process.stderr.write(`${name}: ${message}\n`);
-      process.exit(code);
-    },
-  );
+/** Calls `note` with the signal's name when the command is asked to stop. */
+export function onInterrupt(signal: AbortSignal, note: (name: string) => void): void {
+  signal.addEventListener("abort", () => note(String(signal.reason ?? "interrupted")), { once: true });
 }
 
 export const formatCount = (n: number) => n.toLocaleString("en-US");
@@ -134,15 +160,14 @@ export function integerOption(name: string, value: string | undefined, min: numb
   if (value === undefined) return undefined;
   const n = Number(value);
   if (!Number.isInteger(n) || n < min || n > max) {
-    throw new UsageError(`--${name} must be an integer from ${min} to ${max}`);
+    throw usageError(`--${name} must be an integer from ${min} to ${max}`);
   }
   return n;
 }
 
 /** `--progress`: a redrawn bar on a terminal, plain lines otherwise, unless chosen. */
-export function progressOption(value: string | undefined): ProgressMode {
-  const mode = value ?? (process.stderr.isTTY ? "bar" : "lines");
-  if (mode !== "bar" && mode !== "lines" && mode !== "none")
-    throw new UsageError("--progress must be bar, lines or none");
+export function progressOption(value: string | undefined, stderr: CommandIo["stderr"]): ProgressMode {
+  const mode = value ?? (stderr.isTTY ? "bar" : "lines");
+  if (mode !== "bar" && mode !== "lines" && mode !== "none") throw usageError("--progress must be bar, lines or none");
   return mode;
 }

@@ -25,7 +25,7 @@ export function formatDuration(seconds: number): string {
 export function createProgress(
   label: string,
   mode: ProgressMode,
-  stream: NodeJS.WritableStream & { columns?: number } = process.stderr,
+  stream: { write(text: string): unknown; columns?: number } = process.stderr,
 ): Progress {
   let startedAt: { done: number; time: number } | undefined;
   let lastDraw = 0;

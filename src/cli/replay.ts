@@ -3,18 +3,18 @@
  */
 import { createClerkDirectory } from "../clerk/backend-api.js";
 import { loadConfig } from "../config.js";
-import { DeliveryNotReplayableError, replayDeliveries } from "../provisioning/replay-deliveries.js";
+import { replayDeliveries } from "../provisioning/replay-deliveries.js";
 import {
+  command,
   EXIT,
   formatCount,
   integerOption,
-  interruptOnSignals,
+  onInterrupt,
   openCliDatabase,
   parseCliArgs,
   progressOption,
   requireSecretKey,
-  runCommand,
-  UsageError,
+  usageError,
 } from "./cli.js";
 import { createProgress } from "./progress.js";
 
@@ -38,8 +38,9 @@ Exit codes: 0 every delivery replayed is now provisioned or stale (or there was 
 
 const FINAL = new Set(["provisioned", "stale", "replayed elsewhere"]);
 
-async function main(): Promise<number> {
+export const run = command("replay", async (argv, io) => {
   const { values } = parseCliArgs({
+    args: argv,
     options: {
       id: { type: "string" },
       "dry-run": { type: "boolean", default: false },
@@ -50,17 +51,18 @@ async function main(): Promise<number> {
     },
   });
   if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
+    io.stdout.write(`${USAGE}\n`);
     return EXIT.ok;
   }
-  const progressMode = progressOption(values.progress);
+  const progressMode = progressOption(values.progress, io.stderr);
   const maxRetries = integerOption("max-retries", values["max-retries"], 0, 100);
-  if (values.id !== undefined && values.id.trim() === "") throw new UsageError("--id needs a delivery id");
-  const config = loadConfig();
+  if (values.id !== undefined && values.id.trim() === "") throw usageError("--id needs a delivery id");
+  const config = loadConfig(io.env);
   const secretKey = requireSecretKey(config);
 
-  const progress = createProgress(values["dry-run"] ? "replay (dry run)" : "replay", progressMode);
-  const signal = interruptOnSignals((name) => progress.note(`${name}: stopping after the current batch`));
+  const progress = createProgress(values["dry-run"] ? "replay (dry run)" : "replay", progressMode, io.stderr);
+  const { signal } = io;
+  onInterrupt(signal, (name) => progress.note(`${name}: stopping after the current batch`));
   const directory = createClerkDirectory({
     secretKey,
     apiUrl: config.clerk.apiUrl,
@@ -73,27 +75,21 @@ async function main(): Promise<number> {
   });
   const database = await openCliDatabase(config);
   try {
-    let result: Awaited<ReturnType<typeof replayDeliveries>>;
-    try {
-      result = await replayDeliveries(
-        { db: database.db, directory },
-        {
-          id: values.id,
-          dryRun: values["dry-run"],
-          signal,
-          onProgress: ({ done, total }) => progress.update(done, total),
-        },
-      );
-    } catch (error) {
-      if (error instanceof DeliveryNotReplayableError) throw new UsageError(error.message);
-      throw error;
-    }
+    const result = await replayDeliveries(
+      { db: database.db, directory },
+      {
+        id: values.id,
+        dryRun: values["dry-run"],
+        signal,
+        onProgress: ({ done, total }) => progress.update(done, total),
+      },
+    );
     progress.end();
     const open = Object.entries(result.counts)
       .filter(([outcome]) => !FINAL.has(outcome))
       .reduce((sum, [, n]) => sum + n, 0);
     if (values.json) {
-      process.stdout.write(`${JSON.stringify({ dryRun: values["dry-run"], ...result })}\n`);
+      io.stdout.write(`${JSON.stringify({ dryRun: values["dry-run"], ...result })}\n`);
     } else {
       const lines: string[] = [];
       if (result.selected === 0) lines.push("replay: no skipped or failed deliveries to replay");
@@ -107,7 +103,7 @@ async function main(): Promise<number> {
           );
         }
         for (const d of result.deliveries.slice(0, 50))
-          lines.push(`  ${d.svixId} (${d.userId}): ${d.before} → ${d.after}`);
+          lines.push(`  ${d.deliveryId} (${d.userId}): ${d.before} → ${d.after}`);
         if (result.deliveries.length > 50)
           lines.push(`  … ${formatCount(result.selected - 50)} more (--json lists up to 1,000)`);
         if (open > 0 && !values["dry-run"]) {
@@ -117,7 +113,7 @@ async function main(): Promise<number> {
         }
       }
       if (result.status === "interrupted") lines.push("interrupted: run `npm run replay` again for the rest");
-      process.stdout.write(`${lines.join("\n")}\n`);
+      io.stdout.write(`${lines.join("\n")}\n`);
     }
     if (result.status === "interrupted") return EXIT.interrupted;
     return open > 0 ? EXIT.incomplete : EXIT.ok;
@@ -125,6 +121,4 @@ async function main(): Promise<number> {
     progress.end();
     await database.close().catch(() => {});
   }
-}
-
-runCommand("replay", main);
+});

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { Webhook } from "svix";
 import { loadConfig } from "../config.js";
 import { resolveWebhookSecret } from "../webhook-secret.js";
-import { EXIT, parseCliArgs, runCommand, UsageError } from "./cli.js";
+import { command, EXIT, parseCliArgs, usageError } from "./cli.js";
 
 const TYPES = ["user.created", "user.updated", "user.deleted"] as const;
 type SampleType = (typeof TYPES)[number];
@@ -92,8 +92,9 @@ function unreachable(url: string, error: unknown): string {
   return `could not reach ${url} (${code}): is the service running (npm start), and on this --url / PORT?`;
 }
 
-async function main(): Promise<number> {
+export const run = command("send-event", async (argv, io) => {
   const { positionals, values } = parseCliArgs({
+    args: argv,
     allowPositionals: true,
     options: {
       "user-id": { type: "string" },
@@ -103,17 +104,17 @@ async function main(): Promise<number> {
     },
   });
   if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
+    io.stdout.write(`${USAGE}\n`);
     return EXIT.ok;
   }
   const type = positionals[0] as SampleType | undefined;
-  if (!type || !TYPES.includes(type) || positionals.length > 1) throw new UsageError(USAGE);
-  const config = loadConfig();
+  if (!type || !TYPES.includes(type) || positionals.length > 1) throw usageError(USAGE);
+  const config = loadConfig(io.env);
   let secret: string;
   try {
     secret = resolveWebhookSecret(config).secret;
   } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
+    throw usageError(error instanceof Error ? error.message : String(error));
   }
   const userId = values["user-id"] ?? `user_${randomBytes(12).toString("hex")}`;
   const email = values.email ?? `${userId.toLowerCase()}@example.com`;
@@ -135,16 +136,14 @@ async function main(): Promise<number> {
       signal: AbortSignal.timeout(TIMEOUT_MS),
     });
   } catch (error) {
-    process.stderr.write(`send-event: ${unreachable(url, error)}\n`);
+    io.stderr.write(`send-event: ${unreachable(url, error)}\n`);
     return EXIT.failed;
   }
-  process.stdout.write(`${type} ${userId} (svix-id ${svixId}) → ${response.status} ${await response.text()}\n`);
+  io.stdout.write(`${type} ${userId} (svix-id ${svixId}) → ${response.status} ${await response.text()}\n`);
   if (response.status === 401) {
-    process.stderr.write(
+    io.stderr.write(
       "send-event: the service refused the signature: it uses another secret. Give this command the service's CLERK_WEBHOOK_SIGNING_SECRET (or, with the development secret, the same PGLITE_DATA_DIR).\n",
     );
   }
   return response.ok ? EXIT.ok : EXIT.failed;
-}
-
-runCommand("send-event", main);
+});

@@ -5,16 +5,17 @@ import { createClerkDirectory, MAX_PAGE_SIZE } from "../clerk/backend-api.js";
 import { loadConfig } from "../config.js";
 import { type Counts, type ReconcileResult, reconcileUsers } from "../provisioning/reconcile-users.js";
 import {
+  type CommandIo,
+  command,
   EXIT,
   formatCount,
   integerOption,
-  interruptOnSignals,
+  onInterrupt,
   openCliDatabase,
   parseCliArgs,
   progressOption,
   requireSecretKey,
-  runCommand,
-  UsageError,
+  usageError,
 } from "./cli.js";
 import { createProgress, formatDuration } from "./progress.js";
 
@@ -78,7 +79,7 @@ function summarize(result: ReconcileResult, dryRun: boolean) {
   };
 }
 
-function printHuman(summary: ReturnType<typeof summarize>) {
+function printHuman(summary: ReturnType<typeof summarize>, stdout: CommandIo["stdout"]) {
   const out: string[] = [];
   const seconds = summary.timings.totalMs / 1000;
   const verb = summary.dryRun ? "dry run" : `sync ${summary.status}`;
@@ -119,11 +120,12 @@ function printHuman(summary: ReturnType<typeof summarize>) {
   if (!summary.dryRun && total(summary.failed) + total(summary.skipped) > 0) {
     out.push("skipped and failed users are recorded in clerk_deliveries: `npm run replay` retries them once fixed");
   }
-  process.stdout.write(`${out.join("\n")}\n`);
+  stdout.write(`${out.join("\n")}\n`);
 }
 
-async function main(): Promise<number> {
+export const run = command("sync", async (argv, io) => {
   const { values } = parseCliArgs({
+    args: argv,
     options: {
       "dry-run": { type: "boolean", default: false },
       prune: { type: "boolean", default: false },
@@ -137,19 +139,20 @@ async function main(): Promise<number> {
     },
   });
   if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
+    io.stdout.write(`${USAGE}\n`);
     return EXIT.ok;
   }
-  const progressMode = progressOption(values.progress);
+  const progressMode = progressOption(values.progress, io.stderr);
   const pageSize = integerOption("page-size", values["page-size"], 1, MAX_PAGE_SIZE) ?? MAX_PAGE_SIZE;
   const maxPrune = integerOption("max-prune", values["max-prune"], 0, Number.MAX_SAFE_INTEGER);
   const maxRetries = integerOption("max-retries", values["max-retries"], 0, 100);
-  if (maxPrune !== undefined && !values.prune) throw new UsageError("--max-prune only goes with --prune");
-  const config = loadConfig();
+  if (maxPrune !== undefined && !values.prune) throw usageError("--max-prune only goes with --prune");
+  const config = loadConfig(io.env);
   const secretKey = requireSecretKey(config);
 
-  const progress = createProgress(values["dry-run"] ? "sync (dry run)" : "sync", progressMode);
-  const signal = interruptOnSignals((name) =>
+  const progress = createProgress(values["dry-run"] ? "sync (dry run)" : "sync", progressMode, io.stderr);
+  const { signal } = io;
+  onInterrupt(signal, (name) =>
     progress.note(`${name}: stopping after the page being applied (again to exit at once)`),
   );
   const directory = createClerkDirectory({
@@ -181,8 +184,8 @@ async function main(): Promise<number> {
     );
     progress.end();
     const summary = summarize(result, values["dry-run"]);
-    if (values.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-    else printHuman(summary);
+    if (values.json) io.stdout.write(`${JSON.stringify(summary)}\n`);
+    else printHuman(summary, io.stdout);
     if (result.status === "interrupted") return EXIT.interrupted;
     if (result.prune?.refused) return EXIT.pruneRefused;
     if (total(summary.failed) > 0) return EXIT.incomplete;
@@ -191,6 +194,4 @@ async function main(): Promise<number> {
     progress.end();
     await database.close().catch(() => {});
   }
-}
-
-runCommand("sync", main);
+});

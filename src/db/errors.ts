@@ -1,16 +1,4 @@
-/** What a failed database call means for the caller. */
-export type DbFailure =
-  | { kind: "unique_violation"; constraint: string }
-  | { kind: "retryable" }
-  | { kind: "unavailable"; code: string }
-  | { kind: "other"; code: string };
-
-export class DatabaseUnavailableError extends Error {
-  constructor(readonly code: string) {
-    super(`database unavailable (${code})`);
-    this.name = "DatabaseUnavailableError";
-  }
-}
+import { ServiceError } from "../errors.js";
 
 const CONNECTION_CODES = new Set([
   "ECONNREFUSED",
@@ -27,43 +15,68 @@ const CONNECTION_CODES = new Set([
 ]);
 
 /** The driver's error, below drizzle's `DrizzleQueryError` wrapper (whose message carries the query's parameters). */
-function rootCause(error: unknown): unknown {
+function rootCause(error: unknown): { code?: unknown; constraint_name?: unknown; constraint?: unknown } {
   let current = error;
   while (current instanceof Error && current.cause !== undefined && !("code" in current)) current = current.cause;
-  return current;
+  return (current ?? {}) as { code?: unknown };
 }
 
-export function classifyDbError(error: unknown): DbFailure {
-  if (error instanceof DatabaseUnavailableError) return { kind: "unavailable", code: error.code };
-  const cause = rootCause(error) as { code?: unknown; constraint_name?: unknown; constraint?: unknown };
+/** The SQLSTATE (or the driver's connection code) of a failed database call; `unknown` when it has none. */
+export function sqlState(error: unknown): string {
+  const cause = rootCause(error);
   // PGlite, once closed (or closing), throws a plain Error with no code: the embedded database is gone.
-  if (cause instanceof Error && /^PGlite is clos(ed|ing)$/.test(cause.message))
-    return { kind: "unavailable", code: "PGLITE_CLOSED" };
-  const code = typeof cause?.code === "string" ? cause.code : "unknown";
-  if (code === "23505") {
-    const constraint = cause.constraint_name ?? cause.constraint;
-    return { kind: "unique_violation", constraint: typeof constraint === "string" ? constraint : "" };
-  }
-  // serialization_failure, deadlock_detected
-  if (code === "40001" || code === "40P01") return { kind: "retryable" };
-  // 08: connection exception; 53: insufficient resources; 57014 query_canceled (statement_timeout);
-  // 57P0x: admin/crash shutdown, cannot connect now; 55P03: lock_not_available (lock_timeout)
-  if (CONNECTION_CODES.has(code) || /^(08|53|57P0)/.test(code) || code === "57014" || code === "55P03") {
-    return { kind: "unavailable", code };
-  }
-  return { kind: "other", code };
+  if (cause instanceof Error && /^PGlite is clos(ed|ing)$/.test(cause.message)) return "PGLITE_CLOSED";
+  return typeof cause.code === "string" ? cause.code : "unknown";
 }
+
+/** Serialization failure or deadlock: PostgreSQL asks us to run the same thing again. */
+export const isRetryableConflict = (state: string) => state === "40001" || state === "40P01";
 
 /**
- * An integrity-constraint violation (SQLSTATE class 23: unique, check, not-null, foreign key) and the constraint's
- * name: a row that can never be written as it is, whereas other failures are about the database, not the row.
+ * 08 connection exception; 53 insufficient resources; 57014 query_canceled (statement_timeout); 57P0x admin/crash
+ * shutdown, cannot connect now; 55P03 lock_not_available (lock_timeout).
  */
-export function constraintViolation(error: unknown): { code: string; constraint: string } | undefined {
-  const cause = rootCause(error) as { code?: unknown; constraint_name?: unknown; constraint?: unknown };
-  const code = typeof cause?.code === "string" ? cause.code : "";
-  if (!code.startsWith("23")) return undefined;
-  const constraint = cause.constraint_name ?? cause.constraint;
-  return { code, constraint: typeof constraint === "string" ? constraint : "" };
+const isUnavailable = (state: string) =>
+  CONNECTION_CODES.has(state) ||
+  state === "PGLITE_CLOSED" ||
+  /^(08|53|57P0)/.test(state) ||
+  state === "57014" ||
+  state === "55P03";
+
+/**
+ * 54: program limit exceeded (an index row too large); 22: data exception (too long, bad encoding, a value out of
+ * range): the same row will fail the same way however often it is retried.
+ */
+const isUnwritable = (state: string) => /^(54|22)/.test(state);
+
+/** Any error of a database call as the service's error; a ServiceError passes through unchanged. */
+export function toDatabaseError(error: unknown): ServiceError {
+  if (error instanceof ServiceError) return error;
+  const state = sqlState(error);
+  if (isUnavailable(state) || isRetryableConflict(state)) {
+    return new ServiceError("database_unavailable", "the database is unavailable; retry later", {
+      detail: state,
+      cause: error,
+    });
+  }
+  if (state.startsWith("23")) {
+    const { constraint_name, constraint } = rootCause(error);
+    const name = constraint_name ?? constraint;
+    return new ServiceError("constraint_violation", "a row was refused by a database constraint", {
+      detail: typeof name === "string" && name ? name : `sqlstate_${state}`,
+      cause: error,
+    });
+  }
+  if (isUnwritable(state)) {
+    return new ServiceError("row_unwritable", "a value cannot be stored as it is", { detail: state, cause: error });
+  }
+  if (state === "42P01" || state === "42703") {
+    return new ServiceError("schema_outdated", "the database schema is behind this code: run `npm run db:migrate`", {
+      detail: state,
+      cause: error,
+    });
+  }
+  return new ServiceError("internal", "database error", { detail: state, cause: error });
 }
 
 /**
@@ -72,7 +85,7 @@ export function constraintViolation(error: unknown): { code: string; constraint:
  */
 export function describeError(error: unknown): { name: string; code?: string; frames?: string[] } {
   if (!(error instanceof Error)) return { name: typeof error };
-  const { code } = classifyDbError(error) as { code?: string };
+  const code = error instanceof ServiceError ? (error.detail ?? error.code) : sqlState(error);
   const frames = (error.stack ?? "")
     .split("\n")
     .filter((line) => /^\s+at /.test(line))
@@ -86,23 +99,7 @@ export function describeError(error: unknown): { name: string; code?: string; fr
  * error thrown from postgres.js's own code (its write timer on a closed socket: porsager/postgres#1154, #1208).
  */
 export function isStrayDatabaseError(error: unknown): boolean {
-  if (classifyDbError(error).kind === "unavailable") return true;
+  if (isUnavailable(sqlState(error))) return true;
   const top = describeError(error).frames?.[0] ?? "";
   return /[\\/]node_modules[\\/]postgres[\\/]/.test(top);
-}
-
-/**
- * Bounds a database call in time. postgres.js can leave a query pending for long after the server went away
- * (porsager/postgres#1208); Svix counts an answer slower than 15 s as failed, so we give up well before.
- */
-export async function withDeadline<T>(ms: number, run: () => Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new DatabaseUnavailableError("deadline_exceeded")), ms);
-  });
-  try {
-    return await Promise.race([run(), deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { withDeadline } from "./errors.js";
+import { callDatabase } from "./call.js";
 import { queryRows } from "./query.js";
 import type { Db } from "./types.js";
 
@@ -25,7 +25,9 @@ const probe = sql`SELECT
 
 export async function checkHealth(db: Db): Promise<HealthChecks> {
   try {
-    const [row] = await withDeadline(PROBE_TIMEOUT_MS, () => queryRows<Omit<HealthChecks, "connection">>(db, probe));
+    const [row] = await callDatabase({ deadlineMs: PROBE_TIMEOUT_MS, unavailableRetries: 0 }, () =>
+      queryRows<Omit<HealthChecks, "connection">>(db, probe),
+    );
     if (!row) throw new Error("empty probe answer");
     return { connection: true, ...row };
   } catch {

@@ -1,5 +1,6 @@
 import { Placeholder, type SQL, sql } from "drizzle-orm";
 import { PgDialect } from "drizzle-orm/pg-core";
+import { type CallPolicy, callDatabase, REQUEST, type RetryWhen } from "./call.js";
 import type { Db, Tx } from "./types.js";
 
 /** Rows of a raw query, whichever driver ran it (postgres.js answers an array, PGlite `{ rows }`). */
@@ -67,20 +68,43 @@ const runner =
         ((await client.unsafe(text, params, { prepare: true })) as T[])
       : ((await client.query(text, params)).rows as T[]);
 
-/** The rows of one statement, run as a prepared statement on the connection pool. */
-export function runStatement<T>(db: Db, statement: BoundStatement): Promise<T[]> {
-  return runner(clientOf(db))<T>(statement);
+/** Runs one prepared statement; inside `runTransaction`, on its connection. */
+export type RunStatement = <T>(statement: BoundStatement) => Promise<T[]>;
+
+/**
+ * The rows of one statement, run as a prepared statement on the connection pool, under `policy`; a statement that
+ * depends on the attempt is bound anew for each (see `retryWhen`).
+ */
+export function runStatement<T>(
+  db: Db,
+  statement: BoundStatement | ((attempt: number) => BoundStatement),
+  policy: CallPolicy = REQUEST,
+  retryWhen?: RetryWhen,
+): Promise<T[]> {
+  const run = runner(clientOf(db));
+  return callDatabase(
+    policy,
+    (attempt) => run<T>(typeof statement === "function" ? statement(attempt) : statement),
+    retryWhen,
+  );
 }
 
-/** Several statements in one transaction, each prepared: `run` gets the function that runs one. */
+/** Several prepared statements in one transaction (retried whole under `policy`): `work` gets the runner. */
 export function runTransaction<T>(
   db: Db,
-  run: (statement: <R>(statement: BoundStatement) => Promise<R[]>) => Promise<T>,
+  work: (run: RunStatement) => Promise<T>,
+  policy: CallPolicy = REQUEST,
+  retryWhen?: RetryWhen,
 ): Promise<T> {
   const client = clientOf(db);
-  return client.kind === "postgres"
-    ? client.client.begin((tx) => run(runner({ kind: "postgres", client: tx })))
-    : client.client.transaction((tx) => run(runner({ kind: "pglite", client: tx })));
+  return callDatabase(
+    policy,
+    () =>
+      client.kind === "postgres"
+        ? client.client.begin((tx) => work(runner({ kind: "postgres", client: tx })))
+        : client.client.transaction((tx) => work(runner({ kind: "pglite", client: tx }))),
+    retryWhen,
+  );
 }
 
 /**

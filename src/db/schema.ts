@@ -14,6 +14,7 @@ import {
   unique,
 } from "drizzle-orm/pg-core";
 import { authenticatedRole } from "drizzle-orm/supabase";
+import { STORED_OUTCOMES } from "../provisioning/outcome.js";
 
 /**
  * Row-level security for Supabase's Data API (anyone with the anon key reaches `public`): a Clerk session, seen
@@ -95,18 +96,25 @@ export const clerkUserVersions = pgTable("clerk_user_versions", {
   deletedAt: timestamp("deleted_at", { withTimezone: true }),
 }).enableRLS();
 
-/** Every verified delivery, by svix id: the idempotency key and the audit trail. */
-export const clerkDeliveries = pgTable("clerk_deliveries", {
-  svixId: text("svix_id").primaryKey(),
-  eventType: text("event_type").notNull(),
-  clerkUserId: text("clerk_user_id"),
-  outcome: text("outcome").notNull(),
-  reason: text("reason"),
-  receivedAt: timestamp("received_at", { withTimezone: true }).notNull(),
-  processedAt: timestamp("processed_at", { withTimezone: true }).notNull().defaultNow(),
-  /** When `npm run replay` last re-ran this (skipped or failed) delivery; its outcome and reason are the replay's. */
-  replayedAt: timestamp("replayed_at", { withTimezone: true }),
-}).enableRLS();
+/**
+ * Every verified delivery, by its id (Svix's `msg_…`, or one the service makes: provisioning/delivery-ids.ts): the
+ * idempotency key and the audit trail.
+ */
+export const clerkDeliveries = pgTable(
+  "clerk_deliveries",
+  {
+    deliveryId: text("delivery_id").primaryKey(),
+    eventType: text("event_type").notNull(),
+    clerkUserId: text("clerk_user_id"),
+    outcome: text("outcome").notNull(),
+    reason: text("reason"),
+    receivedAt: timestamp("received_at", { withTimezone: true }).notNull(),
+    processedAt: timestamp("processed_at", { withTimezone: true }).notNull().defaultNow(),
+    /** When `npm run replay` last re-ran this (skipped or failed) delivery; its outcome and reason are the replay's. */
+    replayedAt: timestamp("replayed_at", { withTimezone: true }),
+  },
+  (t) => [check("valid_outcome", sql`${t.outcome} IN (${sql.raw(STORED_OUTCOMES.map((o) => `'${o}'`).join(", "))})`)],
+).enableRLS();
 
 /**
  * One `npm run sync` over the Clerk user list. `next_offset` and `counts` are written by the same statement that

@@ -3,10 +3,12 @@ import { bodyLimit } from "hono/body-limit";
 import { parseClerkEvent } from "../clerk/events.js";
 import type { VerifyDelivery } from "../clerk/verify.js";
 import type { Db } from "../db/types.js";
+import { type ErrorCode, ServiceError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
 import { type ApplyEvent, applyClerkEvent } from "../provisioning/apply-clerk-event.js";
-import { AppError, type ErrorCode, toAppError } from "./errors.js";
+import type { RejectedOutcome } from "../provisioning/outcome.js";
+import { toServiceError } from "./errors.js";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -19,15 +21,15 @@ export interface WebhookDeps {
 }
 
 /** How a rejected delivery is counted in logs (and metrics). */
-function rejectedOutcome(code: ErrorCode): string {
+function rejectedOutcome(code: ErrorCode): RejectedOutcome {
   if (code === "database_unavailable") return "unavailable";
   if (code === "email_conflict") return "conflict";
-  if (code === "internal") return "failed";
+  if (code === "internal" || code === "schema_outdated") return "failed";
   return "invalid";
 }
 
 const tooLarge = () => {
-  throw new AppError("payload_too_large", `body exceeds ${MAX_BODY_BYTES} bytes`);
+  throw new ServiceError("payload_too_large", `body exceeds ${MAX_BODY_BYTES} bytes`);
 };
 const streamedBodyLimit = bodyLimit({ maxSize: MAX_BODY_BYTES, onError: tooLarge });
 
@@ -65,14 +67,14 @@ export function clerkWebhookRoutes({ db, verifyDelivery, logger, metrics, applyE
       type = event.type === "ignored" ? event.eventType : event.type;
       userId = event.type === "user.deleted" ? event.userId : event.type === "ignored" ? undefined : event.user.id;
       const outcome = await metrics.trackDatabaseCall(() =>
-        applyEvent(db, { svixId: verifiedId, receivedAt: new Date(), event }),
+        applyEvent(db, { deliveryId: verifiedId, receivedAt: new Date(), event }),
       );
       const ms = elapsed(started);
       metrics.recordDelivery(typeLabel(type), outcome, ms);
       logger.info({ svixId, type, userId, outcome, ms }, "clerk delivery");
       return c.json({ received: true, outcome });
     } catch (error) {
-      const appError = toAppError(error);
+      const appError = toServiceError(error);
       const outcome = rejectedOutcome(appError.code);
       const ms = elapsed(started);
       metrics.recordDelivery(typeLabel(type), outcome, type === undefined ? undefined : ms);

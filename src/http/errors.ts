@@ -1,13 +1,11 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { ClerkUnavailableError } from "../clerk/backend-api.js";
-import { InvalidPayloadError } from "../clerk/events.js";
-import { InvalidJsonError, SignatureError } from "../clerk/verify.js";
-import { classifyDbError } from "../db/errors.js";
+import { toDatabaseError } from "../db/errors.js";
+import { type ErrorCode, ServiceError } from "../errors.js";
 import type { Logger } from "../logger.js";
-import { EmailConflictError } from "../provisioning/apply-clerk-event.js";
 
+/** The HTTP answer of each error code (the README's tables); the body says the code and a safe message. */
 const STATUS = {
   missing_signature: 400,
   invalid_json: 400,
@@ -21,55 +19,56 @@ const STATUS = {
   unsupported_media_type: 415,
   invalid_payload: 422,
   invalid_request: 422,
+  constraint_violation: 422,
+  row_unwritable: 422,
   internal: 500,
+  schema_outdated: 500,
+  usage: 500,
+  config: 500,
+  not_replayable: 500,
+  sync_busy: 503,
+  interrupted: 503,
   database_unavailable: 503,
   auth_unavailable: 503,
   clerk_unavailable: 503,
-} satisfies Record<string, ContentfulStatusCode>;
+  clerk_unauthorized: 503,
+} satisfies Record<ErrorCode, ContentfulStatusCode>;
 
-export type ErrorCode = keyof typeof STATUS;
+/** The caller's view of a code whose message is ours, not theirs (what the database or Clerk said stays in logs). */
+const PUBLIC_MESSAGE: Partial<Record<ErrorCode, string>> = {
+  database_unavailable: "the database is unavailable; retry later",
+  clerk_unavailable: "Clerk is unavailable; retry later",
+  clerk_unauthorized: "Clerk is unavailable; retry later",
+  constraint_violation: "the payload cannot be stored: it breaks a rule of the database",
+  row_unwritable: "the payload cannot be stored: a field is too long or not valid text",
+  internal: "internal error",
+  schema_outdated: "internal error",
+};
 
-export class AppError extends Error {
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = "AppError";
-  }
-}
-
-/** Turns any thrown error into our error code and a message safe to show the caller. */
-export function toAppError(error: unknown): AppError {
-  if (error instanceof AppError) return error;
-  if (error instanceof SignatureError) return new AppError(error.kind, error.message);
-  if (error instanceof InvalidJsonError) return new AppError("invalid_json", error.message);
-  if (error instanceof InvalidPayloadError) return new AppError("invalid_payload", error.message);
-  if (error instanceof EmailConflictError) return new AppError("email_conflict", error.message);
-  if (error instanceof ClerkUnavailableError) {
-    return new AppError("clerk_unavailable", "Clerk is unavailable; retry later");
-  }
+/** Any thrown error as a ServiceError: hono's own validation errors by their status, the rest by the database's. */
+export function toServiceError(error: unknown): ServiceError {
+  if (error instanceof ServiceError) return error;
   // Hono's request validators: a body that is not JSON, or not declared as JSON.
-  if (error instanceof HTTPException && error.status === 400) return new AppError("invalid_json", error.message);
+  if (error instanceof HTTPException && error.status === 400) return new ServiceError("invalid_json", error.message);
   if (error instanceof HTTPException && error.status === 415) {
-    return new AppError("unsupported_media_type", "the body must be application/json");
+    return new ServiceError("unsupported_media_type", "the body must be application/json");
   }
-  if (classifyDbError(error).kind === "unavailable") {
-    return new AppError("database_unavailable", "the database is unavailable; retry later");
-  }
-  return new AppError("internal", "internal error");
+  return toDatabaseError(error);
 }
 
-export function errorResponse(c: Context, error: AppError) {
-  return c.json({ error: { code: error.code, message: error.message } }, STATUS[error.code]);
+export function errorResponse(c: Context, error: ServiceError) {
+  const message = PUBLIC_MESSAGE[error.code] ?? error.message;
+  return c.json({ error: { code: error.code, message } }, STATUS[error.code]);
 }
 
 export const onError = (logger: Logger) => (error: Error, c: Context) => {
-  const appError = toAppError(error);
-  if (appError.code === "internal") {
+  const serviceError = toServiceError(error);
+  if (STATUS[serviceError.code] === 500) {
     // The cause's name and code only: a driver's message can quote query parameters (e-mail addresses).
-    const { code } = classifyDbError(error) as { code?: string };
-    logger.error({ err: { name: error.name, code }, path: c.req.path }, "unhandled error");
+    logger.error(
+      { err: { name: error.name, code: serviceError.detail ?? serviceError.code }, path: c.req.path },
+      "unhandled error",
+    );
   }
-  return errorResponse(c, appError);
+  return errorResponse(c, serviceError);
 };

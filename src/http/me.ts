@@ -1,11 +1,11 @@
 import { createRoute, OpenAPIHono, type z } from "@hono/zod-openapi";
 import { createMiddleware } from "hono/factory";
 import { type Account, type AccountWorkspace, ensureAccount, renameWorkspace } from "../accounts/account.js";
-import { ClerkUnavailableError, createClerkUserFetcher } from "../clerk/backend-api.js";
-import { type ClerkOptions, createSessionVerifier, type Session, SessionError } from "../clerk/session.js";
+import { createClerkUserFetcher } from "../clerk/backend-api.js";
+import { type ClerkOptions, createSessionVerifier, type Session } from "../clerk/session.js";
 import type { Db } from "../db/types.js";
+import { isServiceError, ServiceError } from "../errors.js";
 import type { Logger } from "../logger.js";
-import { AppError } from "./errors.js";
 import { ErrorSchema, MeSchema, RenameWorkspaceSchema, WorkspaceSchema } from "./me.schemas.js";
 
 export interface MeDeps {
@@ -73,13 +73,12 @@ export function meRoutes({ db, clerk, logger }: MeDeps) {
         await verifySession({ authorization: c.req.header("authorization"), cookie: c.req.header("cookie") }),
       );
     } catch (error) {
-      if (!(error instanceof SessionError)) throw error;
-      if (error.kind === "unavailable") {
+      if (isServiceError(error, "auth_unavailable")) {
         logger.error({ reason: error.message }, "session verification unavailable");
-        throw new AppError("auth_unavailable", "session tokens cannot be verified right now; retry later");
+        throw new ServiceError("auth_unavailable", "session tokens cannot be verified right now; retry later");
       }
-      c.header("WWW-Authenticate", `Bearer error="invalid_token"`);
-      throw new AppError("unauthenticated", error.message);
+      if (isServiceError(error, "unauthenticated")) c.header("WWW-Authenticate", `Bearer error="invalid_token"`);
+      throw error;
     }
     c.header("Cache-Control", "no-store");
     await next();
@@ -88,16 +87,17 @@ export function meRoutes({ db, clerk, logger }: MeDeps) {
   const account = async (userId: string): Promise<Account> => {
     const started = performance.now();
     const lookup = await ensureAccount({ db, fetchClerkUser }, userId).catch((error: unknown) => {
-      if (error instanceof ClerkUnavailableError)
+      if (isServiceError(error, "clerk_unavailable")) {
         logger.warn({ userId, detail: error.detail }, "Clerk user lookup failed");
+      }
       throw error;
     });
     if (lookup.kind === "found" && lookup.provisioned) {
       logger.info({ userId, outcome: lookup.provisioned, ms: elapsed(started) }, "just-in-time provisioning");
     }
-    if (lookup.kind === "deleted") throw new AppError("user_deleted", "this user has been deleted");
+    if (lookup.kind === "deleted") throw new ServiceError("user_deleted", "this user has been deleted");
     if (lookup.kind === "unprovisionable") {
-      throw new AppError("user_not_provisionable", "the Clerk user has no usable primary e-mail address");
+      throw new ServiceError("user_not_provisionable", "the Clerk user has no usable primary e-mail address");
     }
     return lookup.account;
   };
@@ -107,7 +107,7 @@ export function meRoutes({ db, clerk, logger }: MeDeps) {
       if (result.success) return;
       const issue = result.error.issues[0];
       const field = issue?.path.map(String).join(".") || "body";
-      throw new AppError("invalid_request", `${field}: ${issue?.message ?? "invalid"}`);
+      throw new ServiceError("invalid_request", `${field}: ${issue?.message ?? "invalid"}`);
     },
   });
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
@@ -135,7 +135,7 @@ export function meRoutes({ db, clerk, logger }: MeDeps) {
         await account(userId);
         workspace = await renameWorkspace(db, userId, name);
       }
-      if (!workspace) throw new AppError("user_deleted", "this user has been deleted");
+      if (!workspace) throw new ServiceError("user_deleted", "this user has been deleted");
       return c.json(serializeWorkspace(workspace), 200);
     })
     .doc("/openapi.json", {

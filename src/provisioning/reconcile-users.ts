@@ -1,12 +1,11 @@
-import { sql } from "drizzle-orm";
-import { ClerkAbortedError, type ClerkDirectory, MAX_IDS_PER_LOOKUP } from "../clerk/backend-api.js";
-import { type ClerkUser, InvalidPayloadError, parseClerkUser } from "../clerk/events.js";
-import { withDeadline } from "../db/errors.js";
-import { queryRows, withAdvisoryLock } from "../db/query.js";
-import { syncRuns, syncRunUsers, users } from "../db/schema.js";
+import { type ClerkDirectory, MAX_IDS_PER_LOOKUP } from "../clerk/backend-api.js";
+import { type ClerkUser, parseClerkUser } from "../clerk/events.js";
+import { withAdvisoryLock } from "../db/query.js";
 import type { Db } from "../db/types.js";
-import { applySyncPage, classifyUsers, type PageRecord, pruneUsers } from "./provision-batch.js";
-import { type UserRow, usableEmail, userRow } from "./provision-rules.js";
+import { isServiceError, ServiceError } from "../errors.js";
+import { addInto as add, applySyncPage, type Counts, classifyUsers, type PageRecord, pruneUsers } from "./sync-page.js";
+import { finishRun, type RunRow, runCounts, startRun, storedUserCount, storedUserIds } from "./sync-runs.js";
+import { toUserRow, type UserRow } from "./user-row.js";
 
 /**
  * `npm run sync`: makes the database match Clerk's user list. Pages through every user (`+created_at`, the API's
@@ -15,8 +14,7 @@ import { type UserRow, usableEmail, userRow } from "./provision-rules.js";
  * With `prune`, users the complete listing did not contain are confirmed gone with Clerk and tombstoned.
  */
 
-/** Users by outcome: `created`, `updated`, `unchanged`, `skipped:<reason>`, `failed:<reason>`, `pruned`. */
-export type Counts = Record<string, number>;
+export type { Counts };
 
 export interface ReconcileOptions {
   /** Report what would change; write nothing (not even a run). */
@@ -64,102 +62,12 @@ export interface ReconcileResult {
   timings: { totalMs: number; databaseMs: number; clerkWaitMs: number };
 }
 
-export class SyncBusyError extends Error {
-  constructor() {
-    super("another `npm run sync` is running against this database; wait for it to finish");
-    this.name = "SyncBusyError";
-  }
-}
+const syncBusy = () =>
+  new ServiceError("sync_busy", "another `npm run sync` is running against this database; wait for it to finish");
 
 const LOCK_NAME = "clerk-provisioner:sync";
-const DEADLINE_MS = 60_000;
 const MAX_LISTED_FAILURES = 1_000;
 const PRUNE_CHUNK = 500;
-
-const add = (into: Counts, outcome: string, n = 1) => {
-  into[outcome] = (into[outcome] ?? 0) + n;
-};
-
-interface RunRow {
-  id: number;
-  prune: boolean;
-  nextOffset: number;
-  total: number | null;
-}
-
-const UNFINISHED = sql`${syncRuns.status} IN ('running', 'interrupted', 'failed')`;
-
-async function rows<T>(db: Db, query: ReturnType<typeof sql>): Promise<T[]> {
-  return withDeadline(DEADLINE_MS, () => queryRows<T>(db, query));
-}
-
-const toRun = (row: { id: number | string; prune: boolean; next_offset: number; total: number | null }): RunRow => ({
-  id: Number(row.id),
-  prune: row.prune,
-  nextOffset: row.next_offset,
-  total: row.total,
-});
-
-/** The run to continue (the latest unfinished one, if its options allow) or a new one; older unfinished ones are abandoned. */
-async function startRun(
-  db: Db,
-  options: ReconcileOptions,
-): Promise<{ run: RunRow; resumed: boolean; superseded?: number }> {
-  const [latest] = await rows<{ id: string; prune: boolean; next_offset: number; total: number | null }>(
-    db,
-    sql`SELECT id, prune, next_offset, total FROM ${syncRuns} WHERE ${UNFINISHED} ORDER BY id DESC LIMIT 1`,
-  );
-  // A pruning run needs every id listed since its first page: only a run that tracked them from the start will do.
-  if (latest && !options.restart && (latest.prune || !options.prune)) {
-    const [resumed] = await rows<{ id: string; prune: boolean; next_offset: number; total: number | null }>(
-      db,
-      sql`UPDATE ${syncRuns} SET status = 'running', prune = ${options.prune}, error = NULL, updated_at = now()
-        WHERE ${syncRuns.id} = ${latest.id}::bigint RETURNING id, prune, next_offset, total`,
-    );
-    if (resumed) {
-      await abandonOthers(db, Number(resumed.id));
-      return { run: toRun(resumed), resumed: true };
-    }
-  }
-  const [created] = await rows<{ id: string; prune: boolean; next_offset: number; total: number | null }>(
-    db,
-    sql`INSERT INTO ${syncRuns} (prune) VALUES (${options.prune}) RETURNING id, prune, next_offset, total`,
-  );
-  if (!created) throw new Error("sync_runs: no row returned");
-  await abandonOthers(db, Number(created.id));
-  return { run: toRun(created), resumed: false, ...(latest ? { superseded: Number(latest.id) } : {}) };
-}
-
-async function abandonOthers(db: Db, runId: number) {
-  await rows(
-    db,
-    sql`WITH abandoned AS (
-      UPDATE ${syncRuns} SET status = 'abandoned', finished_at = now(), updated_at = now()
-      WHERE ${UNFINISHED} AND ${syncRuns.id} <> ${runId}::bigint RETURNING id
-    )
-    DELETE FROM ${syncRunUsers} WHERE ${syncRunUsers.runId} IN (SELECT id FROM abandoned)`,
-  );
-}
-
-async function finishRun(db: Db, runId: number, status: "completed" | "interrupted" | "failed", error: string | null) {
-  await rows(
-    db,
-    sql`UPDATE ${syncRuns} SET status = ${status}, error = ${error}, updated_at = now(),
-      finished_at = CASE WHEN ${status} = 'completed' THEN now() END
-    WHERE ${syncRuns.id} = ${runId}::bigint`,
-  );
-  if (status === "completed") {
-    await rows(db, sql`DELETE FROM ${syncRunUsers} WHERE ${syncRunUsers.runId} = ${runId}::bigint`);
-  }
-}
-
-async function runCounts(db: Db, runId: number): Promise<Counts> {
-  const [row] = await rows<{ counts: Counts }>(
-    db,
-    sql`SELECT counts FROM ${syncRuns} WHERE ${syncRuns.id} = ${runId}::bigint`,
-  );
-  return row?.counts ?? {};
-}
 
 /** A page of Clerk's `UserJSON`s, mapped as the webhook maps them; ids already seen by this invocation are dropped. */
 export function preparePage(
@@ -191,7 +99,7 @@ export function preparePage(
     try {
       user = parseClerkUser(raw);
     } catch (error) {
-      if (!(error instanceof InvalidPayloadError)) throw error;
+      if (!isServiceError(error, "invalid_payload")) throw error;
       add(page.extraCounts, "failed:invalid_payload");
       page.failures.push({ userId: id ?? "(no id)", reason: `invalid_payload (${error.message})` });
       if (id !== undefined) {
@@ -200,13 +108,13 @@ export function preparePage(
       }
       continue;
     }
-    const email = usableEmail(user);
-    if (!email) {
-      add(page.extraCounts, "skipped:no_usable_email");
-      page.records.push({ userId: user.id, updatedAt: user.updatedAt, outcome: "skipped", reason: "no_usable_email" });
+    const mapped = toUserRow(user);
+    if (mapped.kind === "skip") {
+      add(page.extraCounts, `skipped:${mapped.reason}`);
+      page.records.push({ userId: user.id, updatedAt: user.updatedAt, outcome: "skipped", reason: mapped.reason });
       continue;
     }
-    page.rows.push(userRow(user, email));
+    page.rows.push(mapped.row);
   }
   return page;
 }
@@ -226,7 +134,7 @@ export async function reconcileUsers(
       throw error;
     }
   });
-  if (!locked.acquired) throw new SyncBusyError();
+  if (!locked.acquired) throw syncBusy();
   return locked.value;
 }
 
@@ -327,7 +235,7 @@ async function reconcile(
       if (options.signal.aborted) break;
     }
   } catch (error) {
-    if (!(error instanceof ClerkAbortedError)) throw error;
+    if (!isServiceError(error, "interrupted")) throw error;
   }
 
   let prune: PruneReport | undefined;
@@ -373,19 +281,10 @@ async function pruneMissing(
   listedIds: Set<string>,
   notice: (message: string) => void,
 ): Promise<PruneReport> {
-  const [stored] = await rows<{ n: number }>(db, sql`SELECT count(*)::int AS n FROM ${users}`);
-  const limit = options.maxPrune ?? Math.max(10, Math.ceil((stored?.n ?? 0) * 0.1));
+  const limit = options.maxPrune ?? Math.max(10, Math.ceil((await storedUserCount(db)) * 0.1));
   const candidates = run
-    ? (
-        await rows<{ id: string }>(
-          db,
-          sql`SELECT u.id FROM ${users} u WHERE NOT EXISTS (SELECT 1 FROM ${syncRunUsers} s
-            WHERE s.run_id = ${run.id}::bigint AND s.user_id = u.id) ORDER BY u.id`,
-        )
-      ).map((row) => row.id)
-    : (await rows<{ id: string }>(db, sql`SELECT id FROM ${users} ORDER BY id`))
-        .map((row) => row.id)
-        .filter((id) => !listedIds.has(id));
+    ? await storedUserIds(db, run.id)
+    : (await storedUserIds(db)).filter((id) => !listedIds.has(id));
   const gone: string[] = [];
   if (candidates.length > 0) notice(`pruning: checking ${candidates.length} users not in the listing with Clerk`);
   for (let i = 0; i < candidates.length && gone.length <= limit; i += MAX_IDS_PER_LOOKUP) {

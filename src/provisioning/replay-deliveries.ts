@@ -1,12 +1,16 @@
-import { sql } from "drizzle-orm";
-import { ClerkAbortedError, type ClerkDirectory, MAX_IDS_PER_LOOKUP } from "../clerk/backend-api.js";
-import { type ClerkUser, InvalidPayloadError, parseClerkUser } from "../clerk/events.js";
-import { withDeadline } from "../db/errors.js";
-import { defineStatement, queryRows, runStatement } from "../db/query.js";
+import { and, asc, eq, inArray, isNotNull, sql } from "drizzle-orm";
+import { type ClerkDirectory, MAX_IDS_PER_LOOKUP } from "../clerk/backend-api.js";
+import { parseClerkUser } from "../clerk/events.js";
+import { BACKGROUND, callDatabase } from "../db/call.js";
+import { defineStatement, type RunStatement, runStatement, runTransaction } from "../db/query.js";
 import { clerkDeliveries, clerkUserVersions } from "../db/schema.js";
 import type { Db } from "../db/types.js";
-import { classifyUsers, markReplayed, type ReplayTarget, replayUsers } from "./provision-batch.js";
-import { type UserRow, usableEmail, userRow } from "./provision-rules.js";
+import { isServiceError, ServiceError } from "../errors.js";
+import { applyIsolating } from "./isolate.js";
+import { type Outcome, outcomeOf } from "./outcome.js";
+import { classifyUsers } from "./sync-page.js";
+import { toUserRow, type UserRow } from "./user-row.js";
+import { provisionUsers } from "./users.js";
 
 /**
  * `npm run replay`: re-runs deliveries recorded as `skipped` or `failed` (a user without a usable e-mail; from
@@ -20,7 +24,7 @@ import { type UserRow, usableEmail, userRow } from "./provision-rules.js";
  */
 
 export interface ReplayOptions {
-  /** Only this delivery (`svix_id`). */
+  /** Only this delivery (`delivery_id`). */
   id?: string | undefined;
   /** Report what a replay would do; change nothing. */
   dryRun: boolean;
@@ -29,11 +33,14 @@ export interface ReplayOptions {
 }
 
 export interface ReplayedDelivery {
-  svixId: string;
+  deliveryId: string;
   userId: string;
   /** `skipped:no_usable_email`, `failed:email_conflict`, … */
   before: string;
-  /** `provisioned`, `stale`, or still `skipped:…` / `failed:…` (dry run: what it would be). */
+  /**
+   * `provisioned`, `stale`, still `skipped:…` / `failed:…` (dry run: what it would be), or `duplicate`: another
+   * replay took this delivery meanwhile.
+   */
   after: string;
 }
 
@@ -47,49 +54,58 @@ export interface ReplayResult {
   deliveries: ReplayedDelivery[];
 }
 
-export class DeliveryNotReplayableError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "DeliveryNotReplayableError";
-  }
-}
-
-const DEADLINE_MS = 60_000;
-
-/** Which of these users are tombstoned (a `user.deleted` was applied): their deliveries are stale, Clerk or not. */
-const tombstonedStatement = defineStatement<{ ids: string[] }>(
-  (v) => sql`SELECT user_id FROM ${clerkUserVersions}
-  WHERE ${clerkUserVersions.userId} = ANY(${v.ids}::text[]) AND ${clerkUserVersions.deletedAt} IS NOT NULL`,
-);
 const MAX_LISTED = 1_000;
 
 interface Selected {
-  svix_id: string;
-  clerk_user_id: string;
+  deliveryId: string;
+  userId: string;
   outcome: string;
   reason: string | null;
 }
 
 const label = (outcome: string, reason: string | null) => (reason ? `${outcome}:${reason}` : outcome);
+const notReplayable = (message: string) => new ServiceError("not_replayable", message);
 
 async function select(db: Db, id: string | undefined): Promise<Selected[]> {
-  const rows = (query: ReturnType<typeof sql>) => withDeadline(DEADLINE_MS, () => queryRows<Selected>(db, query));
+  const columns = {
+    deliveryId: clerkDeliveries.deliveryId,
+    userId: clerkDeliveries.clerkUserId,
+    outcome: clerkDeliveries.outcome,
+    reason: clerkDeliveries.reason,
+  };
+  const open = inArray(clerkDeliveries.outcome, ["skipped", "failed"]);
   if (id === undefined) {
-    return rows(sql`SELECT svix_id, clerk_user_id, outcome, reason FROM ${clerkDeliveries}
-      WHERE ${clerkDeliveries.outcome} IN ('skipped', 'failed') AND ${clerkDeliveries.clerkUserId} IS NOT NULL
-      ORDER BY ${clerkDeliveries.receivedAt}, ${clerkDeliveries.svixId}`);
-  }
-  const [delivery] = await rows(
-    sql`SELECT svix_id, clerk_user_id, outcome, reason FROM ${clerkDeliveries} WHERE ${clerkDeliveries.svixId} = ${id}`,
-  );
-  if (!delivery) throw new DeliveryNotReplayableError(`no delivery ${id} in clerk_deliveries`);
-  if (delivery.outcome !== "skipped" && delivery.outcome !== "failed") {
-    throw new DeliveryNotReplayableError(
-      `delivery ${id} is ${delivery.outcome}: only skipped and failed deliveries are replayed`,
+    const rows = await callDatabase(BACKGROUND, () =>
+      db
+        .select(columns)
+        .from(clerkDeliveries)
+        .where(and(open, isNotNull(clerkDeliveries.clerkUserId)))
+        .orderBy(asc(clerkDeliveries.receivedAt), asc(clerkDeliveries.deliveryId)),
     );
+    return rows.map((row) => ({ ...row, userId: row.userId ?? "" }));
   }
-  if (!delivery.clerk_user_id) throw new DeliveryNotReplayableError(`delivery ${id} names no Clerk user`);
-  return [delivery];
+  const [delivery] = await callDatabase(BACKGROUND, () =>
+    db.select(columns).from(clerkDeliveries).where(eq(clerkDeliveries.deliveryId, id)),
+  );
+  if (!delivery) throw notReplayable(`no delivery ${id} in clerk_deliveries`);
+  if (delivery.outcome !== "skipped" && delivery.outcome !== "failed") {
+    throw notReplayable(`delivery ${id} is ${delivery.outcome}: only skipped and failed deliveries are replayed`);
+  }
+  if (!delivery.userId) throw notReplayable(`delivery ${id} names no Clerk user`);
+  return [{ ...delivery, userId: delivery.userId }];
+}
+
+/** Chunks of at most 100 distinct users: one Clerk lookup and one statement each. */
+function chunked(selected: readonly Selected[]): Selected[][] {
+  const chunks: Selected[][] = [];
+  let users = new Set<string>();
+  for (const delivery of selected) {
+    if (!users.has(delivery.userId) && users.size === MAX_IDS_PER_LOOKUP) users = new Set();
+    if (users.size === 0) chunks.push([]);
+    users.add(delivery.userId);
+    chunks[chunks.length - 1]?.push(delivery);
+  }
+  return chunks;
 }
 
 export async function replayDeliveries(
@@ -101,37 +117,22 @@ export async function replayDeliveries(
   const record = (delivery: Selected, after: string) => {
     result.counts[after] = (result.counts[after] ?? 0) + 1;
     if (result.deliveries.length < MAX_LISTED) {
-      result.deliveries.push({
-        svixId: delivery.svix_id,
-        userId: delivery.clerk_user_id,
-        before: label(delivery.outcome, delivery.reason),
-        after,
-      });
+      const { deliveryId, userId } = delivery;
+      result.deliveries.push({ deliveryId, userId, before: label(delivery.outcome, delivery.reason), after });
     }
   };
-
-  // Chunks of at most 100 distinct users: one Clerk lookup and one statement each.
-  const chunks: Selected[][] = [];
-  let users = new Set<string>();
-  for (const delivery of selected) {
-    if (!users.has(delivery.clerk_user_id) && users.size === MAX_IDS_PER_LOOKUP) {
-      users = new Set();
-    }
-    if (users.size === 0) chunks.push([]);
-    users.add(delivery.clerk_user_id);
-    chunks[chunks.length - 1]?.push(delivery);
-  }
-
   let done = 0;
-  for (const chunk of chunks) {
+  for (const chunk of chunked(selected)) {
     if (options.signal.aborted) {
       result.status = "interrupted";
       break;
     }
     try {
-      await replayChunk({ db, directory }, chunk, options.dryRun, record);
+      const verdicts = await judge(db, directory, chunk);
+      const after = options.dryRun ? await wouldBe(db, chunk, verdicts) : await replayChunk(db, chunk, verdicts);
+      for (const delivery of chunk) record(delivery, after.get(delivery.deliveryId) ?? "duplicate");
     } catch (error) {
-      if (!(error instanceof ClerkAbortedError)) throw error;
+      if (!isServiceError(error, "interrupted")) throw error;
       result.status = "interrupted";
       break;
     }
@@ -141,17 +142,20 @@ export async function replayDeliveries(
   return result;
 }
 
-async function replayChunk(
-  { db, directory }: { db: Db; directory: ClerkDirectory },
-  chunk: Selected[],
-  dryRun: boolean,
-  record: (delivery: Selected, after: string) => void,
-) {
-  const ids = [...new Set(chunk.map((d) => d.clerk_user_id))];
+/** What a user comes to: a final word without writing (`keep`: its delivery keeps the outcome it had), or a row. */
+type Verdict = { outcome: string | "keep"; reason: string | null } | { row: UserRow };
+
+async function judge(db: Db, directory: ClerkDirectory, chunk: Selected[]): Promise<Map<string, Verdict>> {
+  const ids = [...new Set(chunk.map((d) => d.userId))];
   const tombstoned = new Set(
-    (await withDeadline(DEADLINE_MS, () => runStatement<{ user_id: string }>(db, tombstonedStatement({ ids })))).map(
-      (row) => row.user_id,
-    ),
+    (
+      await callDatabase(BACKGROUND, () =>
+        db
+          .select({ userId: clerkUserVersions.userId })
+          .from(clerkUserVersions)
+          .where(and(inArray(clerkUserVersions.userId, ids), isNotNull(clerkUserVersions.deletedAt))),
+      )
+    ).map((row) => row.userId),
   );
   const live = ids.filter((id) => !tombstoned.has(id));
   const current = new Map<string, unknown>();
@@ -159,94 +163,108 @@ async function replayChunk(
     const id = (raw as { id?: unknown }).id;
     if (typeof id === "string") current.set(id, raw);
   }
-
-  /** What each user comes to without writing: a final word, or the row to write. */
-  const verdicts = new Map<string, { outcome: string; reason: string | null } | { row: UserRow }>();
+  const verdicts = new Map<string, Verdict>();
   for (const id of ids) {
-    if (tombstoned.has(id)) {
-      verdicts.set(id, { outcome: "stale", reason: null });
-      continue;
-    }
     const raw = current.get(id);
-    if (raw === undefined) {
-      // Gone from Clerk, but no user.deleted applied here: left as it was (reason not_in_clerk); `npm run sync
-      // -- --prune` removes such users, as a 404 must never erase anything on its own.
-      verdicts.set(id, { outcome: "", reason: "not_in_clerk" });
-      continue;
-    }
-    let user: ClerkUser;
-    try {
-      user = parseClerkUser(raw);
-    } catch (error) {
-      if (!(error instanceof InvalidPayloadError)) throw error;
-      verdicts.set(id, { outcome: "failed", reason: "invalid_payload" });
-      continue;
-    }
-    const email = usableEmail(user);
-    verdicts.set(id, email ? { row: userRow(user, email) } : { outcome: "skipped", reason: "no_usable_email" });
+    if (tombstoned.has(id)) verdicts.set(id, { outcome: "stale", reason: null });
+    // Gone from Clerk, but no user.deleted applied here: left as it was; `npm run sync -- --prune` removes such
+    // users, as a 404 must never erase anything on its own.
+    else if (raw === undefined) verdicts.set(id, { outcome: "keep", reason: "not_in_clerk" });
+    else verdicts.set(id, verdictOf(raw));
   }
+  return verdicts;
+}
 
-  const rows = [...verdicts.values()].flatMap((v) => ("row" in v ? [v.row] : []));
-  const marks: { svixId: string; outcome: string; reason: string | null }[] = [];
-  const finalWord = (delivery: Selected, verdict: { outcome: string; reason: string | null }) => {
-    const outcome = verdict.outcome || delivery.outcome; // not_in_clerk keeps the outcome it had
-    marks.push({ svixId: delivery.svix_id, outcome, reason: verdict.reason });
-    return label(outcome, verdict.reason);
-  };
-
-  if (dryRun) {
-    const wouldBe = new Map<string, string>();
-    for (const row of rows) {
-      const counts = await classifyUsers(db, [row]);
-      const [outcome = "stale"] = Object.keys(counts);
-      wouldBe.set(
-        row.userId,
-        outcome === "created" || outcome === "updated"
-          ? "provisioned"
-          : outcome.startsWith("failed:")
-            ? outcome
-            : "stale",
-      );
-    }
-    for (const delivery of chunk) {
-      const verdict = verdicts.get(delivery.clerk_user_id);
-      if (!verdict) continue;
-      record(
-        delivery,
-        "row" in verdict
-          ? (wouldBe.get(delivery.clerk_user_id) ?? "stale")
-          : label(verdict.outcome || delivery.outcome, verdict.reason),
-      );
-    }
-    return;
-  }
-
-  const targets: ReplayTarget[] = chunk
-    .filter((d) => "row" in (verdicts.get(d.clerk_user_id) ?? {}))
-    .map((d) => ({ svixId: d.svix_id, userId: d.clerk_user_id }));
-  const { outcomes, failures } = await replayUsers(db, rows, targets);
-  const failed = new Map(failures.map((f) => [f.row.userId, f.reason]));
-  const after = new Map<string, string>();
-  for (const delivery of chunk) {
-    const verdict = verdicts.get(delivery.clerk_user_id);
-    if (!verdict) continue;
-    if ("row" in verdict) {
-      const reason = failed.get(delivery.clerk_user_id);
-      if (reason !== undefined) after.set(delivery.svix_id, finalWord(delivery, { outcome: "failed", reason }));
-      else {
-        const outcome = outcomes.get(delivery.svix_id);
-        // Not updated: another replay took it meanwhile.
-        after.set(delivery.svix_id, outcome ?? "replayed elsewhere");
-      }
-    } else {
-      after.set(delivery.svix_id, finalWord(delivery, verdict));
-    }
-  }
-  const marked = await markReplayed(db, marks);
-  for (const delivery of chunk) {
-    const outcome = after.get(delivery.svix_id);
-    if (outcome === undefined) continue;
-    const wasMark = marks.some((m) => m.svixId === delivery.svix_id);
-    record(delivery, wasMark && !marked.has(delivery.svix_id) ? "replayed elsewhere" : outcome);
+function verdictOf(raw: unknown): Verdict {
+  try {
+    const mapped = toUserRow(parseClerkUser(raw));
+    return mapped.kind === "row" ? { row: mapped.row } : { outcome: "skipped", reason: mapped.reason };
+  } catch (error) {
+    if (!isServiceError(error, "invalid_payload")) throw error;
+    return { outcome: "failed", reason: "invalid_payload" };
   }
 }
+
+const finalOutcome = (delivery: Selected, verdict: { outcome: string; reason: string | null }) => ({
+  outcome: verdict.outcome === "keep" ? delivery.outcome : verdict.outcome,
+  reason: verdict.reason,
+});
+
+/** `--dry-run`: what each delivery would come to. */
+async function wouldBe(db: Db, chunk: Selected[], verdicts: Map<string, Verdict>): Promise<Map<string, string>> {
+  const after = new Map<string, string>();
+  for (const delivery of chunk) {
+    const verdict = verdicts.get(delivery.userId);
+    if (!verdict) continue;
+    if (!("row" in verdict)) {
+      const { outcome, reason } = finalOutcome(delivery, verdict);
+      after.set(delivery.deliveryId, label(outcome, reason));
+      continue;
+    }
+    const [outcome = "stale"] = Object.keys(await classifyUsers(db, [verdict.row]));
+    const written = outcome === "created" || outcome === "updated";
+    after.set(delivery.deliveryId, written ? "provisioned" : outcome.startsWith("failed:") ? outcome : "stale");
+  }
+  return after;
+}
+
+/** Replayed deliveries get their new outcome and `replayed_at`, unless another replay took them meanwhile. */
+const markStatement = defineStatement<{ ids: string[]; outcomes: string[]; reasons: (string | null)[] }>(
+  (v) => sql`UPDATE ${clerkDeliveries} d SET outcome = x.outcome, reason = x.reason, replayed_at = now()
+  FROM unnest(${v.ids}::text[], ${v.outcomes}::text[], ${v.reasons}::text[]) AS x(delivery_id, outcome, reason)
+  WHERE d.delivery_id = x.delivery_id AND d.outcome IN ('skipped', 'failed')
+  RETURNING d.delivery_id`,
+);
+
+type Mark = { deliveryId: string; outcome: string; reason: string | null };
+
+async function mark(run: RunStatement, marks: readonly Mark[]): Promise<Set<string>> {
+  if (marks.length === 0) return new Set();
+  const statement = markStatement({
+    ids: marks.map((m) => m.deliveryId),
+    outcomes: marks.map((m) => m.outcome),
+    reasons: marks.map((m) => m.reason),
+  });
+  return new Set((await run<{ delivery_id: string }>(statement)).map((row) => row.delivery_id));
+}
+
+/**
+ * The users written with their current state (`provisionUsers`) and their deliveries marked in the same
+ * transaction (`provisioned` when written, `stale` when what is stored is as new or newer, or tombstoned: the
+ * webhook's answers to the same situations); then the deliveries decided without writing. Returns each delivery's
+ * new outcome label, for those this replay marked.
+ */
+async function replayChunk(db: Db, chunk: Selected[], verdicts: Map<string, Verdict>): Promise<Map<string, string>> {
+  const rows = [...verdicts.values()].flatMap((v) => ("row" in v ? [v.row] : []));
+  const after = new Map<string, string>();
+  const { failures } = await applyIsolating(rows, (part) =>
+    runTransaction(
+      db,
+      async (run) => {
+        const outcomes = new Map<string, Outcome>();
+        for (const { userId, result } of await provisionUsers(run, part)) outcomes.set(userId, outcomeOf(result));
+        const marks = chunk.flatMap((d) => {
+          const outcome = outcomes.get(d.userId);
+          return outcome ? [{ deliveryId: d.deliveryId, outcome, reason: null }] : [];
+        });
+        for (const id of await mark(run, marks)) after.set(id, marks.find((m) => m.deliveryId === id)?.outcome ?? "");
+      },
+      BACKGROUND,
+    ),
+  );
+  const failed = new Map(failures.map((f) => [f.row.userId, f.reason]));
+  const finals: Mark[] = [];
+  for (const delivery of chunk) {
+    const verdict = verdicts.get(delivery.userId);
+    const reason = failed.get(delivery.userId);
+    if (reason !== undefined) finals.push({ deliveryId: delivery.deliveryId, outcome: "failed", reason });
+    else if (verdict && !("row" in verdict))
+      finals.push({ deliveryId: delivery.deliveryId, ...finalOutcome(delivery, verdict) });
+  }
+  const marked = await runStatementMarks(db, finals);
+  for (const m of finals) if (marked.has(m.deliveryId)) after.set(m.deliveryId, label(m.outcome, m.reason));
+  return after;
+}
+
+const runStatementMarks = (db: Db, marks: readonly Mark[]) =>
+  mark((statement) => runStatement(db, statement, BACKGROUND), marks);

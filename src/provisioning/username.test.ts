@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { clerkEvent, clerkUser } from "../../tests/helpers/clerk.js";
 import { drivers, type TestDatabase } from "../../tests/helpers/database.js";
 import { parseClerkEvent } from "../clerk/events.js";
-import { USABLE_EMAIL } from "./apply-clerk-event.js";
+import { USABLE_EMAIL } from "./user-row.js";
 import { chooseUsername, fitUsername } from "./username.js";
 
 const VALID_USERNAME = /^[a-zA-Z0-9_]{3,30}$/;
@@ -54,34 +54,43 @@ describe("fitUsername", () => {
 
 describe("chooseUsername", () => {
   test("Clerk's username, fitted, when it has one", () => {
-    expect(chooseUsername("Jane.Doe", "someone@example.com")).toMatchObject({ base: "jane_doe", fromClerk: true });
+    expect(chooseUsername("Jane.Doe", "someone@example.com", "user_test")).toMatchObject({
+      base: "jane_doe",
+      fromClerk: true,
+    });
   });
 
   test("no Clerk username: the e-mail's local part", () => {
-    expect(chooseUsername(null, "Ada.Lovelace+tag@example.com")).toMatchObject({
+    expect(chooseUsername(null, "Ada.Lovelace+tag@example.com", "user_test")).toMatchObject({
       base: "ada_lovelace_tag",
       fromClerk: false,
     });
   });
 
   test("a Clerk username with nothing usable falls back to the e-mail's local part", () => {
-    expect(chooseUsername("日本語", "mail.box@example.com")).toMatchObject({ base: "mail_box", fromClerk: false });
+    expect(chooseUsername("日本語", "mail.box@example.com", "user_test")).toMatchObject({
+      base: "mail_box",
+      fromClerk: false,
+    });
   });
 
   test("the local part of the last @ is used", () => {
-    expect(chooseUsername(null, '"a@b"@example.com')).toMatchObject({ base: "a_b" });
+    expect(chooseUsername(null, '"a@b"@example.com', "user_test")).toMatchObject({ base: "a_b" });
   });
 
   test.each([
     ["---", "日本@example.com"],
     [null, "...@example.com"],
     [null, "🙂@example.com"],
-  ])("nothing usable in %j nor in %j: user", (clerk, email) => {
-    expect(chooseUsername(clerk, email)).toMatchObject({ base: "user", fromClerk: false });
+  ])("nothing usable in %j nor in %j: the Clerk user id, which no other user shares", (clerk, email) => {
+    expect(chooseUsername(clerk, email, "user_2g7np7Hrk0SN6kj5EDMLDaKNL0S")).toMatchObject({
+      base: "user_2g7np7hrk0sn6kj5edmldaknl",
+      fromClerk: false,
+    });
   });
 
   test("a short local part is padded", () => {
-    expect(chooseUsername(null, "al@example.com").base).toBe("al_user");
+    expect(chooseUsername(null, "al@example.com", "user_test").base).toBe("al_user");
   });
 });
 
@@ -104,9 +113,9 @@ describe.each(drivers())("on $name", ({ open }) => {
       return rows.map((row) => row.name);
     };
 
-    test("matches the base and every suffixed form the SQL makes of a short base", async () => {
-      const { base, formsPattern } = chooseUsername(null, "ada@example.com");
-      const forms = [base, ...[2, 3, 9, 10, 11, 99, 100, 12345, 99999].map((n) => suffixed(base, n))];
+    test("matches the base and every suffixed form the SQL makes of a short base (2…100, then 9 digits)", async () => {
+      const { base, formsPattern } = chooseUsername(null, "ada@example.com", "user_test");
+      const forms = [base, ...[2, 3, 9, 10, 11, 99, 100, 123456789, 999999999].map((n) => suffixed(base, n))];
       expect(forms).toContain("ada10");
       expect(await matching(formsPattern, forms)).toEqual(forms);
     });
@@ -114,13 +123,13 @@ describe.each(drivers())("on $name", ({ open }) => {
     test("the SQL's own suffixes of a 30-character base are cut to fit and still match", async () => {
       const base = "abcdefghijklmnopqrstuvwxyz_xyz";
       expect(base).toHaveLength(30);
-      const { formsPattern } = chooseUsername(base, "someone@example.com");
+      const { formsPattern } = chooseUsername(base, "someone@example.com", "user_test");
       const [generated] = await database.query<{ names: string[] }>(
         "SELECT array_agg(left($1::text, 30 - length(n::text)) || n ORDER BY n) AS names FROM unnest($2::int[]) n",
-        [base, [2, 10, 100, 1000, 99999]],
+        [base, [2, 10, 100, 123456789]],
       );
       const names = generated?.names ?? [];
-      expect(names).toEqual([2, 10, 100, 1000, 99999].map((n) => suffixed(base, n)));
+      expect(names).toEqual([2, 10, 100, 123456789].map((n) => suffixed(base, n)));
       expect(names[0]).toBe("abcdefghijklmnopqrstuvwxyz_xy2");
       expect(names[1]).toBe("abcdefghijklmnopqrstuvwxyz_x10");
       for (const name of names) expect(name).toMatch(VALID_USERNAME);
@@ -128,21 +137,23 @@ describe.each(drivers())("on $name", ({ open }) => {
     });
 
     test("does not match other names", async () => {
-      const { formsPattern } = chooseUsername(null, "ada@example.com");
+      const { formsPattern } = chooseUsername(null, "ada@example.com", "user_test");
       const others = ["ad", "adam", "ada_2", "xada", "ada2x", "Ada", "ADA2", "ada123456", "ada 2", "bob", "", "ada2\n"];
+      // sequential suffixes end at 100; past them only 9-digit ones
+      others.push("ada101", "ada1000", "ada12345", "ada1234567890");
       // suffixes start at 2 and have no leading zero: the SQL never writes these
       others.push("ada0", "ada1", "ada01", "ada007");
       expect(await matching(formsPattern, others)).toEqual([]);
 
       const base = "abcdefghijklmnopqrstuvwxyz_xyz";
-      const long = chooseUsername(base, "someone@example.com").formsPattern;
+      const long = chooseUsername(base, "someone@example.com", "user_test").formsPattern;
       const longOthers = [`${base}2`, base.slice(0, 29), `${base.slice(0, 29)}a`, `${base.slice(0, 28)}2x`, `z${base}`];
       expect(await matching(long, longOthers)).toEqual([]);
     });
 
     test("a pattern is no looser than its own base: another base's forms do not match", async () => {
-      const ada = chooseUsername(null, "ada@example.com").formsPattern;
-      const adaline = chooseUsername(null, "adaline@example.com");
+      const ada = chooseUsername(null, "ada@example.com", "user_test").formsPattern;
+      const adaline = chooseUsername(null, "adaline@example.com", "user_test");
       expect(await matching(ada, [adaline.base, suffixed(adaline.base, 2)])).toEqual([]);
       expect(await matching(adaline.formsPattern, ["ada", "ada2"])).toEqual([]);
     });

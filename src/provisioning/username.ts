@@ -1,7 +1,12 @@
 const MIN_LENGTH = 3;
 const MAX_LENGTH = 30;
-/** Collisions get suffixes 2…99999 (see apply-clerk-event.ts); `formsPattern` covers exactly those. */
-const MAX_SUFFIX_DIGITS = 5;
+/**
+ * Collisions get the first free suffix of 2…SEQUENTIAL_SUFFIXES + 1, then one of 9 digits derived from the user id
+ * (users.ts): a crowded base costs a bounded number of index probes and never runs out. `formsPattern` covers
+ * exactly those forms.
+ */
+export const SEQUENTIAL_SUFFIXES = 99; // 2…100: `formsPattern` spells these out
+export const HASHED_SUFFIX_DIGITS = 9;
 
 /**
  * Fits Clerk's username (4–64 chars, may hold `-` and `.`) or an e-mail's local part to `^[a-zA-Z0-9_]{3,30}$`;
@@ -29,13 +34,20 @@ export interface UsernameChoice {
   formsPattern: string;
 }
 
-export function chooseUsername(clerkUsername: string | null, email: string): UsernameChoice {
+/**
+ * Clerk's username, else the e-mail's local part; when neither has a Latin letter or digit (`用户@example.com`), the
+ * Clerk user id, which no other user shares: one common base (`user`) would make every such sign-up collide.
+ */
+export function chooseUsername(clerkUsername: string | null, email: string, userId: string): UsernameChoice {
   const clerkBase = clerkUsername === null ? null : fitUsername(clerkUsername);
-  const base = clerkBase ?? fitUsername(email.slice(0, email.lastIndexOf("@"))) ?? "user";
-  const forms = [base];
-  for (let digits = 1; digits <= MAX_SUFFIX_DIGITS; digits++) {
-    const suffix = digits === 1 ? "[2-9]" : `[1-9][0-9]{${digits - 1}}`;
-    forms.push(`${base.slice(0, MAX_LENGTH - digits)}${suffix}`);
-  }
+  const base = clerkBase ?? fitUsername(email.slice(0, email.lastIndexOf("@"))) ?? fitUsername(userId) ?? "user";
+  const suffixed = (suffix: string, digits: number) => `${base.slice(0, MAX_LENGTH - digits)}${suffix}`;
+  const forms = [
+    base,
+    suffixed("[2-9]", 1),
+    suffixed("[1-9][0-9]", 2),
+    suffixed(String(SEQUENTIAL_SUFFIXES + 1), 3),
+    suffixed(`[1-9][0-9]{${HASHED_SUFFIX_DIGITS - 1}}`, HASHED_SUFFIX_DIGITS),
+  ];
   return { base, fromClerk: clerkBase !== null, formsPattern: `^(?:${forms.join("|")})$` };
 }

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import postgres from "postgres";
+import type { Command } from "../../src/cli/cli.js";
 import { openPglite, openPostgres } from "../../src/db/client.js";
 import type { Db } from "../../src/db/types.js";
 import { createPostgresDatabase } from "./database.js";
@@ -24,11 +25,12 @@ export interface CliProcess {
 }
 
 /**
- * Starts `node --import tsx src/cli/<script>.ts <args>` in the project, with only PATH and HOME of the test
+ * Starts `node --import tsx src/bin/<script>.ts <args>` in the project (for exit codes and signals of the real
+ * process), with only PATH and HOME of the test
  * runner's environment (nothing of its DATABASE_URL, CLERK_* or NODE_ENV leaks in) plus `env`.
  */
 export function startCli(script: string, args: string[], env: Record<string, string>): CliProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", `src/cli/${script}.ts`, ...args], {
+  const child = spawn(process.execPath, ["--import", "tsx", `src/bin/${script}.ts`, ...args], {
     cwd: PROJECT_ROOT,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", LOG_LEVEL: "warn", ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -48,8 +50,25 @@ export function startCli(script: string, args: string[], env: Record<string, str
   return { child, stdout: () => stdout, stderr: () => stderr, exited };
 }
 
-export function runCli(script: string, args: string[], env: Record<string, string>): Promise<CliResult> {
+export function runCliProcess(script: string, args: string[], env: Record<string, string>): Promise<CliResult> {
   return startCli(script, args, env).exited;
+}
+
+/**
+ * Runs the command `src/cli/<script>.ts` in this process (its exported `run`), with only `env` (and LOG_LEVEL) as
+ * its environment and stdout and stderr captured (stderr as a pipe: not a terminal).
+ */
+export async function runCli(script: string, args: string[], env: Record<string, string>): Promise<CliResult> {
+  const { run } = (await import(`../../src/cli/${script}.ts`)) as { run: Command };
+  let stdout = "";
+  let stderr = "";
+  const code = await run(args, {
+    env: { LOG_LEVEL: "warn", ...env },
+    stdout: { write: (text: string) => (stdout += text) },
+    stderr: { write: (text: string) => (stderr += text) },
+    signal: new AbortController().signal,
+  });
+  return { code, signal: null, stdout, stderr };
 }
 
 /** The last stdout line, parsed (the commands' `--json` summary). */

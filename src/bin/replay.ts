@@ -1,0 +1,4 @@
+import { runAsProcess } from "../cli/cli.js";
+import { run } from "../cli/replay.js";
+
+runAsProcess(run);

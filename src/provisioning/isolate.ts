@@ -1,0 +1,53 @@
+import { ServiceError } from "../errors.js";
+import type { UserRow } from "./user-row.js";
+
+/** Attempts of a single user whose username a concurrent writer took (each attempt sees the newer snapshot). */
+const MAX_USERNAME_ATTEMPTS = 5;
+
+export interface RowFailure {
+  row: UserRow;
+  /** `email_conflict` (held by another Clerk user id), `username_conflict`, or the violated constraint. */
+  reason: string;
+}
+
+function failureReason(error: ServiceError): string | undefined {
+  if (error.code === "email_conflict") return "email_conflict";
+  if (error.code === "row_unwritable") return `sqlstate_${error.detail ?? "unknown"}`;
+  if (error.code !== "constraint_violation") return undefined;
+  return error.detail === "users_username_unique" ? "username_conflict" : (error.detail ?? "constraint");
+}
+
+/** The reason a row of a batch cannot be written, or undefined for a failure of the database, not of the rows. */
+export const rowFailureReason = (error: unknown) => (error instanceof ServiceError ? failureReason(error) : undefined);
+
+/**
+ * Runs `apply` on all rows at once; when a row fails the statement, on each half, down to the single rows that
+ * cannot be written (a taken username is retried a few times first: a concurrent writer took it). Returns what each
+ * successful call returned and the rows that failed.
+ */
+export async function applyIsolating<R>(
+  rows: readonly UserRow[],
+  apply: (rows: readonly UserRow[]) => Promise<R>,
+): Promise<{ results: R[]; failures: RowFailure[] }> {
+  const results: R[] = [];
+  const failures: RowFailure[] = [];
+  const attempt = async (part: readonly UserRow[], tries: number): Promise<void> => {
+    try {
+      results.push(await apply(part));
+    } catch (error) {
+      const reason = rowFailureReason(error);
+      if (reason === undefined) throw error;
+      const [only] = part;
+      if (part.length > 1 || !only) {
+        const half = Math.ceil(part.length / 2);
+        await attempt(part.slice(0, half), 1);
+        await attempt(part.slice(half), 1);
+        return;
+      }
+      if (reason === "username_conflict" && tries < MAX_USERNAME_ATTEMPTS) return attempt(part, tries + 1);
+      failures.push({ row: only, reason });
+    }
+  };
+  if (rows.length > 0) await attempt(rows, 1);
+  return { results, failures };
+}

@@ -1,0 +1,41 @@
+import { type Placeholder, type SQL, sql } from "drizzle-orm";
+
+/** A batch statement's input columns and their PostgreSQL types. */
+export type Columns = Record<string, "text" | "bigint" | "int" | "boolean">;
+export type Placeholders<C extends Columns> = { readonly [K in keyof C]: Placeholder<K & string> | unknown };
+
+/**
+ * The `input` rows of a batch statement, in one of two shapes rendering the same columns (and `position`, the row's
+ * place in the batch): `one`, a row of scalar parameters; `many`, arrays `unnest`ed into rows, one parameter a
+ * column, so that a page of 500 is one round trip.
+ */
+export function inputRows(columns: Columns, v: Record<string, unknown>, shape: "one" | "many"): SQL {
+  const names = Object.keys(columns);
+  if (shape === "one") {
+    const fields = names.map((name) => sql`${v[name]}::${sql.raw(columns[name] ?? "text")} AS ${sql.identifier(name)}`);
+    return sql`SELECT ${sql.join(fields, sql`, `)}, 1::bigint AS position`;
+  }
+  // Booleans travel as 't'/'f' text: postgres.js would declare a JS boolean array as a scalar `bool` parameter.
+  const arrays = names.map((name) =>
+    columns[name] === "boolean"
+      ? sql`${v[name]}::text[]::boolean[]`
+      : sql`${v[name]}::${sql.raw(`${columns[name]}[]`)}`,
+  );
+  return sql`SELECT * FROM unnest(${sql.join(arrays, sql`, `)}) WITH ORDINALITY
+      AS i(${sql.join(
+        [...names, "position"].map((name) => sql.identifier(name)),
+        sql`, `,
+      )})`;
+}
+
+/** Per-row values as the column arrays `inputRows(…, "many")` binds. */
+export function rowValues<C extends Columns>(
+  columns: C,
+  rows: readonly { [K in keyof C]: unknown }[],
+): { [K in keyof C]: unknown[] } {
+  const arrays = {} as { [K in keyof C]: unknown[] };
+  for (const name of Object.keys(columns) as (keyof C)[]) {
+    arrays[name] = rows.map((row) => (columns[name] === "boolean" ? (row[name] ? "t" : "f") : row[name]));
+  }
+  return arrays;
+}

@@ -1,0 +1,51 @@
+import type { ClerkUser } from "../clerk/events.js";
+import { chooseUsername } from "./username.js";
+
+/**
+ * The one mapping from a Clerk user (webhook, `/v1/me`, `sync`, `replay`) to what the database stores, or to the
+ * reason it stores nothing. Adding a column means: the schema, this row, and the statement in users.ts.
+ */
+
+/**
+ * The `valid_email` check's rule, never looser: `[:space:]` follows the database's locale, and PGlite's also counts
+ * U+0085 (NEL), which JS `\s` does not. (JS `\s` counts a few no-break spaces the database does not: those
+ * addresses are skipped, never a 500.)
+ */
+export const USABLE_EMAIL = /^[^@\s\u0085]+@[^@\s\u0085]+\.[^@\s\u0085]+$/;
+
+/** What one Clerk user becomes in the database (bound as parameters or as array elements). */
+export interface UserRow {
+  userId: string;
+  /** Clerk's `updated_at` (ms): the version of this state. */
+  updatedAt: number;
+  email: string;
+  firstName: string | null;
+  lastName: string | null;
+  imageUrl: string | null;
+  /** The preferred username; a numeric suffix is added in SQL when another user holds it. */
+  username: string;
+  usernameFromClerk: boolean;
+  usernameForms: string;
+}
+
+export type UserMapping = { kind: "row"; row: UserRow } | { kind: "skip"; reason: "no_usable_email" };
+
+export function toUserRow(user: ClerkUser): UserMapping {
+  const email = user.primaryEmail;
+  if (!email || !USABLE_EMAIL.test(email)) return { kind: "skip", reason: "no_usable_email" };
+  const username = chooseUsername(user.username, email, user.id);
+  return {
+    kind: "row",
+    row: {
+      userId: user.id,
+      updatedAt: user.updatedAt,
+      email,
+      firstName: user.firstName,
+      lastName: user.lastName,
+      imageUrl: user.imageUrl,
+      username: username.base,
+      usernameFromClerk: username.fromClerk,
+      usernameForms: username.formsPattern,
+    },
+  };
+}

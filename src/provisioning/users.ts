@@ -1,0 +1,314 @@
+import { type SQL, sql } from "drizzle-orm";
+import { BACKGROUND, type CallPolicy, REQUEST } from "../db/call.js";
+import { toDatabaseError } from "../db/errors.js";
+import { type BoundStatement, defineStatement, type RunStatement, runStatement, runTransaction } from "../db/query.js";
+import { clerkDeliveries, clerkUserVersions, users } from "../db/schema.js";
+import type { Db } from "../db/types.js";
+import { ServiceError } from "../errors.js";
+import type { UserResult } from "./outcome.js";
+import { type Columns, inputRows, type Placeholders, rowValues } from "./rows-input.js";
+import type { UserRow } from "./user-row.js";
+import { ensureWorkspaces, recordDeliveries, removeDependents, tombstoneOnConflict } from "./user-sql.js";
+import { HASHED_SUFFIX_DIGITS, SEQUENTIAL_SUFFIXES } from "./username.js";
+
+/**
+ * The two verbs that write Clerk users, for every caller: the webhook and `/v1/me` (a batch of one, with its
+ * delivery), `sync` and `replay` (a page). Each is one statement (a delete, one transaction), so a user's row, its
+ * workspace, its version and its delivery record commit together or not at all. The SQL and why it is shaped so:
+ * docs/provisioning-sql.md.
+ */
+
+/** A delivery to record with each row it carries (`clerk_deliveries`), and the duplicate check it brings. */
+export interface DeliveryStamp {
+  deliveryIds: readonly string[];
+  eventType: string;
+  receivedAt: Date;
+}
+
+const userColumns = {
+  user_id: "text",
+  updated_at: "bigint",
+  email: "text",
+  first_name: "text",
+  last_name: "text",
+  image_url: "text",
+  username: "text",
+  username_from_clerk: "boolean",
+  username_forms: "text",
+  delivery_id: "text",
+  skip: "int",
+} as const satisfies Columns;
+
+type UserValues = Placeholders<typeof userColumns> & { eventType: unknown; receivedAt: unknown };
+
+/**
+ * The rules, once. What the statement's snapshot holds for each fresh row is read with `LATERAL … LIMIT 1` probes
+ * (as a join, the planner hashed a full scan of users for every page once the table had grown). A row is written
+ * only when it is newer than its version row and not tombstoned (equal is not newer); the version upsert's own
+ * `WHERE` decides again for rows that changed since the snapshot, and its row lock serialises all writes of a user.
+ */
+const writeUsers = (input: SQL, v: UserValues) => sql`WITH input AS (${input}
+  ), fresh AS (
+    SELECT i.* FROM input i WHERE i.delivery_id IS NULL
+      OR NOT EXISTS (SELECT 1 FROM ${clerkDeliveries} d WHERE d.delivery_id = i.delivery_id)
+  ), prior AS (
+    SELECT i.user_id, v.clerk_updated_at, v.deleted_at, u.username AS stored_username
+    FROM fresh i
+    LEFT JOIN LATERAL (SELECT v.clerk_updated_at, v.deleted_at FROM ${clerkUserVersions} v
+      WHERE v.user_id = i.user_id LIMIT 1) v ON true
+    LEFT JOIN LATERAL (SELECT u.username FROM ${users} u WHERE u.id = i.user_id LIMIT 1) u ON true
+  ), version AS (
+    INSERT INTO ${clerkUserVersions} (user_id, clerk_updated_at)
+    SELECT i.user_id, i.updated_at FROM fresh i JOIN prior p USING (user_id)
+    WHERE p.deleted_at IS NULL AND (p.clerk_updated_at IS NULL OR p.clerk_updated_at < i.updated_at)
+    ORDER BY i.user_id
+    ON CONFLICT (user_id) DO UPDATE SET clerk_updated_at = excluded.clerk_updated_at
+      WHERE ${clerkUserVersions.deletedAt} IS NULL AND ${clerkUserVersions.clerkUpdatedAt} < excluded.clerk_updated_at
+    RETURNING user_id
+  ), ${nameUsers}, updated AS (
+    UPDATE ${users} SET ${assignments(fromNamed)}
+    FROM named r WHERE ${users.id} = r.user_id AND r.stored_username IS NOT NULL
+    RETURNING ${users.id} AS id
+  ), inserted AS (
+    INSERT INTO ${users} (id, email, username, first_name, last_name, avatar_url)
+    SELECT r.user_id, r.email, r.new_username, r.first_name, r.last_name, r.image_url
+    FROM named r WHERE r.stored_username IS NULL
+    ORDER BY r.user_id
+    ON CONFLICT (id) DO UPDATE SET ${assignments(fromExcluded)}
+    RETURNING id, (xmax = 0) AS created
+  ), workspace AS (
+    ${ensureWorkspaces(sql`SELECT id FROM inserted UNION SELECT id FROM updated
+      UNION SELECT user_id FROM prior WHERE stored_username IS NOT NULL AND deleted_at IS NULL`)}
+  ), results AS (
+    SELECT i.user_id, i.delivery_id, CASE
+        WHEN ins.id IS NOT NULL THEN CASE WHEN ins.created THEN 'created' ELSE 'updated' END
+        WHEN upd.id IS NOT NULL THEN 'updated'
+        WHEN p.deleted_at IS NOT NULL THEN 'deleted'
+        WHEN p.clerk_updated_at = i.updated_at THEN 'unchanged'
+        ELSE 'stored_newer' END AS result
+    FROM fresh i JOIN prior p USING (user_id)
+    LEFT JOIN inserted ins ON ins.id = i.user_id
+    LEFT JOIN updated upd ON upd.id = i.user_id
+  ), ${recordDeliveries(
+    sql`SELECT delivery_id, user_id, CASE WHEN result IN ('created', 'updated')
+      THEN 'provisioned' ELSE 'stale' END AS outcome, NULL::text AS reason FROM results`,
+    v,
+  )}
+  SELECT i.user_id, CASE WHEN i.delivery_id IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM recorded x WHERE x.delivery_id = i.delivery_id) THEN 'duplicate'
+    ELSE r.result END AS result
+  FROM input i LEFT JOIN results r USING (user_id)`;
+
+/**
+ * Usernames: a row needs one when its user is new, or when Clerk's own username changed to something the stored
+ * one is not a form of. Rows of one batch wanting the same base are ranked in the order given; the k-th takes the
+ * k-th name still free: the base, then base2 … base100, each a scalar probe of the username index; past those, a
+ * 9-digit suffix from the user id, so that a crowded base stays a bounded search and never runs out. After a
+ * collision with a concurrent writer, `skip` (> 0 on a retry) spreads the racers apart.
+ */
+const nameUsers = sql`ranked AS (
+    SELECT n.*, CASE WHEN n.needs_name
+      THEN row_number() OVER (PARTITION BY n.needs_name, n.username ORDER BY n.position) - 1 END AS rank
+    FROM (
+      SELECT i.*, p.stored_username,
+        p.stored_username IS NULL OR (i.username_from_clerk AND p.stored_username !~ i.username_forms) AS needs_name
+      FROM fresh i JOIN prior p USING (user_id)
+      WHERE i.user_id IN (SELECT user_id FROM version)
+    ) n
+  ), named AS (
+    SELECT r.*, CASE WHEN NOT r.needs_name THEN r.stored_username ELSE COALESCE(
+      (SELECT r.username WHERE r.rank = 0 AND r.skip = 0 AND NOT EXISTS (${holders(sql`r.username`)})),
+      (SELECT c.name FROM (SELECT left(r.username, 30 - length(s.n::text)) || s.n AS name
+          FROM generate_series(2, ${sql.raw(String(SEQUENTIAL_SUFFIXES + 1))}) AS s(n)) c
+        WHERE (${holders(sql`c.name`)} LIMIT 1) IS NULL
+        LIMIT 1 OFFSET greatest(r.rank + r.skip - (NOT EXISTS (${holders(sql`r.username`)}))::int, 0)),
+      left(r.username, ${sql.raw(String(30 - HASHED_SUFFIX_DIGITS))})
+        || (${sql.raw(`1${"0".repeat(HASHED_SUFFIX_DIGITS - 1)}`)}
+          + abs(hashtextextended(r.user_id || ':' || r.skip, 0)) % ${sql.raw(`9${"0".repeat(HASHED_SUFFIX_DIGITS - 1)}`)})::text
+    ) END AS new_username
+    FROM ranked r
+  )`;
+
+/** The users other than the row's own holding `candidate` (at most one: usernames are unique). */
+function holders(candidate: SQL) {
+  return sql`SELECT 1 FROM ${users} u WHERE u.username = ${candidate} AND u.id <> r.user_id`;
+}
+
+/**
+ * An existing user updated to a newer Clerk state; its username changes only as above. `field` reads the named
+ * row's value (in `ON CONFLICT DO UPDATE` only `excluded` is in scope, so the username rule is looked up in `input`).
+ */
+type Field =
+  | "email"
+  | "first_name"
+  | "last_name"
+  | "image_url"
+  | "new_username"
+  | "username_from_clerk"
+  | "username_forms";
+const assignments = (field: (name: Field) => SQL) => sql`email = ${field("email")},
+        username = CASE WHEN ${field("username_from_clerk")} AND ${users.username} !~ ${field("username_forms")}
+          THEN ${field("new_username")} ELSE ${users.username} END,
+        first_name = ${field("first_name")},
+        last_name = ${field("last_name")},
+        avatar_url = ${field("image_url")},
+        updated_at = now()`;
+
+const fromNamed = (name: Field) => sql`r.${sql.identifier(name)}`;
+const fromExcluded = (name: Field) => {
+  if (name === "username_from_clerk" || name === "username_forms") {
+    return sql`(SELECT i.${sql.identifier(name)} FROM input i WHERE i.user_id = excluded.id)`;
+  }
+  const column = {
+    email: "email",
+    first_name: "first_name",
+    last_name: "last_name",
+    image_url: "avatar_url",
+    new_username: "username",
+  }[name];
+  return sql`excluded.${sql.identifier(column)}`;
+};
+
+const provisionStatement = (shape: "one" | "many") =>
+  defineStatement<Record<keyof typeof userColumns | "eventType" | "receivedAt", unknown>>((v) =>
+    writeUsers(inputRows(userColumns, v, shape), v),
+  );
+/**
+ * A batch of one (the webhook's hot path) binds scalars, not arrays: its generic plan then costs what a custom one
+ * does, so PostgreSQL stops planning it per delivery after five executions.
+ */
+const provisionOne = provisionStatement("one");
+const provisionMany = provisionStatement("many");
+
+/** The statement writing `rows` (distinct user ids) on attempt `attempt` (exported for the benchmark's ceiling). */
+export function provisionUsersStatement(rows: readonly UserRow[], stamp?: DeliveryStamp, attempt = 1): BoundStatement {
+  const skip = attempt === 1 ? 0 : 1 + Math.floor(Math.random() * 4 * attempt);
+  const values = rows.map((row, i) => ({
+    user_id: row.userId,
+    updated_at: row.updatedAt,
+    email: row.email,
+    first_name: row.firstName,
+    last_name: row.lastName,
+    image_url: row.imageUrl,
+    username: row.username,
+    username_from_clerk: row.usernameFromClerk,
+    username_forms: row.usernameForms,
+    delivery_id: stamp?.deliveryIds[i] ?? null,
+    skip,
+  }));
+  const [only] = values;
+  const common = { eventType: stamp?.eventType ?? null, receivedAt: stamp?.receivedAt.toISOString() ?? null };
+  return rows.length === 1 && only
+    ? provisionOne({ ...only, ...common })
+    : provisionMany({ ...rowValues(userColumns, values), ...common });
+}
+
+/** Retries after a username collision with a concurrent writer; each retry spreads the picks wider. */
+const MAX_USERNAME_ATTEMPTS = 8;
+
+const usernameTaken = (error: ServiceError, attempt: number) =>
+  error.code === "constraint_violation" && error.detail === "users_username_unique" && attempt < MAX_USERNAME_ATTEMPTS;
+
+export interface UserWrite {
+  userId: string;
+  result: UserResult;
+}
+
+/**
+ * Writes Clerk users (distinct ids) by the rules above, one statement; inside a transaction when `run` is given.
+ * An e-mail held by another Clerk user is `email_conflict` (nothing written); any other constraint refusing a row
+ * is `constraint_violation` naming it.
+ */
+export async function provisionUsers(
+  target: Db | RunStatement,
+  rows: readonly UserRow[],
+  options: { stamp?: DeliveryStamp; policy?: CallPolicy } = {},
+): Promise<UserWrite[]> {
+  if (rows.length === 0) return [];
+  const policy = options.policy ?? (rows.length === 1 ? REQUEST : BACKGROUND);
+  const statement = (attempt: number) => provisionUsersStatement(rows, options.stamp, attempt);
+  try {
+    const written =
+      typeof target === "function"
+        ? await target<{ user_id: string; result: UserResult }>(statement(1))
+        : await runStatement<{ user_id: string; result: UserResult }>(target, statement, policy, usernameTaken);
+    return written.map((row) => ({ userId: row.user_id, result: row.result }));
+  } catch (error) {
+    throw asEmailConflict(error);
+  }
+}
+
+function asEmailConflict(thrown: unknown): ServiceError {
+  const error = toDatabaseError(thrown);
+  if (error.code === "constraint_violation" && error.detail === "users_email_unique") {
+    return new ServiceError(
+      "email_conflict",
+      "the e-mail address is still held by another Clerk user; retry once its user.deleted has arrived",
+      { detail: error.detail },
+    );
+  }
+  return error;
+}
+
+export type RemoveResult = "deleted" | "stale" | "duplicate";
+
+const tombstoneColumns = { user_id: "text", delivery_id: "text" } as const satisfies Columns;
+
+/**
+ * Tombstones first (taking the version rows' locks; a tombstone is kept forever, so nothing brings the user back),
+ * recording each delivery; `removeDependents` then deletes in a second statement, whose fresh snapshot sees any
+ * row committed by a writer that held a version lock before us.
+ */
+const tombstoneStatement = (shape: "one" | "many") =>
+  defineStatement<Record<keyof typeof tombstoneColumns | "eventType" | "receivedAt" | "reason", unknown>>(
+    (v) => sql`WITH input AS (${inputRows(tombstoneColumns, v, shape)}
+    ), fresh AS (
+      SELECT i.* FROM input i WHERE i.delivery_id IS NULL
+        OR NOT EXISTS (SELECT 1 FROM ${clerkDeliveries} d WHERE d.delivery_id = i.delivery_id)
+    ), version AS (
+      INSERT INTO ${clerkUserVersions} (user_id, clerk_updated_at, deleted_at)
+      SELECT user_id, 0, now() FROM fresh ORDER BY user_id
+      ${tombstoneOnConflict}
+      RETURNING user_id
+    ), ${recordDeliveries(
+      sql`SELECT f.delivery_id, f.user_id, CASE WHEN v.user_id IS NOT NULL THEN 'deleted' ELSE 'stale' END AS outcome,
+        ${v.reason}::text AS reason FROM fresh f LEFT JOIN version v USING (user_id)`,
+      v,
+    )}
+    SELECT i.user_id, CASE WHEN i.delivery_id IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM recorded x WHERE x.delivery_id = i.delivery_id) THEN 'duplicate'
+      WHEN v.user_id IS NOT NULL THEN 'deleted' ELSE 'stale' END AS result
+    FROM input i LEFT JOIN version v USING (user_id)`,
+  );
+const tombstoneOne = tombstoneStatement("one");
+const tombstoneMany = tombstoneStatement("many");
+
+export function tombstoneUsersStatement(ids: readonly string[], stamp?: DeliveryStamp & { reason?: string }) {
+  const values = ids.map((id, i) => ({ user_id: id, delivery_id: stamp?.deliveryIds[i] ?? null }));
+  const common = {
+    eventType: stamp?.eventType ?? null,
+    receivedAt: stamp?.receivedAt.toISOString() ?? null,
+    reason: stamp?.reason ?? null,
+  };
+  const [only] = values;
+  return ids.length === 1 && only
+    ? tombstoneOne({ ...only, ...common })
+    : tombstoneMany({ ...rowValues(tombstoneColumns, values), ...common });
+}
+
+/** Removes users (and everything of theirs) as a `user.deleted` does, in one transaction; inside `run`'s if given. */
+export async function removeUsers(
+  target: Db | RunStatement,
+  ids: readonly string[],
+  options: { stamp?: DeliveryStamp & { reason?: string }; policy?: CallPolicy } = {},
+): Promise<{ userId: string; result: RemoveResult }[]> {
+  if (ids.length === 0) return [];
+  const work = async (run: RunStatement) => {
+    const rows = await run<{ user_id: string; result: RemoveResult }>(tombstoneUsersStatement(ids, options.stamp));
+    const deleted = rows.filter((row) => row.result === "deleted").map((row) => row.user_id);
+    if (deleted.length > 0) await run(removeDependents(deleted));
+    return rows.map((row) => ({ userId: row.user_id, result: row.result }));
+  };
+  if (typeof target === "function") return work(target);
+  return runTransaction(target, work, options.policy ?? (ids.length === 1 ? REQUEST : BACKGROUND));
+}
