@@ -2,6 +2,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import { createClerkClient } from "@clerk/backend";
 import { isClerkAPIResponseError } from "@clerk/backend/errors";
 import { type ClerkUser, parseClerkEvent } from "./events.js";
+import type { RequestBudget } from "./request-budget.js";
 import type { ClerkOptions } from "./session.js";
 
 /** What Clerk says about a user id right now. */
@@ -101,6 +102,8 @@ export interface ClerkDirectoryOptions {
   onRetry?: (notice: ClerkRetryNotice) => void;
   /** Aborting stops waiting (for an answer or a backoff) at once, with `ClerkAbortedError`. */
   signal?: AbortSignal;
+  /** Every attempt waits for room in it; a 429 pauses it (every request of the command waits out `Retry-After`). */
+  budget?: RequestBudget | undefined;
 }
 
 /** The Backend API's user listing, as the operator tools use it. */
@@ -123,7 +126,7 @@ const MAX_BACKOFF_MS = 30_000;
  * rejected key (401/403) reported at once as `ClerkAuthError`. Other answers (400, 404, 422) are not retried.
  */
 export function createClerkDirectory(options: ClerkDirectoryOptions): ClerkDirectory {
-  const { secretKey, apiUrl, signal, onRetry } = options;
+  const { secretKey, apiUrl, signal, onRetry, budget } = options;
   const maxRetries = options.maxRetries ?? 8;
   const timeoutMs = options.timeoutMs ?? 30_000;
   const backoffMs = options.backoffMs ?? 500;
@@ -150,12 +153,20 @@ export function createClerkDirectory(options: ClerkDirectoryOptions): ClerkDirec
       throw new ClerkAbortedError();
     });
 
-  const withRetries = async <T>(call: () => Promise<T>): Promise<T> => {
+  // `getUserList` is two requests: the page and `/v1/users/count`.
+  const withRetries = async <T>(call: () => Promise<T>, cost = 2): Promise<T> => {
     for (let attempt = 0; ; attempt++) {
       let status: number | undefined;
       let retryAfterMs: number | undefined;
       try {
-        return await abortable(call(), timeoutMs);
+        const answered = await budget?.take(cost, signal).catch((error: unknown) => {
+          throw signal?.aborted ? new ClerkAbortedError() : error;
+        });
+        try {
+          return await abortable(call(), timeoutMs);
+        } finally {
+          answered?.();
+        }
       } catch (error) {
         if (error instanceof ClerkAbortedError) throw error;
         if (isClerkAPIResponseError(error)) {
@@ -177,6 +188,7 @@ export function createClerkDirectory(options: ClerkDirectoryOptions): ClerkDirec
       }
       const backoff = Math.min(backoffMs * 2 ** attempt, MAX_BACKOFF_MS) * (0.5 + Math.random() / 2);
       const delayMs = Math.round(retryAfterMs ?? backoff);
+      if (status === 429) budget?.pause(delayMs);
       onRetry?.({ attempt: attempt + 1, status, delayMs });
       await sleep(delayMs);
     }
