@@ -179,7 +179,11 @@ describe.each(drivers())("sync paging on $name", ({ open }) => {
       expect(await applyClerkEvent(database.db, { svixId: newSvixId(), receivedAt: new Date(), event })).toBe(
         "provisioned",
       );
-      api.latencyMs = (request) => 10 + ((Number(request.query.get("offset") ?? 0) * 7) % 40);
+      // Pages answer out of order. Each page's count (its own request, `/v1/users/count`) answers after the page:
+      // the guard knows of a shift only from a count taken after it (a deletion between a page and an earlier
+      // count is not seen, by this code or the one-page-at-a-time code before it).
+      api.latencyMs = (request) =>
+        request.path === "/v1/users/count" ? 60 : 10 + ((Number(request.query.get("offset") ?? 0) * 7) % 40);
       const deleted: string[] = [];
       const result = await reconcile({
         prune: true,

@@ -6,7 +6,8 @@
  * Offsets shift when items before them are deleted during the listing. As when reading one page at a time, a page
  * whose count is lower than the previous page's means some items may have moved before it: the listing steps back
  * by that many and reads on from there (the caller drops what it has seen), and the pages in flight, asked for at
- * offsets that no longer line up, are discarded.
+ * offsets that no longer line up, are discarded. (Clerk's count is a request of its own: a deletion between a
+ * page's listing and a count taken before it goes unseen until the next run, as it did one page at a time.)
  */
 
 export interface ListedPage<T> {
