@@ -96,7 +96,7 @@ export async function pageThrough<T>(
     // The page at the cursor is always asked for, even while discarded ones are still in flight.
     if (queue.length === 0) ask(cursor);
     // Pages answered and waiting count against the window too, so that memory stays bounded while `apply` is slow.
-    while (inFlight < concurrency && queue.length <= concurrency) {
+    while (inFlight < concurrency && queue.length < concurrency) {
       const offset = (queue.at(-1) as Pending<T>).offset + pageSize;
       if (latestTotal === undefined || offset >= latestTotal) return;
       ask(offset);
@@ -137,6 +137,7 @@ export async function pageThrough<T>(
       cursor += page.items.length; // what `fill` asks for from now on
       const last = page.items.length < pageSize || cursor >= page.totalCount;
       if (last) stopped = true;
+      fill(); // the next pages are asked for while this one is applied
       await apply({ ...page, offset, next: cursor, last });
       if (last) return { complete: true, total: knownTotal, waitMs };
       if (signal?.aborted) return { complete: false, total: knownTotal, waitMs };
