@@ -17,6 +17,10 @@ const { values: args } = parseArgs({
     users: { type: "string", default: "100000" },
     embedded: { type: "boolean", default: false },
     "page-size": { type: "string", default: "500" },
+    latency: { type: "string", default: "0" },
+    "rate-limit": { type: "string", default: "1000" },
+    rate: { type: "string" },
+    concurrency: { type: "string" },
     keep: { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   },
@@ -27,12 +31,25 @@ if (args.help) {
   --embedded      PGlite in a temporary directory instead of a fresh database on BENCH_DATABASE_URL
                   (default postgres://postgres@127.0.0.1:5432/postgres; the database is created and dropped)
   --page-size N   users per request (default 500)
+  --latency MS    the fake API answers each request after MS milliseconds (default 0; Clerk takes 100–300)
+  --rate-limit N  the fake API accepts N requests per 10 s, refusing more with 429 + Retry-After (default 1000,
+                  a production instance's; 0: no limit)
+  --rate N        the sync's --rate (default: 90 % of --rate-limit; with --rate-limit 0 the sync's own default)
+  --concurrency N the sync's --concurrency (default: its own)
   --keep          keep the database (its URL is printed)
 `);
   process.exit(0);
 }
 
 const USERS = Number(args.users);
+const RATE_LIMIT = Number(args["rate-limit"]);
+const WINDOW_MS = 10_000;
+const syncArgs = [
+  "--page-size",
+  args["page-size"],
+  ...(args.rate ? ["--rate", args.rate] : RATE_LIMIT > 0 ? ["--rate", String(Math.floor(RATE_LIMIT * 0.9))] : []),
+  ...(args.concurrency ? ["--concurrency", args.concurrency] : []),
+];
 const ROOT = new URL("..", import.meta.url).pathname;
 const RESULTS = new URL("./results/", import.meta.url).pathname;
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -52,7 +69,7 @@ function runSync(env: Record<string, string>): Promise<{ wallMs: number; summary
   const started = performance.now();
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", "src/cli/sync.ts", "--json", "--progress", "none", "--page-size", args["page-size"]],
+    ["--import", "tsx", "src/cli/sync.ts", "--json", "--progress", "none", ...syncArgs],
     {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
@@ -76,6 +93,26 @@ function runSync(env: Record<string, string>): Promise<{ wallMs: number; summary
   });
 }
 
+interface RequestStats {
+  count: number;
+  per10s: number;
+  peakPer10s: number;
+  refused: number;
+  peakInFlight: number;
+}
+
+/** Arrival times (ms, ascending) → the rate reached and the most requests in any window of Clerk's 10 s. */
+function requestStats(arrivals: number[], refused: number, peakInFlight: number): RequestStats {
+  let peak = 0;
+  for (let start = 0, end = 0; end < arrivals.length; end++) {
+    while ((arrivals[start] as number) <= (arrivals[end] as number) - WINDOW_MS) start++;
+    peak = Math.max(peak, end - start + 1);
+  }
+  const spanMs = arrivals.length > 1 ? (arrivals.at(-1) as number) - (arrivals[0] as number) : 0;
+  const per10s = spanMs > 0 ? Math.round(((arrivals.length - 1) / spanMs) * WINDOW_MS) : arrivals.length;
+  return { count: arrivals.length, per10s, peakPer10s: peak, refused, peakInFlight };
+}
+
 async function main() {
   log(`generating ${USERS.toLocaleString("en-US")} Clerk users …`);
   const api = await startFakeClerkApi({ cacheJson: true });
@@ -91,6 +128,8 @@ async function main() {
     });
     await res.arrayBuffer();
   }
+  api.latencyMs = Number(args.latency);
+  if (RATE_LIMIT > 0) api.rateLimit = { requests: RATE_LIMIT, windowMs: WINDOW_MS };
 
   let databaseEnv: Record<string, string>;
   let cleanup: () => Promise<void>;
@@ -117,14 +156,21 @@ async function main() {
         .map((n) => n.toFixed(2))
         .join(" ")}`,
     );
-    const runs: { name: string; wallMs: number; summary: SyncSummary }[] = [];
+    const runs: { name: string; wallMs: number; summary: SyncSummary; requests: RequestStats }[] = [];
     for (const name of ["first run (back-fill)", "second run (nothing to change)"]) {
       log(`${name} …`);
+      const before = { requests: api.requests.length, refused: api.refused };
+      api.peakInFlight = 0;
       const { wallMs, summary, code } = await runSync(env);
       if (code !== 0) throw new Error(`sync exited ${code}: ${JSON.stringify(summary)}`);
-      runs.push({ name, wallMs, summary });
+      const requests = requestStats(
+        api.requests.slice(before.requests).map((r) => r.at),
+        api.refused - before.refused,
+        api.peakInFlight,
+      );
+      runs.push({ name, wallMs, summary, requests });
     }
-    const rows = runs.map(({ name, wallMs, summary }) => {
+    const rows = runs.map(({ name, wallMs, summary, requests }) => {
       const t = summary.timings;
       return {
         run: name,
@@ -139,22 +185,26 @@ async function main() {
         unchanged: summary.unchanged,
         skipped: summary.skipped,
         failed: summary.failed,
+        requests,
       };
     });
     process.stdout.write(
-      `\nnpm run sync: ${USERS.toLocaleString("en-US")} users from a local Clerk Backend API (${args["page-size"]} per page) into ${describe}\n\n`,
+      `\nnpm run sync ${syncArgs.join(" ")}: ${USERS.toLocaleString("en-US")} users from a local Clerk Backend API (latency ${args.latency} ms, limit ${RATE_LIMIT > 0 ? `${RATE_LIMIT} requests / 10 s` : "none"}) into ${describe}\n\n`,
     );
     process.stdout.write(
-      `${"run".padEnd(32)}${"wall s".padStart(8)}${"users/s".padStart(10)}${"in DB".padStart(8)}${"waiting Clerk".padStart(15)}   outcome\n`,
+      `${"run".padEnd(32)}${"wall s".padStart(8)}${"users/s".padStart(10)}${"in DB".padStart(8)}${"waiting Clerk".padStart(15)}${"req".padStart(6)}${"req/10s".padStart(9)}${"peak/10s".padStart(10)}${"refused".padStart(9)}${"in flight".padStart(11)}   outcome\n`,
     );
     for (const r of rows) {
+      const q = r.requests;
       process.stdout.write(
-        `${r.run.padEnd(32)}${r.wallSeconds.toFixed(2).padStart(8)}${r.usersPerSecond.toLocaleString("en-US").padStart(10)}${`${(r.databaseShare * 100).toFixed(0)}%`.padStart(8)}${`${(r.clerkWaitShare * 100).toFixed(0)}%`.padStart(15)}   created ${r.created}, updated ${r.updated}, unchanged ${r.unchanged}, skipped ${JSON.stringify(r.skipped)}, failed ${JSON.stringify(r.failed)}\n`,
+        `${r.run.padEnd(32)}${r.wallSeconds.toFixed(2).padStart(8)}${r.usersPerSecond.toLocaleString("en-US").padStart(10)}${`${(r.databaseShare * 100).toFixed(0)}%`.padStart(8)}${`${(r.clerkWaitShare * 100).toFixed(0)}%`.padStart(15)}${String(q.count).padStart(6)}${String(q.per10s).padStart(9)}${String(q.peakPer10s).padStart(10)}${String(q.refused).padStart(9)}${String(q.peakInFlight).padStart(11)}   created ${r.created}, updated ${r.updated}, unchanged ${r.unchanged}, skipped ${JSON.stringify(r.skipped)}, failed ${JSON.stringify(r.failed)}\n`,
       );
     }
     process.stdout.write(
       "\nwall s: the whole child process (start-up, migration check, listing, writes, summary). in DB: share of the sync's\n" +
-        "time spent waiting for the database; waiting Clerk: waiting for a page (the next page is fetched while one is written).\n",
+        "time spent waiting for the database; waiting Clerk: waiting for the next page to apply. req: HTTP requests the\n" +
+        "fake API received (a page is two: the list and its count); req/10s: their average rate from the first to the last;\n" +
+        "peak/10s: the most in any 10 s; refused: answered 429 by the fake's rate limit; in flight: the most at once.\n",
     );
     mkdirSync(RESULTS, { recursive: true });
     writeFileSync(

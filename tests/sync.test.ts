@@ -226,7 +226,8 @@ describe.each(cliDatabases())("npm run sync on $name", ({ name, open }) => {
         if (listed === 4) return { status: 500 };
         return undefined;
       };
-      const result = await sync(["--progress", "lines"]);
+      // One request at a time, to follow one request's retries (tests/sync-paging.test.ts has a 429 storm).
+      const result = await sync(["--progress", "lines", "--concurrency", "1"]);
       expectExit(result, 0);
       expect(jsonOf<Summary>(result)).toMatchObject({ status: "completed", created: 14, listed: 14 });
       expect(await counts()).toMatchObject({ users: 14, workspaces: 14 });
@@ -304,7 +305,9 @@ describe.each(cliDatabases())("npm run sync on $name", ({ name, open }) => {
         }
         return undefined;
       };
-      const cli = startCli("sync", ["--json", "--page-size", String(PAGE)], env());
+      // One request at a time: page 3 is asked for only once page 2 is in, so that it is applied when interrupted
+      // (with several in flight, see tests/sync-paging.test.ts).
+      const cli = startCli("sync", ["--json", "--page-size", String(PAGE), "--concurrency", "1"], env());
       await vi.waitFor(() => expect(held).toBe(true), { timeout: 30_000, interval: 50 });
       cli.child.kill("SIGINT");
       const interrupted = await cli.exited;
@@ -478,16 +481,18 @@ describe.each(cliDatabases())("npm run sync on $name", ({ name, open }) => {
       expectExit(bar, 0);
       const redraw = `\r${String.fromCharCode(27)}[2K`; // carriage return, then ANSI "erase line"
       expect(bar.stderr.includes(redraw), JSON.stringify(bar.stderr)).toBe(true);
-      expect(bar.stderr).toMatch(/sync \[#+-*\] \d+\/6 \d+% · [\d,]+\/s · ETA \d+s/);
+      expect(bar.stderr).toMatch(/sync \[#+-*\] \d+\/6 \d+% · [\d,]+\/s · ETA \d+s · \d+ in flight · \d+ req\/10s/);
       expect(bar.stdout).toMatch(/^sync completed \(run 1\): 6 of 6 Clerk users listed/m);
       expect(bar.stdout).toMatch(/^ {2}created\s+6$/m);
       const lines = await runCli("sync", ["--page-size", "2"], env()); // stderr is a pipe here: lines
       expectExit(lines, 0);
-      expect(lines.stderr).toMatch(/^sync: 6\/6 100% · [\d,]+\/s · ETA 0s$/m);
+      expect(lines.stderr).toMatch(/^sync: 6\/6 100% · [\d,]+\/s · ETA 0s · 0 in flight · 6 req\/10s$/m);
       expect(lines.stderr).not.toMatch(/\r/);
 
       for (const [args, extra, message] of [
         [["--page-size", "501"], {}, /--page-size must be an integer from 1 to 500/],
+        [["--concurrency", "0"], {}, /--concurrency must be an integer from 1 to 64/],
+        [["--rate", "1.5"], {}, /--rate must be an integer from 1 to 10000/],
         [["--frobnicate"], {}, /Unknown option '--frobnicate'/],
         [["--max-prune", "3"], {}, /--max-prune only goes with --prune/],
         [[], { CLERK_SECRET_KEY: "" }, /CLERK_SECRET_KEY is not set/],
@@ -503,9 +508,9 @@ describe.each(cliDatabases())("npm run sync on $name", ({ name, open }) => {
 
   if (name === "postgres") {
     test(
-      "a crash (SIGKILL) mid-run loses nothing: the next run resumes after the last committed page; two runs never overlap",
+      "a crash (SIGKILL) with pages in flight loses nothing: the next run resumes after the last committed page; two runs never overlap",
       async () => {
-        for (let i = 0; i < 12; i++) inClerk();
+        for (let i = 0; i < 22; i++) inClerk();
         let held = false;
         api.intercept = (request) => {
           if (request.path === "/v1/users" && request.query.get("offset") === "10" && !held) {
@@ -515,7 +520,12 @@ describe.each(cliDatabases())("npm run sync on $name", ({ name, open }) => {
           return undefined;
         };
         const cli = startCli("sync", ["--json", "--page-size", String(PAGE)], env());
-        await vi.waitFor(() => expect(held).toBe(true), { timeout: 30_000, interval: 50 });
+        // Page 3 hangs while pages 4 and 5 (offsets 15, 20) are answered: read, but not to be applied before it.
+        const asked = () => listRequests().map((r) => r.query.get("offset"));
+        await vi.waitFor(() => expect(asked()).toEqual(expect.arrayContaining(["10", "15", "20"])), {
+          timeout: 30_000,
+          interval: 50,
+        });
 
         // While it runs (holding the sync lock), a second sync refuses.
         const second = await sync();
@@ -532,8 +542,8 @@ describe.each(cliDatabases())("npm run sync on $name", ({ name, open }) => {
         api.intercept = undefined;
         const resumed = await sync();
         expectExit(resumed, 0);
-        expect(jsonOf<Summary>(resumed)).toMatchObject({ resumedAt: 10, listed: 2, created: 12, unchanged: 0 });
-        expect(await counts()).toMatchObject({ users: 12, workspaces: 12, per_user: 0 });
+        expect(jsonOf<Summary>(resumed)).toMatchObject({ resumedAt: 10, listed: 12, created: 22, unchanged: 0 });
+        expect(await counts()).toMatchObject({ users: 22, workspaces: 22, per_user: 0 });
         expect(await database.query("SELECT status FROM sync_runs")).toEqual([{ status: "completed" }]);
       },
       TIMEOUT,

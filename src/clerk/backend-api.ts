@@ -3,6 +3,7 @@ import { createClerkClient } from "@clerk/backend";
 import { isClerkAPIResponseError } from "@clerk/backend/errors";
 import { isServiceError, ServiceError } from "../errors.js";
 import { type ClerkUser, parseClerkEvent } from "./events.js";
+import type { RequestBudget } from "./request-budget.js";
 import type { ClerkOptions } from "./session.js";
 
 /** What Clerk says about a user id right now. */
@@ -88,6 +89,8 @@ export interface ClerkDirectoryOptions {
   onRetry?: (notice: ClerkRetryNotice) => void;
   /** Aborting stops waiting (for an answer or a backoff) at once, with an `interrupted` error. */
   signal?: AbortSignal;
+  /** Every attempt waits for room in it; a 429 pauses it (every request of the command waits out `Retry-After`). */
+  budget?: RequestBudget | undefined;
 }
 
 /** The Backend API's user listing, as the operator tools use it. */
@@ -110,7 +113,7 @@ const MAX_BACKOFF_MS = 30_000;
  * rejected key (401/403) reported at once as `clerk_unauthorized`. Other answers (400, 404, 422) are not retried.
  */
 export function createClerkDirectory(options: ClerkDirectoryOptions): ClerkDirectory {
-  const { secretKey, apiUrl, signal, onRetry } = options;
+  const { secretKey, apiUrl, signal, onRetry, budget } = options;
   const maxRetries = options.maxRetries ?? 8;
   const timeoutMs = options.timeoutMs ?? 30_000;
   const backoffMs = options.backoffMs ?? 500;
@@ -137,12 +140,20 @@ export function createClerkDirectory(options: ClerkDirectoryOptions): ClerkDirec
       throw interrupted();
     });
 
-  const withRetries = async <T>(call: () => Promise<T>): Promise<T> => {
+  // `getUserList` is two requests: the page and `/v1/users/count`.
+  const withRetries = async <T>(call: () => Promise<T>, cost = 2): Promise<T> => {
     for (let attempt = 0; ; attempt++) {
       let status: number | undefined;
       let retryAfterMs: number | undefined;
       try {
-        return await abortable(call(), timeoutMs);
+        const answered = await budget?.take(cost, signal).catch((error: unknown) => {
+          throw signal?.aborted ? interrupted() : error;
+        });
+        try {
+          return await abortable(call(), timeoutMs);
+        } finally {
+          answered?.();
+        }
       } catch (error) {
         if (isServiceError(error, "interrupted")) throw error;
         if (isClerkAPIResponseError(error)) {
@@ -164,6 +175,7 @@ export function createClerkDirectory(options: ClerkDirectoryOptions): ClerkDirec
       }
       const backoff = Math.min(backoffMs * 2 ** attempt, MAX_BACKOFF_MS) * (0.5 + Math.random() / 2);
       const delayMs = Math.round(retryAfterMs ?? backoff);
+      if (status === 429) budget?.pause(delayMs);
       onRetry?.({ attempt: attempt + 1, status, delayMs });
       await sleep(delayMs);
     }

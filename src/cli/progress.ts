@@ -5,7 +5,8 @@
 export type ProgressMode = "bar" | "lines" | "none";
 
 export interface Progress {
-  update(done: number, total: number): void;
+  /** `detail` is appended to the line (e.g. requests in flight and their rate). */
+  update(done: number, total: number, detail?: string): void;
   note(message: string): void;
   /** Clears the bar (a final line is the caller's summary). */
   end(): void;
@@ -30,7 +31,7 @@ export function createProgress(
   let startedAt: { done: number; time: number } | undefined;
   let lastDraw = 0;
   let drawn = false;
-  const describe = (done: number, total: number) => {
+  const describe = (done: number, total: number, detail: string | undefined) => {
     // The rate counts from the first update, so that a resumed run's earlier users do not inflate it.
     startedAt ??= { done, time: performance.now() };
     const seconds = (performance.now() - startedAt.time) / 1000;
@@ -39,7 +40,7 @@ export function createProgress(
     const percent = total > 0 ? Math.min(100, (done / total) * 100) : 100;
     return {
       percent,
-      text: `${formatNumber(done)}/${formatNumber(total)} ${percent.toFixed(0)}% · ${formatNumber(rate)}/s · ETA ${done >= total ? "0s" : formatDuration(eta)}`,
+      text: `${formatNumber(done)}/${formatNumber(total)} ${percent.toFixed(0)}% · ${formatNumber(rate)}/s · ETA ${done >= total ? "0s" : formatDuration(eta)}${detail ? ` · ${detail}` : ""}`,
     };
   };
   const clear = () => {
@@ -47,13 +48,13 @@ export function createProgress(
     drawn = false;
   };
   return {
-    update(done, total) {
+    update(done, total, detail) {
       const now = performance.now();
       const final = done >= total;
       if (mode === "none") return;
       if (now - lastDraw < (mode === "bar" ? BAR_INTERVAL_MS : LINE_INTERVAL_MS) && !final) return;
       lastDraw = now;
-      const { percent, text } = describe(done, total);
+      const { percent, text } = describe(done, total, detail);
       if (mode === "lines") {
         stream.write(`${label}: ${text}\n`);
         return;

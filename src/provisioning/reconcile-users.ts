@@ -3,6 +3,7 @@ import { type ClerkUser, parseClerkUser } from "../clerk/events.js";
 import { withAdvisoryLock } from "../db/query.js";
 import type { Db } from "../db/types.js";
 import { isServiceError, ServiceError } from "../errors.js";
+import { pageThrough } from "./paging.js";
 import { addInto as add, applySyncPage, type Counts, classifyUsers, type PageRecord, pruneUsers } from "./sync-page.js";
 import { finishRun, type RunRow, runCounts, startRun, storedUserCount, storedUserIds } from "./sync-runs.js";
 import { toUserRow, type UserRow } from "./user-row.js";
@@ -27,9 +28,11 @@ export interface ReconcileOptions {
   restart: boolean;
   /** Users per request (at most 500, the default). */
   pageSize: number;
+  /** Listing requests in flight at most (default 1); pages are still applied one at a time, in order. */
+  concurrency?: number | undefined;
   /** Stops after the page being applied has committed (Ctrl-C). */
   signal: AbortSignal;
-  onProgress?: (progress: { position: number; total: number; counts: Counts }) => void;
+  onProgress?: (progress: { position: number; total: number; counts: Counts; inFlight: number }) => void;
   /** Things an operator should know while it runs (resumed, re-reading after deletions, pruning). */
   onNotice?: (message: string) => void;
 }
@@ -158,11 +161,9 @@ async function reconcile(
   const seen = new Set<string>();
   const counts: Counts = {};
   const failures: ReconcileResult["failures"] = [];
-  const pageSize = options.pageSize;
-
-  let offset = run?.nextOffset ?? 0;
-  let knownTotal = run?.total ?? undefined;
-  if (started?.resumed) notice(`resuming run ${run?.id} at user ${offset}`);
+  let position = run?.nextOffset ?? 0;
+  let inFlight = 0;
+  if (started?.resumed) notice(`resuming run ${run?.id} at user ${position}`);
   else if (run) {
     const why = options.restart
       ? " (--restart)"
@@ -173,34 +174,14 @@ async function reconcile(
     notice(`run ${run.id}: starting at the first user`);
   }
 
-  const fetchPage = (from: number) => {
-    const page = directory.listUsers(from, pageSize);
-    page.catch(() => {}); // awaited below; a prefetch abandoned on Ctrl-C must not become an unhandled rejection
-    return page;
-  };
-  let pending = fetchPage(offset);
   let listed = 0;
-  let complete = false;
-  try {
-    for (;;) {
-      const page = await timed("clerkWaitMs", pending);
-      // Offsets shift when users before them are deleted: Clerk's count dropping means the page may start later
-      // than where the last one ended. Re-read that many users (they are dropped as already seen, or apply as
-      // unchanged), so that no user is skipped.
-      if (knownTotal !== undefined && page.totalCount < knownTotal && offset > 0) {
-        const back = Math.min(offset, knownTotal - page.totalCount);
-        notice(`Clerk's user count dropped by ${knownTotal - page.totalCount}: re-reading from user ${offset - back}`);
-        knownTotal = page.totalCount;
-        offset -= back;
-        pending = fetchPage(offset);
-        continue;
-      }
-      knownTotal = page.totalCount;
-      const next = offset + page.users.length;
-      const last = page.users.length < pageSize;
-      if (!last) pending = fetchPage(next);
-
-      const prepared = preparePage(page.users, seen);
+  const paging = await pageThrough(
+    async (from, limit) => {
+      const page = await directory.listUsers(from, limit);
+      return { items: page.users, totalCount: page.totalCount };
+    },
+    async (page) => {
+      const prepared = preparePage(page.items, seen);
       listed += prepared.ids.length;
       for (const failure of prepared.failures) if (failures.length < MAX_LISTED_FAILURES) failures.push(failure);
       if (run) {
@@ -212,7 +193,7 @@ async function reconcile(
             extraCounts: prepared.extraCounts,
             records: prepared.records,
             seenIds: run.prune ? prepared.ids : [],
-            nextOffset: next,
+            nextOffset: page.next,
             total: page.totalCount,
           }),
         );
@@ -226,17 +207,26 @@ async function reconcile(
         const classified = await timed("databaseMs", classifyUsers(db, prepared.rows));
         for (const [outcome, n] of Object.entries(classified)) add(counts, outcome, n);
       }
-      offset = next;
-      options.onProgress?.({ position: offset, total: Math.max(page.totalCount, offset), counts });
-      if (last) {
-        complete = true;
-        break;
-      }
-      if (options.signal.aborted) break;
-    }
-  } catch (error) {
-    if (!isServiceError(error, "interrupted")) throw error;
-  }
+      position = page.next;
+      options.onProgress?.({ position, total: Math.max(page.totalCount, position), counts, inFlight });
+    },
+    {
+      pageSize: options.pageSize,
+      concurrency: options.concurrency ?? 1,
+      from: position,
+      knownTotal: run?.total ?? undefined,
+      signal: options.signal,
+      // Offsets shift when users before them are deleted: Clerk's count dropping means a page may start later than
+      // where the last one ended. The users re-read are dropped as already seen, so that none is skipped.
+      onShift: ({ dropped, from }) => notice(`Clerk's user count dropped by ${dropped}: re-reading from user ${from}`),
+      onInFlight: (n) => {
+        inFlight = n;
+      },
+    },
+  );
+  timings.clerkWaitMs = paging.waitMs;
+  const complete = paging.complete;
+  const knownTotal = paging.total;
 
   let prune: PruneReport | undefined;
   if (complete && options.prune && !options.signal.aborted) {

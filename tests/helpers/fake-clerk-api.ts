@@ -12,6 +12,8 @@ export interface FakeRequest {
   query: URLSearchParams;
   /** Milliseconds since the API started. */
   at: number;
+  /** Answered 429 by `rateLimit`. */
+  refused?: boolean;
 }
 
 /** An answer `intercept` plays instead of the API's. `hang`: never answered (until the server closes). */
@@ -37,6 +39,15 @@ export interface FakeClerkApi {
   requests: FakeRequest[];
   /** Called for each authenticated request; an answer it returns replaces the API's (429s, 500s, hangs). */
   intercept: ((request: FakeRequest) => FakeResponse | undefined) | undefined;
+  /** Milliseconds before each answer (Clerk's own latency); a function to vary it per request. */
+  latencyMs: number | ((request: FakeRequest) => number);
+  /** Clerk's rate limit: at most `requests` accepted per `windowMs` (sliding); beyond it, 429 with Retry-After. */
+  rateLimit: { requests: number; windowMs: number } | undefined;
+  /** Requests refused by `rateLimit`. */
+  refused: number;
+  /** Requests received and not yet answered; and the most there were at once. */
+  inFlight: number;
+  peakInFlight: number;
   close(): Promise<void>;
 }
 
@@ -63,7 +74,8 @@ const MAX_LIMIT = 500;
  * The part of Clerk's Backend API the service and the operator tools use, on node:http on a free port:
  * `GET /v1/users/:id`, `GET /v1/users` (`limit` ≤ 500, `offset`, `order_by` ±created_at, `user_id` filters; a JSON
  * array of `UserJSON`, as Clerk answers) and `GET /v1/users/count` (`{object: "total_count", total_count}`).
- * Requests without `Bearer TEST_CLERK_SECRET_KEY` get Clerk's 401. `cacheJson` keeps each user's serialized JSON
+ * Requests without `Bearer TEST_CLERK_SECRET_KEY` get Clerk's 401. `latencyMs` delays every answer; `rateLimit`
+ * refuses requests beyond it with Clerk's 429 and a `Retry-After` (counted in `refused`). `cacheJson` keeps each user's serialized JSON
  * (for the benchmark: users must then be replaced, not mutated).
  */
 export async function startFakeClerkApi(options: { cacheJson?: boolean } = {}): Promise<FakeClerkApi> {
@@ -76,7 +88,25 @@ export async function startFakeClerkApi(options: { cacheJson?: boolean } = {}): 
     failWith: undefined,
     requests: [],
     intercept: undefined,
+    latencyMs: 0,
+    rateLimit: undefined,
+    refused: 0,
+    inFlight: 0,
+    peakInFlight: 0,
     close: async () => {},
+  };
+  // Arrival times of the requests the rate limit accepted, oldest first (only the last window's are kept).
+  const accepted: number[] = [];
+  /** Undefined when the request is within the rate limit (and counts it); else the seconds to wait. */
+  const overLimit = (at: number): number | undefined => {
+    const limit = api.rateLimit;
+    if (!limit) return undefined;
+    while (accepted.length > 0 && (accepted[0] as number) <= at - limit.windowMs) accepted.shift();
+    if (accepted.length < limit.requests) {
+      accepted.push(at);
+      return undefined;
+    }
+    return Math.max(1, Math.ceil(((accepted[0] as number) + limit.windowMs - at) / 1000));
   };
   const started = performance.now();
   const json = new WeakMap<object, string>();
@@ -132,6 +162,16 @@ export async function startFakeClerkApi(options: { cacheJson?: boolean } = {}): 
       at: performance.now() - started,
     };
     api.requests.push(request);
+    const retryAfter = overLimit(request.at); // counted on arrival, as Clerk counts
+    const latency = typeof api.latencyMs === "function" ? api.latencyMs(request) : api.latencyMs;
+    if (latency > 0) await new Promise((resolve) => setTimeout(resolve, latency));
+    if (retryAfter !== undefined) {
+      api.refused++;
+      request.refused = true;
+      return send(res, 429, clerkError("too_many_requests", "Too many requests"), {
+        "retry-after": String(retryAfter),
+      });
+    }
     const scripted = api.intercept?.(request);
     if (scripted?.hang) return;
     if (scripted)
@@ -161,6 +201,9 @@ export async function startFakeClerkApi(options: { cacheJson?: boolean } = {}): 
     return send(res, 200, serialize(user));
   };
   const server = createServer((req, res) => {
+    api.inFlight++;
+    api.peakInFlight = Math.max(api.peakInFlight, api.inFlight);
+    res.once("close", () => api.inFlight--);
     handle(req, res).catch(() => send(res, 500, clerkError("test_server", "fake Clerk API failed")));
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));

@@ -1,0 +1,146 @@
+/**
+ * Pages through an offset-paged Clerk listing (users, organizations, memberships) with several requests in flight,
+ * and hands the pages to `apply` one at a time, in offset order, as if they had been read one after another: the
+ * caller's cursor (the offset after the last page applied) and "the listing was complete" mean what they would.
+ *
+ * Offsets shift when items before them are deleted during the listing. As when reading one page at a time, a page
+ * whose count is lower than the previous page's means some items may have moved before it: the listing steps back
+ * by that many and reads on from there (the caller drops what it has seen), and the pages in flight, asked for at
+ * offsets that no longer line up, are discarded. (Clerk's count is a request of its own: a deletion between a
+ * page's listing and a count taken before it goes unseen until the next run, as it did one page at a time.)
+ */
+
+export interface ListedPage<T> {
+  items: T[];
+  /** The listing's size when the page was read (Clerk's `total_count`). */
+  totalCount: number;
+}
+
+/** One request: `limit` items from `offset`. Its retries, rate limit and abort are its own business. */
+export type PageSource<T> = (offset: number, limit: number) => Promise<ListedPage<T>>;
+
+export interface PageToApply<T> extends ListedPage<T> {
+  offset: number;
+  /** The offset after this page: the cursor to record once it is applied. */
+  next: number;
+  /** No more pages after this one: the listing is complete once it is applied. */
+  last: boolean;
+}
+
+export interface PagingOptions {
+  pageSize: number;
+  /** Requests in flight at most. */
+  concurrency: number;
+  /** The offset to start at (a resumed run's cursor), and the count Clerk gave at the page before it. */
+  from: number;
+  knownTotal?: number | undefined;
+  /** Stops after the page being applied (or at once while waiting for a page). */
+  signal?: AbortSignal | undefined;
+  /** The count dropped: reading again from `from`. */
+  onShift?: (shift: { dropped: number; from: number }) => void;
+  /** Requests in flight changed. */
+  onInFlight?: (inFlight: number) => void;
+}
+
+export interface PagingResult {
+  /** Every page was applied, the last one included. */
+  complete: boolean;
+  /** The count at the last page applied. */
+  total: number | undefined;
+  /** Time spent waiting for the next page to apply. */
+  waitMs: number;
+}
+
+interface Pending<T> {
+  offset: number;
+  page: Promise<ListedPage<T>>;
+}
+
+export async function pageThrough<T>(
+  source: PageSource<T>,
+  apply: (page: PageToApply<T>) => Promise<void>,
+  options: PagingOptions,
+): Promise<PagingResult> {
+  const { pageSize, signal } = options;
+  const concurrency = Math.max(1, options.concurrency);
+  let cursor = options.from;
+  let knownTotal = options.knownTotal;
+  // The latest count any answer gave: how far ahead it is worth asking (no further than one page until known).
+  let latestTotal = options.knownTotal;
+  let queue: Pending<T>[] = []; // asked for, not yet applied, in offset order from `cursor`
+  let inFlight = 0;
+  let waitMs = 0;
+  let stopped = false;
+
+  const ask = (offset: number) => {
+    inFlight++;
+    options.onInFlight?.(inFlight);
+    const page = source(offset, pageSize).then((answer) => {
+      latestTotal = answer.totalCount;
+      return answer;
+    });
+    // Settled: one fewer in flight, and room for the next. A discarded page's failure is nobody's (no unhandled rejection).
+    page.then(
+      () => settled(),
+      () => settled(),
+    );
+    queue.push({ offset, page });
+  };
+  const settled = () => {
+    inFlight--;
+    options.onInFlight?.(inFlight);
+    fill();
+  };
+  const fill = () => {
+    if (stopped || signal?.aborted) return;
+    // The page at the cursor is always asked for, even while discarded ones are still in flight.
+    if (queue.length === 0) ask(cursor);
+    // Pages answered and waiting count against the window too, so that memory stays bounded while `apply` is slow.
+    while (inFlight < concurrency && queue.length < concurrency) {
+      const offset = (queue.at(-1) as Pending<T>).offset + pageSize;
+      if (latestTotal === undefined || offset >= latestTotal) return;
+      ask(offset);
+    }
+  };
+
+  try {
+    return await applyInOrder();
+  } finally {
+    stopped = true;
+  }
+
+  async function applyInOrder(): Promise<PagingResult> {
+    for (;;) {
+      fill();
+      const head = queue[0] as Pending<T>;
+      const waitFrom = performance.now();
+      let page: ListedPage<T>;
+      try {
+        page = await head.page;
+      } catch (error) {
+        if (signal?.aborted) return { complete: false, total: knownTotal, waitMs };
+        throw error;
+      } finally {
+        waitMs += performance.now() - waitFrom;
+      }
+      if (knownTotal !== undefined && page.totalCount < knownTotal && cursor > 0) {
+        const back = Math.min(cursor, knownTotal - page.totalCount);
+        knownTotal = page.totalCount;
+        cursor -= back;
+        queue = []; // in flight at offsets that no longer line up: their answers are ignored
+        options.onShift?.({ dropped: back, from: cursor });
+        continue;
+      }
+      queue.shift();
+      knownTotal = page.totalCount;
+      const offset = cursor;
+      cursor += page.items.length; // what `fill` asks for from now on
+      const last = page.items.length < pageSize || cursor >= page.totalCount;
+      if (last) stopped = true;
+      fill(); // the next pages are asked for while this one is applied
+      await apply({ ...page, offset, next: cursor, last });
+      if (last) return { complete: true, total: knownTotal, waitMs };
+      if (signal?.aborted) return { complete: false, total: knownTotal, waitMs };
+    }
+  }
+}
