@@ -73,7 +73,9 @@ export function ceilingStatement(delivery: Delivery): Statement {
   if (event.type === "user.deleted") {
     return { kind: "delete", ...deleteUserStatements({ svixId: delivery.svixId, receivedAt, userId: event.userId }) };
   }
-  if (event.type === "ignored" || !event.user.primaryEmail) throw new Error(`the ceiling has no ${event.type} path`);
+  if ((event.type !== "user.created" && event.type !== "user.updated") || !event.user.primaryEmail) {
+    throw new Error(`the ceiling has no ${event.type} path`);
+  }
   const statement = provisionUserStatement({
     attempt: 1,
     svixId: delivery.svixId,

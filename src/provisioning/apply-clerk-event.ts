@@ -2,8 +2,9 @@ import { type Placeholder, sql } from "drizzle-orm";
 import type { ClerkEvent, ClerkUser } from "../clerk/events.js";
 import { classifyDbError, DatabaseUnavailableError, withDeadline } from "../db/errors.js";
 import { type BoundStatement, defineStatement, runStatement, runTransaction } from "../db/query.js";
-import { clerkDeliveries, clerkUserVersions, users } from "../db/schema.js";
+import { clerkDeliveries, clerkUserVersions, organizationMemberships, users } from "../db/schema.js";
 import type { Db } from "../db/types.js";
+import { applyOrganizationEvent } from "./organization-events.js";
 import {
   bumpVersionOnConflict,
   ensureWorkspaces,
@@ -81,6 +82,13 @@ function applyOnce(db: Db, { svixId, receivedAt, event }: Delivery, attempt: num
     }
     case "user.deleted":
       return deleteUser(db, { svixId, receivedAt, userId: event.userId });
+    case "organization.created":
+    case "organization.updated":
+    case "organization.deleted":
+    case "organizationMembership.created":
+    case "organizationMembership.updated":
+    case "organizationMembership.deleted":
+      return applyOrganizationEvent(db, { svixId, receivedAt, event });
     case "ignored":
       return recordDelivery(db, {
         svixId,
@@ -192,8 +200,12 @@ const tombstoneStatement = defineStatement<{ svixId: string; userId: string; rec
   RETURNING outcome`,
 );
 
+/** The user, its workspace (cascade) and its organization memberships (no foreign key: they may precede the user). */
 const deleteStatement = defineStatement<{ userId: string }>(
-  (v) => sql`DELETE FROM ${users} WHERE ${users.id} = ${v.userId}::text`,
+  (v) => sql`WITH memberships AS (
+    DELETE FROM ${organizationMemberships} WHERE ${organizationMemberships.userId} = ${v.userId}::text
+  )
+  DELETE FROM ${users} WHERE ${users.id} = ${v.userId}::text`,
 );
 
 /** The two statements of a `user.deleted` delivery, run in one transaction (exported for the benchmark). */

@@ -2,7 +2,14 @@ import { setTimeout as delay } from "node:timers/promises";
 import { type Placeholder, type SQL, sql } from "drizzle-orm";
 import { classifyDbError, constraintViolation, DatabaseUnavailableError, withDeadline } from "../db/errors.js";
 import { type BoundStatement, defineStatement, runTransaction } from "../db/query.js";
-import { clerkDeliveries, clerkUserVersions, syncRuns, syncRunUsers, users } from "../db/schema.js";
+import {
+  clerkDeliveries,
+  clerkUserVersions,
+  organizationMemberships,
+  syncRuns,
+  syncRunUsers,
+  users,
+} from "../db/schema.js";
 import type { Db } from "../db/types.js";
 import {
   bumpVersionOnConflict,
@@ -305,8 +312,12 @@ const pruneTombstoneStatement = defineStatement<{ ids: string[]; runId: number |
   SELECT user_id FROM version`,
 );
 
+/** The users, their workspaces (cascade) and their organization memberships. */
 const deleteUsersStatement = defineStatement<{ ids: string[] }>(
-  (v) => sql`DELETE FROM ${users} WHERE ${users.id} = ANY(${v.ids}::text[])`,
+  (v) => sql`WITH memberships AS (
+    DELETE FROM ${organizationMemberships} WHERE ${organizationMemberships.userId} = ANY(${v.ids}::text[])
+  )
+  DELETE FROM ${users} WHERE ${users.id} = ANY(${v.ids}::text[])`,
 );
 
 // ---------------------------------------------------------------------------------------------------------------
