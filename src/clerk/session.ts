@@ -1,5 +1,6 @@
 import { verifyToken } from "@clerk/backend";
 import { TokenVerificationError, TokenVerificationErrorReason } from "@clerk/backend/errors";
+import { MAX_ID_LENGTH } from "./events.js";
 
 /** What the service needs of Clerk: session verification and the Backend API. Built from `Config.clerk`. */
 export interface ClerkOptions {
@@ -15,6 +16,15 @@ export interface ClerkOptions {
 export interface Session {
   userId: string;
   sessionId: string | undefined;
+  /** The token's active organization: v2 `o.id`, v1 `org_id` (undefined when none is active). */
+  activeOrganizationId?: string | undefined;
+}
+
+/** `o.id` (session token v2) or `org_id` (v1); anything else is no active organization. */
+function activeOrganization(claims: Record<string, unknown>): string | undefined {
+  const o = claims.o;
+  const id = typeof o === "object" && o !== null ? (o as { id?: unknown }).id : claims.org_id;
+  return typeof id === "string" && id.length > 0 && id.length <= MAX_ID_LENGTH ? id : undefined;
 }
 
 /** Why a request is not authenticated: `unavailable` is our side (no key configured, JWKS unreachable). */
@@ -98,6 +108,10 @@ export function createSessionVerifier(options: ClerkOptions): VerifySession {
     if (typeof claims.sub !== "string" || claims.sub === "") {
       throw new SessionError("invalid", "the session token has no subject");
     }
-    return { userId: claims.sub, sessionId: typeof claims.sid === "string" ? claims.sid : undefined };
+    return {
+      userId: claims.sub,
+      sessionId: typeof claims.sid === "string" ? claims.sid : undefined,
+      activeOrganizationId: activeOrganization(claims as Record<string, unknown>),
+    };
   };
 }
