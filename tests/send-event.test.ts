@@ -10,7 +10,8 @@ import { createPostgresDatabase, testDatabaseUrl } from "./helpers/database.js";
 import { type ServiceProcess, startService } from "./helpers/service-process.js";
 
 const TIMEOUT = 60_000;
-const ANSWER = /^((?:user|organization|organizationMembership)\.\w+) (user_\w+) \(svix-id msg_[0-9a-f]{24}\) → (\d{3}) (.*)$/m;
+const ANSWER =
+  /^((?:user|organization|organizationMembership)\.\w+) (user_\w+) \(svix-id msg_[0-9a-f]{24}\) → (\d{3}) (.*)$/m;
 
 function answerOf(result: CliResult) {
   const match = ANSWER.exec(result.stdout);
@@ -151,7 +152,7 @@ describe("npm run send-event against npm start on PGlite, with the development s
         const result = await sendEvent(args);
         expect(result.code, `${args.join(" ")}: ${describeRun(result)}`).toBe(2);
         expect(result.stderr).toMatch(
-          /usage: npm run send-event -- <type>[^]*user\.created, user\.updated, user\.deleted, organization\.created|Unknown option/,
+          /usage: npm run send-event -- <type>[\s\S]*user\.created, user\.updated, user\.deleted, organization\.created|Unknown option/,
         );
       }
       const production = await sendEvent(["user.created", "--url", url], { NODE_ENV: "production" });
