@@ -77,7 +77,7 @@ export function ceilingStatement(delivery: Delivery): Statement {
     const tombstone = tombstoneUsersStatement([event.userId], stamp);
     return { kind: "delete", tombstone, remove: removeDependents([event.userId]) };
   }
-  const mapped = event.type === "ignored" ? undefined : toUserRow(event.user);
+  const mapped = event.type === "user.created" || event.type === "user.updated" ? toUserRow(event.user) : undefined;
   if (mapped?.kind !== "row") throw new Error(`the ceiling has no ${event.type} path`);
   return { kind: "one", statement: provisionUsersStatement([mapped.row], stamp) };
 }

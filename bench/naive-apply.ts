@@ -1,4 +1,5 @@
 import { eq } from "drizzle-orm";
+import { eventIds } from "../src/clerk/events.js";
 import { clerkDeliveries, users, workspaces } from "../src/db/schema.js";
 import type { ApplyEvent } from "../src/provisioning/apply-clerk-event.js";
 import { chooseUsername } from "../src/provisioning/username.js";
@@ -11,14 +12,16 @@ import { chooseUsername } from "../src/provisioning/username.js";
 export const applyNaively: ApplyEvent = (db, { deliveryId, receivedAt, event }) =>
   db.transaction(async (tx) => {
     const eventType = event.type === "ignored" ? event.eventType : event.type;
-    const clerkUserId = event.type === "ignored" ? null : event.type === "user.deleted" ? event.userId : event.user.id;
+    const clerkUserId = eventIds(event).userId ?? null;
     const claimed = await tx
       .insert(clerkDeliveries)
       .values({ deliveryId, eventType, clerkUserId, outcome: "provisioned", receivedAt })
       .onConflictDoNothing({ target: clerkDeliveries.deliveryId })
       .returning({ deliveryId: clerkDeliveries.deliveryId });
     if (claimed.length === 0) return "duplicate";
-    if (event.type === "ignored") return "ignored";
+    if (event.type !== "user.created" && event.type !== "user.updated" && event.type !== "user.deleted") {
+      return "ignored";
+    }
     if (event.type === "user.deleted") {
       await tx.delete(users).where(eq(users.id, event.userId));
       return "deleted";

@@ -376,7 +376,7 @@ describe.each(drivers())("/v1/me on $name", ({ open }) => {
       minLength: 1,
       maxLength: 100,
     });
-    expect(Object.keys(doc.components.schemas.Me?.properties ?? {})).toEqual(["user", "workspace"]);
+    expect(Object.keys(doc.components.schemas.Me?.properties ?? {})).toEqual(["user", "workspace", "organizations"]);
   });
 });
 

@@ -10,7 +10,8 @@ import { createPostgresDatabase, testDatabaseUrl } from "./helpers/database.js";
 import { type ServiceProcess, startService } from "./helpers/service-process.js";
 
 const TIMEOUT = 60_000;
-const ANSWER = /^(user\.\w+) (user_\w+) \(svix-id msg_[0-9a-f]{24}\) → (\d{3}) (.*)$/m;
+const ANSWER =
+  /^((?:user|organization|organizationMembership)\.\w+) (user_\w+) \(svix-id msg_[0-9a-f]{24}\) → (\d{3}) (.*)$/m;
 
 function answerOf(result: CliResult) {
   const match = ANSWER.exec(result.stdout);
@@ -90,6 +91,36 @@ describe("npm run send-event against npm start on PGlite, with the development s
   );
 
   test(
+    "organization and membership types: created, role changed, removed, organization deleted",
+    async () => {
+      const url = `${service.url}/webhooks/clerk`;
+      const ids = ["--org-id", `org_${newUserId().slice(5)}`, "--user-id", newUserId(), "--url", url];
+      const membership = ["--membership-id", `orgmem_${newUserId().slice(5)}`];
+      const outcomes: unknown[] = [];
+      for (const args of [
+        ["organization.created"],
+        ["organizationMembership.created", ...membership],
+        ["organizationMembership.updated", ...membership, "--role", "org:admin"],
+        ["organizationMembership.deleted", ...membership],
+        ["organization.deleted"],
+      ]) {
+        const result = await sendEvent([...args, ...ids]);
+        expect(result.code, describeRun(result)).toBe(0);
+        outcomes.push((answerOf(result).body as { outcome: string }).outcome);
+      }
+      // Sent within the same millisecond, an update can carry the created event's updated_at: equal is not newer.
+      expect(outcomes).toEqual([
+        "provisioned",
+        "provisioned",
+        expect.stringMatching(/^(provisioned|stale)$/),
+        "deleted",
+        "deleted",
+      ]);
+    },
+    TIMEOUT,
+  );
+
+  test(
     "a random user and address by default",
     async () => {
       const result = await sendEvent(["user.created", "--url", `${service.url}/webhooks/clerk`]);
@@ -123,7 +154,7 @@ describe("npm run send-event against npm start on PGlite, with the development s
         const result = await sendEvent(args);
         expect(result.code, `${args.join(" ")}: ${describeRun(result)}`).toBe(2);
         expect(result.stderr).toMatch(
-          /usage: npm run send-event -- <user.created\|user.updated\|user.deleted>|Unknown option/,
+          /usage: npm run send-event -- <type>[\s\S]*user\.created, user\.updated, user\.deleted, organization\.created|Unknown option/,
         );
       }
       const production = await sendEvent(["user.created", "--url", url], { NODE_ENV: "production" });

@@ -5,6 +5,13 @@ import { ServiceError } from "../errors.js";
 const storedText = z.string().refine((value) => !value.includes("\u0000"), "must not contain NUL (U+0000)");
 const nullableText = storedText.nullable().optional();
 
+/** Clerk ids are ~32 characters (`org_…`, `orgmem_…`, `user_…`); anything much longer is not one of Clerk's. */
+export const MAX_ID_LENGTH = 64;
+/** Role keys are `org:<key>` with a short key. */
+const MAX_ROLE_LENGTH = 256;
+const clerkId = storedText.min(1).max(MAX_ID_LENGTH);
+const clerkTime = z.number().int().nonnegative();
+
 // z.object, not z.looseObject: unknown keys are allowed (Clerk adds fields) and left out of the result, which
 // spares copying every key of a ~3 KB payload on each delivery.
 const ClerkEmailAddressSchema = z.object({ id: z.string(), email_address: storedText });
@@ -23,6 +30,29 @@ const ClerkUserSchema = z.object({
 
 const DeletedObjectSchema = z.object({ id: storedText.min(1) });
 
+/** The fields of Clerk's `OrganizationJSON` we store (also the snapshot embedded in a membership). */
+const ClerkOrganizationSchema = z.object({
+  id: clerkId,
+  name: storedText,
+  slug: nullableText,
+  image_url: nullableText,
+  created_by: clerkId.nullable().optional(),
+  created_at: clerkTime,
+  updated_at: clerkTime,
+});
+
+/** The fields of Clerk's `OrganizationMembershipJSON` we store: it has no top-level user or organization id. */
+const ClerkMembershipSchema = z.object({
+  id: clerkId,
+  role: storedText.min(1).max(MAX_ROLE_LENGTH),
+  created_at: clerkTime,
+  updated_at: clerkTime,
+  organization: ClerkOrganizationSchema,
+  public_user_data: z.object({ user_id: clerkId }),
+});
+
+const DeletedOrganizationSchema = z.object({ id: clerkId });
+
 const EnvelopeSchema = z.object({ type: storedText.min(1), data: z.object({}) });
 
 export interface ClerkUser {
@@ -37,10 +67,63 @@ export interface ClerkUser {
   updatedAt: number;
 }
 
+export interface ClerkOrganization {
+  id: string;
+  name: string;
+  slug: string | null;
+  imageUrl: string | null;
+  createdBy: string | null;
+  /** Clerk's times, in ms; `updatedAt` is the version of this state. */
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface ClerkMembership {
+  id: string;
+  organizationId: string;
+  userId: string;
+  /** Clerk's role key as sent (`org:admin`, `org:member`, custom `org:…`, legacy `admin`/`basic_member`). */
+  role: string;
+  createdAt: number;
+  updatedAt: number;
+  /** The organization as embedded in the membership: inserted when not stored, never overwriting a stored one. */
+  organization: ClerkOrganization;
+}
+
 export type ClerkEvent =
   | { type: "user.created" | "user.updated"; user: ClerkUser }
   | { type: "user.deleted"; userId: string }
+  | { type: "organization.created" | "organization.updated"; organization: ClerkOrganization }
+  | { type: "organization.deleted"; organizationId: string }
+  | {
+      type: "organizationMembership.created" | "organizationMembership.updated" | "organizationMembership.deleted";
+      membership: ClerkMembership;
+    }
   | { type: "ignored"; eventType: string };
+
+/** The Clerk ids an event is about (for logs): never names or e-mail addresses. */
+export function eventIds(event: ClerkEvent): { userId?: string; organizationId?: string; membershipId?: string } {
+  switch (event.type) {
+    case "user.created":
+    case "user.updated":
+      return { userId: event.user.id };
+    case "user.deleted":
+      return { userId: event.userId };
+    case "organization.created":
+    case "organization.updated":
+      return { organizationId: event.organization.id };
+    case "organization.deleted":
+      return { organizationId: event.organizationId };
+    case "ignored":
+      return {};
+    default:
+      return {
+        userId: event.membership.userId,
+        organizationId: event.membership.organizationId,
+        membershipId: event.membership.id,
+      };
+  }
+}
 
 function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, prefix: string): T {
   const result = schema.safeParse(value);
@@ -61,6 +144,15 @@ export function parseClerkEvent(payload: unknown): ClerkEvent {
       return { type, user: parseClerkUser(data) };
     case "user.deleted":
       return { type, userId: parseOrThrow(DeletedObjectSchema, data, "data").id };
+    case "organization.created":
+    case "organization.updated":
+      return { type, organization: parseClerkOrganization(data) };
+    case "organization.deleted":
+      return { type, organizationId: parseOrThrow(DeletedOrganizationSchema, data, "data").id };
+    case "organizationMembership.created":
+    case "organizationMembership.updated":
+    case "organizationMembership.deleted":
+      return { type, membership: parseClerkMembership(data) };
     default:
       return { type: "ignored", eventType: type };
   }
@@ -83,6 +175,37 @@ function toClerkUser(data: z.infer<typeof ClerkUserSchema>): ClerkUser {
     firstName: data.first_name ?? null,
     lastName: data.last_name ?? null,
     imageUrl: data.image_url ?? null,
+    updatedAt: data.updated_at,
+  };
+}
+
+/** A Clerk `OrganizationJSON` (a webhook's `data`, or a Backend API organization's `raw`). */
+export function parseClerkOrganization(data: unknown): ClerkOrganization {
+  return toClerkOrganization(parseOrThrow(ClerkOrganizationSchema, data, "data"));
+}
+
+/** A Clerk `OrganizationMembershipJSON` (a webhook's `data`, or a Backend API membership's `raw`). */
+export function parseClerkMembership(data: unknown): ClerkMembership {
+  const parsed = parseOrThrow(ClerkMembershipSchema, data, "data");
+  return {
+    id: parsed.id,
+    organizationId: parsed.organization.id,
+    userId: parsed.public_user_data.user_id,
+    role: parsed.role,
+    createdAt: parsed.created_at,
+    updatedAt: parsed.updated_at,
+    organization: toClerkOrganization(parsed.organization),
+  };
+}
+
+function toClerkOrganization(data: z.infer<typeof ClerkOrganizationSchema>): ClerkOrganization {
+  return {
+    id: data.id,
+    name: data.name,
+    slug: data.slug ?? null,
+    imageUrl: data.image_url ?? null,
+    createdBy: data.created_by ?? null,
+    createdAt: data.created_at,
     updatedAt: data.updated_at,
   };
 }

@@ -1,6 +1,7 @@
 import { verifyToken } from "@clerk/backend";
 import { TokenVerificationError, TokenVerificationErrorReason } from "@clerk/backend/errors";
 import { ServiceError } from "../errors.js";
+import { MAX_ID_LENGTH } from "./events.js";
 
 /** What the service needs of Clerk: session verification and the Backend API. Built from `Config.clerk`. */
 export interface ClerkOptions {
@@ -16,6 +17,15 @@ export interface ClerkOptions {
 export interface Session {
   userId: string;
   sessionId: string | undefined;
+  /** The token's active organization: v2 `o.id`, v1 `org_id` (undefined when none is active). */
+  activeOrganizationId?: string | undefined;
+}
+
+/** `o.id` (session token v2) or `org_id` (v1); anything else is no active organization. */
+function activeOrganization(claims: Record<string, unknown>): string | undefined {
+  const o = claims.o;
+  const id = typeof o === "object" && o !== null ? (o as { id?: unknown }).id : claims.org_id;
+  return typeof id === "string" && id.length > 0 && id.length <= MAX_ID_LENGTH ? id : undefined;
 }
 
 /** Why a request is not authenticated: `auth_unavailable` is our side (no key configured, JWKS unreachable). */
@@ -91,6 +101,10 @@ export function createSessionVerifier(options: ClerkOptions): VerifySession {
     if (typeof claims.sub !== "string" || claims.sub === "") {
       throw notAuthenticated("the session token has no subject");
     }
-    return { userId: claims.sub, sessionId: typeof claims.sid === "string" ? claims.sid : undefined };
+    return {
+      userId: claims.sub,
+      sessionId: typeof claims.sid === "string" ? claims.sid : undefined,
+      activeOrganizationId: activeOrganization(claims as Record<string, unknown>),
+    };
   };
 }

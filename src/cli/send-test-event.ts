@@ -3,17 +3,30 @@ import { Webhook } from "svix";
 import { loadConfig } from "../config.js";
 import { resolveWebhookSecret } from "../webhook-secret.js";
 import { command, EXIT, parseCliArgs, usageError } from "./cli.js";
+import {
+  newClerkId,
+  ORGANIZATION_TYPES,
+  type OrganizationSampleType,
+  sampleOrganizationEvent,
+} from "./sample-organization-events.js";
 
-const TYPES = ["user.created", "user.updated", "user.deleted"] as const;
-type SampleType = (typeof TYPES)[number];
+const USER_TYPES = ["user.created", "user.updated", "user.deleted"] as const;
+type SampleType = (typeof USER_TYPES)[number];
+const TYPES: readonly string[] = [...USER_TYPES, ...ORGANIZATION_TYPES];
 
-const USAGE = `usage: npm run send-event -- <${TYPES.join("|")}> [--user-id ID] [--email E] [--url URL]
+const USAGE = `usage: npm run send-event -- <type> [--user-id ID] [--email E] [--org-id ID] [--membership-id ID]
+                              [--role ROLE] [--url URL]
+
+  type: ${TYPES.join(", ")}
 
 Signs a sample Clerk event (the shape of the dashboard's "Send Example") with CLERK_WEBHOOK_SIGNING_SECRET, or the
 development secret npm start made, posts it to the running service, and prints the answer.
 
   --user-id ID   the Clerk user id (default: a new random user_…)
   --email E      the primary e-mail address (default: <user id>@example.com)
+  --org-id ID    the Clerk organization id (default: a new random org_…)
+  --membership-id ID   the membership id (default: a new random orgmem_…)
+  --role ROLE    the membership's role (default: org:member)
   --url URL      the webhook endpoint (default: http://127.0.0.1:$PORT/webhooks/clerk)
 
 Exit codes: 0 the service answered 2xx · 1 it answered otherwise, or could not be reached · 2 bad usage or configuration.`;
@@ -99,6 +112,9 @@ export const run = command("send-event", async (argv, io) => {
     options: {
       "user-id": { type: "string" },
       email: { type: "string" },
+      "org-id": { type: "string" },
+      "membership-id": { type: "string" },
+      role: { type: "string" },
       url: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -107,7 +123,7 @@ export const run = command("send-event", async (argv, io) => {
     io.stdout.write(`${USAGE}\n`);
     return EXIT.ok;
   }
-  const type = positionals[0] as SampleType | undefined;
+  const type = positionals[0];
   if (!type || !TYPES.includes(type) || positionals.length > 1) throw usageError(USAGE);
   const config = loadConfig(io.env);
   let secret: string;
@@ -119,7 +135,16 @@ export const run = command("send-event", async (argv, io) => {
   const userId = values["user-id"] ?? `user_${randomBytes(12).toString("hex")}`;
   const email = values.email ?? `${userId.toLowerCase()}@example.com`;
   const url = values.url ?? `http://127.0.0.1:${config.port}/webhooks/clerk`;
-  const body = JSON.stringify(sampleEvent(type, userId, email));
+  const organizationId = values["org-id"] ?? newClerkId("org");
+  const event = (ORGANIZATION_TYPES as readonly string[]).includes(type)
+    ? sampleOrganizationEvent(type as OrganizationSampleType, {
+        organizationId,
+        userId,
+        membershipId: values["membership-id"] ?? newClerkId("orgmem"),
+        role: values.role ?? "org:member",
+      })
+    : sampleEvent(type as SampleType, userId, email);
+  const body = JSON.stringify(event);
   const svixId = `msg_${randomBytes(12).toString("hex")}`;
   const now = new Date();
   let response: Response;

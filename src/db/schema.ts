@@ -23,6 +23,12 @@ import { STORED_OUTCOMES } from "../provisioning/outcome.js";
  */
 const clerkUserId = sql`(select auth.jwt() ->> 'sub')`;
 
+/**
+ * The organizations the session's user is a member of (migrations/0005_organization_access.sql): a security definer
+ * function, so that the memberships policy does not recurse into itself.
+ */
+const myOrganizationIds = sql`private.my_organization_ids()`;
+
 const timestamps = {
   createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
@@ -92,6 +98,74 @@ export const workspaces = pgTable(
  */
 export const clerkUserVersions = pgTable("clerk_user_versions", {
   userId: text("user_id").primaryKey(),
+  clerkUpdatedAt: bigint("clerk_updated_at", { mode: "number" }).notNull(),
+  deletedAt: timestamp("deleted_at", { withTimezone: true }),
+}).enableRLS();
+
+/**
+ * Clerk Organizations (team workspaces) and their memberships, mirrored from Clerk: `created_at`/`updated_at` are
+ * Clerk's. A membership's `updated_at` is what orders two facts about one organization and user (a newer membership id
+ * replaces an older one in place). No foreign key to `users`: a membership can arrive before its user.
+ */
+export const organizations = pgTable(
+  "organizations",
+  {
+    id: text("id").primaryKey(),
+    name: text("name").notNull(),
+    slug: text("slug"),
+    imageUrl: text("image_url"),
+    createdBy: text("created_by"),
+    ...timestamps,
+  },
+  (t) => [
+    pgPolicy("organizations_select_member", {
+      for: "select",
+      to: authenticatedRole,
+      using: sql`${t.id} IN (SELECT ${myOrganizationIds})`,
+    }),
+  ],
+);
+
+export const organizationMemberships = pgTable(
+  "organization_memberships",
+  {
+    id: text("id").primaryKey(),
+    organizationId: text("organization_id")
+      .notNull()
+      .references(() => organizations.id, { onDelete: "cascade" }),
+    userId: text("user_id").notNull(),
+    role: text("role").notNull(),
+    ...timestamps,
+  },
+  (t) => [
+    unique("unique_organization_member").on(t.organizationId, t.userId),
+    index("idx_organization_memberships_user_id").on(t.userId),
+    pgPolicy("organization_memberships_select_member", {
+      for: "select",
+      to: authenticatedRole,
+      using: sql`${t.organizationId} IN (SELECT ${myOrganizationIds})`,
+    }),
+  ],
+);
+
+/**
+ * The newest Clerk state applied per organization, and its tombstone (`organization.deleted`). Every write touching
+ * an organization or its memberships takes this row's lock first, so they are serialised with its deletion.
+ */
+export const clerkOrganizationVersions = pgTable("clerk_organization_versions", {
+  organizationId: text("organization_id").primaryKey(),
+  clerkUpdatedAt: bigint("clerk_updated_at", { mode: "number" }).notNull(),
+  deletedAt: timestamp("deleted_at", { withTimezone: true }),
+}).enableRLS();
+
+/**
+ * Per membership id: the newest `updated_at` applied, and its tombstone (`organizationMembership.deleted`), which
+ * outlives the membership row: a late event of a deleted membership id never brings it back.
+ */
+export const clerkMembershipVersions = pgTable("clerk_membership_versions", {
+  membershipId: text("membership_id").primaryKey(),
+  organizationId: text("organization_id").notNull(),
+  userId: text("user_id").notNull(),
   clerkUpdatedAt: bigint("clerk_updated_at", { mode: "number" }).notNull(),
   deletedAt: timestamp("deleted_at", { withTimezone: true }),
 }).enableRLS();

@@ -1,6 +1,6 @@
 import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { parseClerkEvent } from "../clerk/events.js";
+import { eventIds, parseClerkEvent } from "../clerk/events.js";
 import type { VerifyDelivery } from "../clerk/verify.js";
 import type { Db } from "../db/types.js";
 import { type ErrorCode, ServiceError } from "../errors.js";
@@ -45,16 +45,21 @@ const limitBody: MiddlewareHandler = (c, next) => {
   return Number.parseInt(length, 10) > MAX_BODY_BYTES ? tooLarge() : next();
 };
 
-/** Metric label: Clerk's user events by name, the many other types as one (labels must stay few). */
+/** Event types counted by name in metrics; the many others as one (labels must stay few). */
+const LABELLED_TYPES = new Set(
+  ["user", "organization", "organizationMembership"].flatMap((kind) =>
+    ["created", "updated", "deleted"].map((action) => `${kind}.${action}`),
+  ),
+);
 const typeLabel = (type: string | undefined) =>
-  type === undefined ? "unknown" : type.startsWith("user.") ? type : "other";
+  type === undefined ? "unknown" : LABELLED_TYPES.has(type) ? type : "other";
 
 export function clerkWebhookRoutes({ db, verifyDelivery, logger, metrics, applyEvent = applyClerkEvent }: WebhookDeps) {
   return new Hono().post("/", limitBody, async (c) => {
     const started = performance.now();
     let svixId: string | undefined; // logged only once verified: before that it is anyone's text
     let type: string | undefined;
-    let userId: string | undefined;
+    let ids: ReturnType<typeof eventIds> = {};
     try {
       const delivery = verifyDelivery(await c.req.text(), {
         "svix-id": c.req.header("svix-id"),
@@ -65,20 +70,20 @@ export function clerkWebhookRoutes({ db, verifyDelivery, logger, metrics, applyE
       const verifiedId = svixId;
       const event = parseClerkEvent(delivery.payload);
       type = event.type === "ignored" ? event.eventType : event.type;
-      userId = event.type === "user.deleted" ? event.userId : event.type === "ignored" ? undefined : event.user.id;
+      ids = eventIds(event);
       const outcome = await metrics.trackDatabaseCall(() =>
         applyEvent(db, { deliveryId: verifiedId, receivedAt: new Date(), event }),
       );
       const ms = elapsed(started);
       metrics.recordDelivery(typeLabel(type), outcome, ms);
-      logger.info({ svixId, type, userId, outcome, ms }, "clerk delivery");
+      logger.info({ svixId, type, ...ids, outcome, ms }, "clerk delivery");
       return c.json({ received: true, outcome });
     } catch (error) {
       const appError = toServiceError(error);
       const outcome = rejectedOutcome(appError.code);
       const ms = elapsed(started);
       metrics.recordDelivery(typeLabel(type), outcome, type === undefined ? undefined : ms);
-      logger.warn({ svixId, type, userId, outcome, code: appError.code, ms }, "clerk delivery rejected");
+      logger.warn({ svixId, type, ...ids, outcome, code: appError.code, ms }, "clerk delivery rejected");
       throw error;
     }
   });

@@ -50,7 +50,23 @@ export const UserSchema = z
   })
   .openapi("User");
 
-export const MeSchema = z.object({ user: UserSchema, workspace: WorkspaceSchema }).openapi("Me");
+export const OrganizationSchema = z
+  .object({
+    id: z.string().openapi({ description: "The Clerk organization id", example: "org_29w9IfBrPmcpi0IeBVaKtA7R94W" }),
+    name: z.string().openapi({ example: "Acme Inc" }),
+    slug: z.string().nullable().openapi({ description: "null when the instance has slugs turned off" }),
+    imageUrl: z.string().nullable(),
+    role: z.string().openapi({ description: "The user's role key, as Clerk sends it", example: "org:admin" }),
+  })
+  .openapi("Organization");
+
+export const MeSchema = z
+  .object({
+    user: UserSchema,
+    workspace: WorkspaceSchema,
+    organizations: z.array(OrganizationSchema).openapi({ description: "The user's Clerk organizations (teams)" }),
+  })
+  .openapi("Me");
 
 export const ErrorSchema = z
   .object({

@@ -1,7 +1,9 @@
 import { createRoute, OpenAPIHono, type z } from "@hono/zod-openapi";
 import { createMiddleware } from "hono/factory";
 import { type Account, type AccountWorkspace, ensureAccount, renameWorkspace } from "../accounts/account.js";
+import { ensureOrganizations } from "../accounts/organizations.js";
 import { createClerkUserFetcher } from "../clerk/backend-api.js";
+import { createClerkOrganizationFetcher } from "../clerk/organization-api.js";
 import { type ClerkOptions, createSessionVerifier, type Session } from "../clerk/session.js";
 import type { Db } from "../db/types.js";
 import { isServiceError, ServiceError } from "../errors.js";
@@ -37,7 +39,7 @@ const getMe = createRoute({
   operationId: "getMe",
   summary: "The signed-in user and their workspace",
   description:
-    "Provisions the user just in time (from the Clerk Backend API) when Clerk's user.created webhook has not arrived yet.",
+    "Provisions the user just in time (from the Clerk Backend API) when Clerk's user.created webhook has not arrived yet; likewise the token's active organization and the user's membership in it.",
   security,
   responses: { 200: json(MeSchema, "The user and their workspace"), ...errors },
 });
@@ -65,6 +67,7 @@ const renameMyWorkspace = createRoute({
 export function meRoutes({ db, clerk, logger }: MeDeps) {
   const verifySession = createSessionVerifier(clerk);
   const fetchClerkUser = createClerkUserFetcher(clerk);
+  const fetchClerkOrganization = createClerkOrganizationFetcher(clerk);
 
   const authenticate = createMiddleware<Env>(async (c, next) => {
     try {
@@ -124,7 +127,24 @@ export function meRoutes({ db, clerk, logger }: MeDeps) {
 
   return app
     .openapi({ ...getMe, middleware: [authenticate] as const }, async (c) => {
-      return c.json(serializeAccount(await account(c.var.session.userId)), 200);
+      const { userId, activeOrganizationId } = c.var.session;
+      const found = await account(userId);
+      const started = performance.now();
+      const teams = await ensureOrganizations({ db, fetchClerkOrganization }, userId, activeOrganizationId).catch(
+        (error: unknown) => {
+          if (isServiceError(error, "clerk_unavailable")) {
+            logger.warn({ userId, organizationId: activeOrganizationId, detail: error.detail }, "Clerk lookup failed");
+          }
+          throw error;
+        },
+      );
+      if (teams.fetched) {
+        logger.info(
+          { userId, organizationId: activeOrganizationId, ms: elapsed(started) },
+          "just-in-time organization",
+        );
+      }
+      return c.json({ ...serializeAccount(found), organizations: teams.organizations }, 200);
     })
     .openapi({ ...renameMyWorkspace, middleware: [authenticate] as const }, async (c) => {
       const { userId } = c.var.session;

@@ -3,6 +3,7 @@ import type { ClerkEvent } from "../clerk/events.js";
 import { defineStatement, runStatement } from "../db/query.js";
 import { clerkDeliveries } from "../db/schema.js";
 import type { Db } from "../db/types.js";
+import { applyOrganizationEvent } from "./organization-events.js";
 import { type Outcome, outcomeOf, type StoredOutcome } from "./outcome.js";
 import { toUserRow } from "./user-row.js";
 import { provisionUsers, removeUsers } from "./users.js";
@@ -43,6 +44,13 @@ export async function applyClerkEvent(db: Db, { deliveryId, receivedAt, event }:
       const [removed] = await removeUsers(db, [event.userId], { stamp: stamp(event.type) });
       return removed?.result ?? "duplicate";
     }
+    case "organization.created":
+    case "organization.updated":
+    case "organization.deleted":
+    case "organizationMembership.created":
+    case "organizationMembership.updated":
+    case "organizationMembership.deleted":
+      return applyOrganizationEvent(db, { deliveryId, receivedAt, event });
     case "ignored":
       return recordDelivery(db, {
         deliveryId,

@@ -1,6 +1,6 @@
 import { type SQL, sql } from "drizzle-orm";
 import { defineStatement } from "../db/query.js";
-import { clerkDeliveries, clerkUserVersions, users, workspaces } from "../db/schema.js";
+import { clerkDeliveries, clerkUserVersions, organizationMemberships, users, workspaces } from "../db/schema.js";
 
 /** A tombstone: set once, kept forever (it outlives the user row), so that nothing brings the user back. */
 export const tombstoneOnConflict = sql`ON CONFLICT (user_id) DO UPDATE SET deleted_at = now() WHERE ${clerkUserVersions.deletedAt} IS NULL`;
@@ -22,8 +22,14 @@ export const recordDeliveries = (select: SQL, v: { eventType: unknown; receivedA
     RETURNING delivery_id
   )`;
 
-/** Deletes tombstoned users; their workspaces go with them (`on delete cascade`). */
+/**
+ * Deletes tombstoned users: their workspaces go with them (`on delete cascade`), their organization memberships
+ * too (no foreign key: a membership may arrive before its user).
+ */
 const removeDependentsStatement = defineStatement<{ ids: string[] }>(
-  (v) => sql`DELETE FROM ${users} WHERE ${users.id} = ANY(${v.ids}::text[])`,
+  (v) => sql`WITH memberships AS (
+    DELETE FROM ${organizationMemberships} WHERE ${organizationMemberships.userId} = ANY(${v.ids}::text[])
+  )
+  DELETE FROM ${users} WHERE ${users.id} = ANY(${v.ids}::text[])`,
 );
 export const removeDependents = (ids: string[]) => removeDependentsStatement({ ids });

@@ -29,6 +29,17 @@ export interface FakeClerkApi {
   url: string;
   /** `UserJSON` by id: answered by `GET /v1/users/:id` and listed by `GET /v1/users`; a missing id is Clerk's 404. */
   users: Map<string, Record<string, unknown>>;
+  /** `OrganizationJSON` by id: `GET /v1/organizations/:id` and the `GET /v1/organizations` listing. */
+  organizations: Map<string, Record<string, unknown>>;
+  /**
+   * `OrganizationMembershipJSON` by membership id (each embeds its organization): `GET /v1/organizations/:id/memberships`
+   * (`user_id` filters) and the instance listing `GET /v1/organization_memberships`.
+   */
+  memberships: Map<string, Record<string, unknown>>;
+  /** Organization ids looked up with `GET /v1/organizations/:id`, in order. */
+  organizationLookups: string[];
+  /** Runs when an organization lookup arrives, before it is answered. */
+  onOrganizationLookup: ((organizationId: string) => Promise<void>) | undefined;
   /** User ids looked up with `GET /v1/users/:id`, in order. */
   lookups: string[];
   /** Runs when a lookup arrives, before it is answered (to interleave other work deterministically). */
@@ -83,6 +94,10 @@ export async function startFakeClerkApi(options: { cacheJson?: boolean } = {}): 
   const api: FakeClerkApi = {
     url: "",
     users,
+    organizations: new Map(),
+    memberships: new Map(),
+    organizationLookups: [],
+    onOrganizationLookup: undefined,
     lookups: [],
     onLookup: undefined,
     failWith: undefined,
@@ -179,6 +194,8 @@ export async function startFakeClerkApi(options: { cacheJson?: boolean } = {}): 
     if (api.failWith) return send(res, api.failWith, clerkError("internal_clerk_error", "something went wrong"));
     if (request.method !== "GET") return send(res, 404, clerkError("resource_not_found", "no route"));
 
+    const organizationAnswer = await answerOrganizations(api, request);
+    if (organizationAnswer) return send(res, organizationAnswer.status, organizationAnswer.body);
     if (request.path === "/v1/users/count") {
       return send(res, 200, { object: "total_count", total_count: filtered(url.searchParams).length });
     }
@@ -214,4 +231,53 @@ export async function startFakeClerkApi(options: { cacheJson?: boolean } = {}): 
       server.close((error) => (error ? reject(error) : resolve()));
     });
   return api;
+}
+
+const byCreatedAt = (list: Record<string, unknown>[], order: string | null) => {
+  const sorted = [...list].sort(
+    (a, b) => Number(a.created_at ?? 0) - Number(b.created_at ?? 0) || String(a.id).localeCompare(String(b.id)),
+  );
+  return order === "+created_at" ? sorted : sorted.reverse();
+};
+
+/** Clerk's paginated answer `{data, total_count}`, or a 422 for a limit outside 1–500. */
+function paginated(list: Record<string, unknown>[], query: URLSearchParams) {
+  const limit = Number(query.get("limit") ?? "10");
+  const offset = Number(query.get("offset") ?? "0");
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT || !Number.isInteger(offset) || offset < 0) {
+    return { status: 422, body: { errors: [{ code: "form_param_value_invalid", message: "limit must be 1–500" }] } };
+  }
+  const ordered = byCreatedAt(list, query.get("order_by"));
+  return { status: 200, body: { data: ordered.slice(offset, offset + limit), total_count: ordered.length } };
+}
+
+const notFound = { status: 404, body: { errors: [{ code: "resource_not_found", message: "Resource not found" }] } };
+
+/** The organization routes; undefined for any other path. */
+async function answerOrganizations(
+  api: FakeClerkApi,
+  request: FakeRequest,
+): Promise<{ status: number; body: unknown } | undefined> {
+  const { path, query } = request;
+  if (path === "/v1/organizations") return paginated([...api.organizations.values()], query);
+  if (path === "/v1/organization_memberships") return paginated([...api.memberships.values()], query);
+  const members = /^\/v1\/organizations\/([^/]+)\/memberships$/.exec(path);
+  if (members?.[1]) {
+    const organizationId = decodeURIComponent(members[1]);
+    if (!api.organizations.has(organizationId)) return notFound;
+    const userIds = query.getAll("user_id");
+    const list = [...api.memberships.values()].filter(
+      (m) =>
+        (m.organization as { id?: unknown }).id === organizationId &&
+        (userIds.length === 0 || userIds.includes(String((m.public_user_data as { user_id?: unknown }).user_id))),
+    );
+    return paginated(list, query);
+  }
+  const one = /^\/v1\/organizations\/([^/]+)$/.exec(path);
+  if (!one?.[1]) return undefined;
+  const organizationId = decodeURIComponent(one[1]);
+  api.organizationLookups.push(organizationId);
+  await api.onOrganizationLookup?.(organizationId);
+  const organization = api.organizations.get(organizationId);
+  return organization ? { status: 200, body: organization } : notFound;
 }

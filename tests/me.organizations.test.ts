@@ -1,0 +1,181 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { clerkEvent, clerkUser } from "./helpers/clerk.js";
+import { clerkMembership, clerkOrganization, newOrganizationId } from "./helpers/clerk-organizations.js";
+import {
+  createSessionSigner,
+  type FakeClerkApi,
+  type SessionSigner,
+  startFakeClerkApi,
+  TEST_AZP,
+  TEST_CLERK_SECRET_KEY,
+} from "./helpers/clerk-session.js";
+import { drivers } from "./helpers/database.js";
+import { createHarness, describeResponse, type Harness } from "./helpers/harness.js";
+
+interface MeBody {
+  user: { id: string };
+  organizations: { id: string; name: string; slug: string | null; imageUrl: string | null; role: string }[];
+}
+
+describe.each(drivers())("/v1/me organizations on $name", ({ open }) => {
+  let h: Harness;
+  let api: FakeClerkApi;
+  let signer: SessionSigner;
+  beforeAll(async () => {
+    signer = createSessionSigner();
+    api = await startFakeClerkApi();
+    h = createHarness(await open(), {
+      clerk: {
+        jwtKey: signer.publicKeyPem,
+        secretKey: TEST_CLERK_SECRET_KEY,
+        apiUrl: api.url,
+        authorizedParties: [TEST_AZP],
+      },
+    });
+  });
+  afterAll(async () => {
+    await h?.close();
+    await api?.close();
+  });
+
+  const me = async (token: string): Promise<MeBody> => {
+    const res = await h.app.request("/v1/me", { headers: { authorization: `Bearer ${token}` } });
+    expect(res.status, await describeResponse(res)).toBe(200);
+    return (await res.json()) as MeBody;
+  };
+  const deliver = async (type: string, data: Record<string, unknown>) => {
+    const res = await h.deliver(clerkEvent(type, data));
+    expect(res.status, await describeResponse(res)).toBe(200);
+    return ((await res.json()) as { outcome: string }).outcome;
+  };
+  /** A user provisioned by its webhook, known to (fake) Clerk. */
+  const signedUp = async () => {
+    const user = clerkUser();
+    const id = user.id as string;
+    api.users.set(id, user);
+    expect(await deliver("user.created", user)).toBe("provisioned");
+    return id;
+  };
+  /** An organization with the user as a member, in (fake) Clerk only. */
+  const inClerk = (userId: string, role = "org:admin", name = "New Team") => {
+    const organization = clerkOrganization({ name, updatedAt: 1_700_000_000_500 });
+    const membership = clerkMembership({ organizationId: organization.id as string, userId, role, organization });
+    api.organizations.set(organization.id as string, organization);
+    api.memberships.set(membership.id as string, membership);
+    return { organization, membership, id: organization.id as string };
+  };
+  const stored = async (organizationId: string) =>
+    (
+      await h.database.query<{ organizations: number; memberships: number }>(
+        `SELECT (SELECT count(*)::int FROM organizations WHERE id = $1) AS organizations,
+                (SELECT count(*)::int FROM organization_memberships WHERE organization_id = $1) AS memberships`,
+        [organizationId],
+      )
+    )[0];
+
+  test("lists the user's memberships with their roles, without asking Clerk when no organization is active", async () => {
+    const userId = await signedUp();
+    const a = inClerk(userId, "org:admin", "Alpha");
+    const b = inClerk(userId, "org:member", "Beta");
+    for (const team of [a, b]) {
+      await deliver("organization.created", team.organization);
+      await deliver("organizationMembership.created", team.membership);
+    }
+    const body = await me(signer.token({ sub: userId }));
+    expect(body.organizations).toEqual([
+      {
+        id: a.id,
+        name: "Alpha",
+        slug: a.organization.slug,
+        imageUrl: "https://img.clerk.com/xxxxxx",
+        role: "org:admin",
+      },
+      {
+        id: b.id,
+        name: "Beta",
+        slug: b.organization.slug,
+        imageUrl: "https://img.clerk.com/xxxxxx",
+        role: "org:member",
+      },
+    ]);
+    expect(api.organizationLookups).not.toContain(a.id);
+  });
+
+  test("a user with no organization gets an empty list", async () => {
+    const userId = await signedUp();
+    expect((await me(signer.token({ sub: userId }))).organizations).toEqual([]);
+  });
+
+  test.each([
+    ["v2 (o.id)", (id: string) => ({ v: 2, o: { id, rol: "admin", slg: "new-team" } })],
+    ["v1 (org_id)", (id: string) => ({ org_id: id, org_role: "org:admin" })],
+  ])(
+    "an active organization not stored yet, named by a %s token, is fetched from Clerk; its late webhooks are stale",
+    async (_, claims) => {
+      const userId = await signedUp();
+      const team = inClerk(userId);
+      const body = await me(signer.token({ sub: userId, ...claims(team.id) }));
+      expect(body.organizations).toEqual([
+        expect.objectContaining({ id: team.id, name: "New Team", role: "org:admin" }),
+      ]);
+      expect(api.organizationLookups.filter((id) => id === team.id)).toHaveLength(1);
+      expect(await deliver("organization.created", team.organization)).toBe("stale");
+      expect(await deliver("organizationMembership.created", team.membership)).toBe("stale");
+      const deliveries = await h.database.query<{ delivery_id: string }>(
+        "SELECT delivery_id FROM clerk_deliveries WHERE delivery_id LIKE $1 ORDER BY delivery_id",
+        [`jit:%${team.id.slice(4)}%`],
+      );
+      expect(deliveries.map((d) => d.delivery_id)).toEqual([`jit:${team.id}:1700000000500`]);
+      // Stored now: asked once only.
+      await me(signer.token({ sub: userId, ...claims(team.id) }));
+      expect(api.organizationLookups.filter((id) => id === team.id)).toHaveLength(1);
+    },
+  );
+
+  test("an active organization Clerk no longer has, or a deleted one, is not stored", async () => {
+    const userId = await signedUp();
+    const gone = newOrganizationId();
+    expect((await me(signer.token({ sub: userId, o: { id: gone } }))).organizations).toEqual([]);
+    expect(await stored(gone)).toEqual({ organizations: 0, memberships: 0 });
+    const team = inClerk(userId);
+    await deliver("organization.deleted", { id: team.id, object: "organization", deleted: true });
+    expect((await me(signer.token({ sub: userId, o: { id: team.id } }))).organizations).toEqual([]);
+    expect(api.organizationLookups).not.toContain(team.id);
+  });
+
+  test("the race: webhooks and /v1/me for a brand-new organization at once, many rounds: one organization, one membership", async () => {
+    const jitter = (ms: number) => sleep(Math.floor(Math.random() * ms));
+    const webhooks: Promise<unknown>[] = [];
+    const sendWebhooks = (team: ReturnType<typeof inClerk>) =>
+      jitter(3).then(() =>
+        Promise.all([
+          deliver("organizationMembership.created", team.membership),
+          deliver("organization.created", team.organization),
+        ]),
+      );
+    const teams = new Map<string, ReturnType<typeof inClerk>>();
+    // Half the rounds start the webhooks when Clerk is asked, so that they and the just-in-time writes meet.
+    api.onOrganizationLookup = async (organizationId) => {
+      const team = teams.get(organizationId);
+      if (team) webhooks.push(sendWebhooks(team));
+    };
+    try {
+      for (let round = 0; round < 20; round++) {
+        const userId = await signedUp();
+        const team = inClerk(userId);
+        if (round % 2 === 1) teams.set(team.id, team);
+        else webhooks.push(sendWebhooks(team));
+        const token = signer.token({ sub: userId, o: { id: team.id } });
+        const answers = await Promise.all(Array.from({ length: 3 }, () => jitter(4).then(() => me(token))));
+        for (const answer of answers) {
+          expect(answer.organizations.map((o) => o.id)).toEqual([team.id]);
+        }
+        await Promise.all(webhooks.splice(0));
+        expect(await stored(team.id)).toEqual({ organizations: 1, memberships: 1 });
+      }
+    } finally {
+      api.onOrganizationLookup = undefined;
+    }
+  });
+});
