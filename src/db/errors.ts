@@ -106,3 +106,13 @@ export async function withDeadline<T>(ms: number, run: () => Promise<T>): Promis
     clearTimeout(timer);
   }
 }
+
+/**
+ * A value the database can never store as sent, whatever the retry: SQLSTATE class 22 (data exception: string too
+ * long, bad encoding, untranslatable character, …) or 54 (program limit exceeded: an index row too large, …).
+ * Input that can never succeed is the caller's problem (4xx), not an outage or a bug.
+ */
+export function isUnwritableRow(error: unknown): boolean {
+  const cause = rootCause(error) as { code?: unknown };
+  return typeof cause?.code === "string" && /^(22|54)[0-9A-Z]{3}$/.test(cause.code);
+}

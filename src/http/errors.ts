@@ -4,7 +4,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { ClerkUnavailableError } from "../clerk/backend-api.js";
 import { InvalidPayloadError } from "../clerk/events.js";
 import { InvalidJsonError, SignatureError } from "../clerk/verify.js";
-import { classifyDbError } from "../db/errors.js";
+import { classifyDbError, isUnwritableRow } from "../db/errors.js";
 import type { Logger } from "../logger.js";
 import { EmailConflictError } from "../provisioning/apply-clerk-event.js";
 
@@ -53,6 +53,9 @@ export function toAppError(error: unknown): AppError {
   if (error instanceof HTTPException && error.status === 400) return new AppError("invalid_json", error.message);
   if (error instanceof HTTPException && error.status === 415) {
     return new AppError("unsupported_media_type", "the body must be application/json");
+  }
+  if (isUnwritableRow(error)) {
+    return new AppError("invalid_payload", "a value cannot be stored (too large, or not valid text)");
   }
   if (classifyDbError(error).kind === "unavailable") {
     return new AppError("database_unavailable", "the database is unavailable; retry later");
