@@ -119,4 +119,41 @@ describe.each(drivers())("bounded fields on $name", ({ open }) => {
       "invalid_payload",
     );
   });
+
+  test("two ids differing only by a lone surrogate: both 422 naming data.id, neither stored as U+FFFD", async () => {
+    const base = `user_${incompressible(20)}`;
+    for (const id of [`${base}\ud800`, `${base}\udc00`]) {
+      const error = await expectRejected(
+        h,
+        () => h.deliver(clerkEvent("user.created", clerkUser({ id }))),
+        422,
+        "invalid_payload",
+      );
+      expect(error.message).toBe("data.id: must be valid text (no NUL, no lone surrogates)");
+    }
+    expect(await h.database.query("SELECT 1 FROM clerk_user_versions WHERE user_id LIKE $1", [`${base}%`])).toEqual([]);
+  });
+
+  test.each([
+    ["data.id (NUL)", () => withField((d) => (d.id = "user_a\u0000b")), "data.id"],
+    ["data.username", () => withField((d) => (d.username = "ada\udfff")), "data.username"],
+    ["data.first_name", () => withField((d) => (d.first_name = "\ud83dAda")), "data.first_name"],
+    ["data.last_name", () => withField((d) => (d.last_name = "Love\udc00lace")), "data.last_name"],
+    ["data.image_url", () => withField((d) => (d.image_url = "https://img.clerk.com/\ud800")), "data.image_url"],
+    [
+      "data.email_addresses.0.email_address",
+      () => withField((d) => (firstEmail(d).email_address = "ad\ud800a@example.com")),
+      "data.email_addresses.0.email_address",
+    ],
+    ["type", () => clerkEvent("user.\ud800", clerkUser()), "type"],
+    ["user.deleted data.id", () => clerkEvent("user.deleted", { id: "user_\udbff", deleted: true }), "data.id"],
+  ])("invalid text in %s: 422 naming the field, nothing written", async (_, make, field) => {
+    const error = await expectRejected(h, () => h.deliver(make()), 422, "invalid_payload");
+    expect(error.message).toBe(`${field}: must be valid text (no NUL, no lone surrogates)`);
+  });
+
+  test("a surrogate pair (an emoji) is valid text", async () => {
+    const res = await h.deliver(clerkEvent("user.created", clerkUser({ firstName: "Ada 🚀" })));
+    expect(res.status, await describeResponse(res)).toBe(200);
+  });
 });
