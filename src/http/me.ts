@@ -1,4 +1,5 @@
 import { createRoute, OpenAPIHono, type z } from "@hono/zod-openapi";
+import { bodyLimit } from "hono/body-limit";
 import { createMiddleware } from "hono/factory";
 import { type Account, type AccountWorkspace, ensureAccount, renameWorkspace } from "../accounts/account.js";
 import { ClerkUnavailableError, createClerkUserFetcher } from "../clerk/backend-api.js";
@@ -15,6 +16,17 @@ export interface MeDeps {
 }
 
 type Env = { Variables: { session: Session } };
+
+/** A workspace name is at most 100 characters: 64 KiB is plenty for any JSON carrying one. */
+export const MAX_ME_BODY_BYTES = 64 * 1024;
+
+/** 413 from the Content-Length alone, or as soon as a streamed body passes the limit: never buffered whole. */
+const limitBody = bodyLimit({
+  maxSize: MAX_ME_BODY_BYTES,
+  onError: () => {
+    throw new AppError("payload_too_large", `body exceeds ${MAX_ME_BODY_BYTES} bytes`);
+  },
+});
 
 const json = <T extends z.ZodType>(schema: T, description: string) => ({
   content: { "application/json": { schema } },
@@ -52,6 +64,7 @@ const renameMyWorkspace = createRoute({
   responses: {
     200: json(WorkspaceSchema, "The renamed workspace"),
     400: json(ErrorSchema, "The body is not JSON"),
+    413: json(ErrorSchema, "The body is larger than 64 KiB"),
     415: json(ErrorSchema, "The body is not application/json"),
     422: json(ErrorSchema, "The name is not 1–100 characters once trimmed (the message names the field)"),
     ...errors,
@@ -126,7 +139,7 @@ export function meRoutes({ db, clerk, logger }: MeDeps) {
     .openapi({ ...getMe, middleware: [authenticate] as const }, async (c) => {
       return c.json(serializeAccount(await account(c.var.session.userId)), 200);
     })
-    .openapi({ ...renameMyWorkspace, middleware: [authenticate] as const }, async (c) => {
+    .openapi({ ...renameMyWorkspace, middleware: [limitBody, authenticate] as const }, async (c) => {
       const { userId } = c.var.session;
       const { name } = c.req.valid("json");
       // The common case is one UPDATE; a user the webhook has not provisioned yet is provisioned first.

@@ -1,0 +1,146 @@
+import { request } from "node:http";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { MAX_ME_BODY_BYTES } from "../src/http/me.js";
+import { clerkUser, type UserOptions } from "./helpers/clerk.js";
+import {
+  createSessionSigner,
+  type FakeClerkApi,
+  type SessionSigner,
+  startFakeClerkApi,
+  TEST_AZP,
+  TEST_CLERK_SECRET_KEY,
+} from "./helpers/clerk-session.js";
+import { drivers } from "./helpers/database.js";
+import { expectError } from "./helpers/expect-error.js";
+import { createHarness, describeResponse, type Harness } from "./helpers/harness.js";
+import { type Listening, listen } from "./helpers/listen.js";
+
+/**
+ * PATCHes `totalBytes` to `url` in 1 MiB writes of one reused buffer (the client holds 1 MiB, whatever the size),
+ * with a Content-Length or chunked; stops writing once answered. Resolves with the status and the peak RSS of this
+ * process (which also runs the server) seen meanwhile.
+ */
+function patchHuge(
+  url: string,
+  token: string,
+  totalBytes: number,
+  declareLength: boolean,
+): Promise<{ status: number; body: string; peakRss: number }> {
+  const chunk = Buffer.alloc(1024 * 1024, "a");
+  let peakRss = process.memoryUsage.rss();
+  const sampler = setInterval(() => {
+    peakRss = Math.max(peakRss, process.memoryUsage.rss());
+  }, 20);
+  return new Promise((resolve, reject) => {
+    let answered = false;
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${token}`,
+      "content-type": "application/json",
+      ...(declareLength ? { "content-length": String(totalBytes) } : { "transfer-encoding": "chunked" }),
+    };
+    const req = request(`${url}/v1/me/workspace`, { method: "PATCH", headers }, (res) => {
+      answered = true;
+      const parts: Buffer[] = [];
+      res.on("data", (part: Buffer) => parts.push(part));
+      res.on("end", () => {
+        clearInterval(sampler);
+        req.destroy();
+        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts).toString(), peakRss });
+      });
+    });
+    req.on("error", (error) => {
+      if (answered) return; // the server may reset the rest of the upload once it answered
+      clearInterval(sampler);
+      reject(error);
+    });
+    let sent = 0;
+    const writeMore = () => {
+      while (!answered && sent < totalBytes) {
+        const part = chunk.subarray(0, Math.min(chunk.length, totalBytes - sent));
+        sent += part.length;
+        if (!req.write(part)) return void req.once("drain", writeMore);
+      }
+      if (!answered) req.end();
+    };
+    writeMore();
+  });
+}
+
+describe.each(drivers())("/v1/me limits on $name", ({ open }) => {
+  let h: Harness;
+  let api: FakeClerkApi;
+  let signer: SessionSigner;
+  let server: Listening;
+  beforeAll(async () => {
+    signer = createSessionSigner();
+    api = await startFakeClerkApi();
+    h = createHarness(await open(), {
+      clerk: {
+        jwtKey: signer.publicKeyPem,
+        secretKey: TEST_CLERK_SECRET_KEY,
+        apiUrl: api.url,
+        authorizedParties: [TEST_AZP],
+      },
+    });
+    server = await listen(h.app.fetch);
+  });
+  afterAll(async () => {
+    await server?.close();
+    await h?.close();
+    await api?.close();
+  });
+
+  const signUp = (options: UserOptions = {}) => {
+    const user = clerkUser(options);
+    const id = user.id as string;
+    api.users.set(id, user);
+    return { id, token: signer.token({ sub: id }) };
+  };
+  const workspaceName = async (id: string) =>
+    (await h.database.query<{ name: string }>("SELECT name FROM workspaces WHERE user_id = $1", [id]))[0]?.name;
+
+  test("PATCH /v1/me/workspace over 64 KiB: 413, in-process, with Content-Length", async () => {
+    const { id, token } = signUp();
+    expect((await h.app.request("/v1/me", { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+    const body = JSON.stringify({ name: "x".repeat(MAX_ME_BODY_BYTES) });
+    const res = await h.app.request("/v1/me/workspace", {
+      method: "PATCH",
+      headers: {
+        authorization: `Bearer ${token}`,
+        "content-type": "application/json",
+        "content-length": `${body.length}`,
+      },
+      body,
+    });
+    await expectError(res, 413, "payload_too_large");
+    expect(await workspaceName(id)).toBe("My Workspace");
+  });
+
+  test.each([
+    ["with Content-Length", true],
+    ["streamed (chunked)", false],
+  ])("a 200 MB PATCH %s over a socket: 413, and RSS grows by far less than the body", async (_, declareLength) => {
+    const { id, token } = signUp();
+    const before = process.memoryUsage.rss();
+    const { status, body, peakRss } = await patchHuge(server.url, token, 200 * 1024 * 1024, declareLength);
+    const grownMb = (peakRss - before) / 1024 / 1024;
+    console.info(
+      `RSS during a 200 MB PATCH (${declareLength ? "content-length" : "chunked"}): +${grownMb.toFixed(1)} MB`,
+    );
+    expect(status, body).toBe(413);
+    expect(JSON.parse(body)).toMatchObject({ error: { code: "payload_too_large" } });
+    expect(grownMb).toBeLessThan(64);
+    expect(await workspaceName(id)).toBeUndefined(); // never provisioned: the body was refused first
+  });
+
+  test("a body just under the limit is read and validated as before", async () => {
+    const { token } = signUp();
+    const body = JSON.stringify({ name: "x".repeat(MAX_ME_BODY_BYTES - 20) });
+    const res = await h.app.request("/v1/me/workspace", {
+      method: "PATCH",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body,
+    });
+    expect(res.status, await describeResponse(res)).toBe(422);
+  });
+});
