@@ -1,7 +1,8 @@
 import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { createLookupCache } from "../src/accounts/lookup-cache.js";
 import { MAX_ME_BODY_BYTES } from "../src/http/me.js";
-import { clerkUser, type UserOptions } from "./helpers/clerk.js";
+import { clerkEvent, clerkUser, type UserOptions } from "./helpers/clerk.js";
 import {
   createSessionSigner,
   type FakeClerkApi,
@@ -143,4 +144,56 @@ describe.each(drivers())("/v1/me limits on $name", ({ open }) => {
     });
     expect(res.status, await describeResponse(res)).toBe(422);
   });
+
+  const me = (token: string) => h.app.request("/v1/me", { headers: { authorization: `Bearer ${token}` } });
+  const lookupsOf = (id: string) => api.lookups.filter((looked) => looked === id).length;
+
+  test("a phone-only user: 50 concurrent and 50 sequential /v1/me ask Clerk once; a webhook for it ends that", async () => {
+    const { id, token } = signUp({ email: null, updatedAt: 1_000 });
+    const concurrent = await Promise.all(Array.from({ length: 50 }, () => me(token)));
+    for (const res of concurrent) await expectError(res, 409, "user_not_provisionable");
+    for (let i = 0; i < 50; i++) await expectError(await me(token), 409, "user_not_provisionable");
+    console.info(`Clerk lookups for 50 concurrent + 50 sequential /v1/me of a phone-only user: ${lookupsOf(id)}`);
+    expect(lookupsOf(id)).toBe(1);
+
+    // A webhook for the user (still without an e-mail) makes the next request ask again: Clerk has one by now.
+    const stillPhoneOnly = clerkUser({ id, email: null, updatedAt: 2_000 });
+    expect((await h.deliver(clerkEvent("user.updated", stillPhoneOnly))).status).toBe(200);
+    api.users.set(id, clerkUser({ id, email: `${id.toLowerCase()}@example.com`, updatedAt: 3_000 }));
+    const res = await me(token);
+    expect(res.status, await describeResponse(res)).toBe(200);
+    expect(lookupsOf(id)).toBe(2);
+  });
+
+  test("after a user.updated webhook with an e-mail, the next /v1/me answers the provisioned account", async () => {
+    const { id, token } = signUp({ email: null, updatedAt: 1_000 });
+    await expectError(await me(token), 409, "user_not_provisionable");
+    const email = `${id.toLowerCase()}@example.com`;
+    const res = await h.deliver(clerkEvent("user.updated", clerkUser({ id, email, updatedAt: 2_000 })));
+    expect(await res.json()).toMatchObject({ outcome: "provisioned" });
+    const answer = await me(token);
+    expect(answer.status, await describeResponse(answer)).toBe(200);
+    expect(await answer.json()).toMatchObject({ user: { id, email } });
+    expect(lookupsOf(id)).toBe(1);
+  });
+});
+
+test("the lookup cache forgets 'not provisionable' after its time, and never remembers a run a webhook outdated", async () => {
+  let clock = 0;
+  const cache = createLookupCache({ ttlMs: 60_000, now: () => clock });
+  await cache.shared("user_a", async () => ({ kind: "unprovisionable" }));
+  expect(cache.isUnprovisionable("user_a")).toBe(true);
+  clock = 59_999;
+  expect(cache.isUnprovisionable("user_a")).toBe(true);
+  clock = 60_000;
+  expect(cache.isUnprovisionable("user_a")).toBe(false);
+
+  let finish: (value: { kind: string }) => void = () => {};
+  const running = cache.shared("user_b", () => new Promise<{ kind: string }>((resolve) => (finish = resolve)));
+  const joined = cache.shared("user_b", async () => ({ kind: "found" }));
+  cache.forget("user_b"); // a webhook arrived while Clerk was being asked
+  finish({ kind: "unprovisionable" });
+  expect(await running).toEqual({ kind: "unprovisionable" });
+  expect(await joined).toEqual({ kind: "unprovisionable" });
+  expect(cache.isUnprovisionable("user_b")).toBe(false);
 });

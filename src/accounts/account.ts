@@ -5,6 +5,7 @@ import { queryRows } from "../db/query.js";
 import { clerkDeliveries, clerkUserVersions, users, workspaces } from "../db/schema.js";
 import type { Db } from "../db/types.js";
 import { applyClerkEvent, type Outcome } from "../provisioning/apply-clerk-event.js";
+import type { LookupCache } from "./lookup-cache.js";
 
 const DEADLINE_MS = 10_000;
 
@@ -103,6 +104,8 @@ export const jitDeliveryId = (userId: string, updatedAt: number) => `jit:${userI
 export interface EnsureAccountDeps {
   db: Db;
   fetchClerkUser: FetchClerkUser;
+  /** Shares concurrent provisionings of one user and remembers "not provisionable" (see lookup-cache.ts). */
+  cache?: LookupCache;
 }
 
 /**
@@ -111,11 +114,17 @@ export interface EnsureAccountDeps {
  * comes first provisions and the other is `stale` (same `updated_at`) and changes nothing. A tombstone or a 404 from
  * Clerk answers `deleted` and writes nothing.
  */
-export async function ensureAccount({ db, fetchClerkUser }: EnsureAccountDeps, userId: string): Promise<AccountLookup> {
+export async function ensureAccount(deps: EnsureAccountDeps, userId: string): Promise<AccountLookup> {
+  const { db, cache } = deps;
   const existing = await readAccount(db, userId);
   if (existing) return { kind: "found", account: existing, provisioned: undefined };
   if ((await missingReason(db, userId, undefined)) === "deleted") return { kind: "deleted" };
+  if (!cache) return provisionFromClerk(deps, userId);
+  if (cache.isUnprovisionable(userId)) return { kind: "unprovisionable" };
+  return cache.shared(userId, () => provisionFromClerk(deps, userId));
+}
 
+async function provisionFromClerk({ db, fetchClerkUser }: EnsureAccountDeps, userId: string): Promise<AccountLookup> {
   const lookup = await fetchClerkUser(userId);
   if (lookup.kind === "deleted") return { kind: "deleted" };
   const { user } = lookup;

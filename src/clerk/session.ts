@@ -10,6 +10,10 @@ export interface ClerkOptions {
   apiUrl?: string | undefined;
   /** Origins a session token's `azp` must be one of; empty accepts any (Clerk's default). */
   authorizedParties?: string[] | undefined;
+  /** Seconds `/v1/me` remembers a Clerk user without a usable e-mail (default 60; 0: not at all). */
+  lookupCacheSeconds?: number | undefined;
+  /** Whether a pending session (`sts: "pending"`) is signed in; default false, as in Clerk's SDKs. */
+  acceptPendingSessions?: boolean | undefined;
 }
 
 export interface Session {

@@ -1,5 +1,6 @@
 import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import type { LookupCache } from "../accounts/lookup-cache.js";
 import { parseClerkEvent } from "../clerk/events.js";
 import type { VerifyDelivery } from "../clerk/verify.js";
 import type { Db } from "../db/types.js";
@@ -16,6 +17,8 @@ export interface WebhookDeps {
   logger: Logger;
   metrics: Metrics;
   applyEvent?: ApplyEvent;
+  /** What /v1/me remembers of a user; a delivery for that user ends it. */
+  lookupCache?: LookupCache;
 }
 
 /** How a rejected delivery is counted in logs (and metrics). */
@@ -47,7 +50,14 @@ const limitBody: MiddlewareHandler = (c, next) => {
 const typeLabel = (type: string | undefined) =>
   type === undefined ? "unknown" : type.startsWith("user.") ? type : "other";
 
-export function clerkWebhookRoutes({ db, verifyDelivery, logger, metrics, applyEvent = applyClerkEvent }: WebhookDeps) {
+export function clerkWebhookRoutes({
+  db,
+  verifyDelivery,
+  logger,
+  metrics,
+  applyEvent = applyClerkEvent,
+  lookupCache,
+}: WebhookDeps) {
   return new Hono().post("/", limitBody, async (c) => {
     const started = performance.now();
     let svixId: string | undefined; // logged only once verified: before that it is anyone's text
@@ -67,6 +77,7 @@ export function clerkWebhookRoutes({ db, verifyDelivery, logger, metrics, applyE
       const outcome = await metrics.trackDatabaseCall(() =>
         applyEvent(db, { svixId: verifiedId, receivedAt: new Date(), event }),
       );
+      if (userId !== undefined) lookupCache?.forget(userId);
       const ms = elapsed(started);
       metrics.recordDelivery(typeLabel(type), outcome, ms);
       logger.info({ svixId, type, userId, outcome, ms }, "clerk delivery");

@@ -2,6 +2,7 @@ import { createRoute, OpenAPIHono, type z } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { createMiddleware } from "hono/factory";
 import { type Account, type AccountWorkspace, ensureAccount, renameWorkspace } from "../accounts/account.js";
+import type { LookupCache } from "../accounts/lookup-cache.js";
 import { ClerkUnavailableError, createClerkUserFetcher } from "../clerk/backend-api.js";
 import { type ClerkOptions, createSessionVerifier, type Session, SessionError } from "../clerk/session.js";
 import type { Db } from "../db/types.js";
@@ -13,6 +14,7 @@ export interface MeDeps {
   db: Db;
   clerk: ClerkOptions;
   logger: Logger;
+  lookupCache?: LookupCache;
 }
 
 type Env = { Variables: { session: Session } };
@@ -75,7 +77,7 @@ const renameMyWorkspace = createRoute({
  * `/v1/me` and `/v1/me/workspace`, authenticated by a Clerk session token, and `/openapi.json` describing them.
  * The session is verified before anything else runs: no database query for an unauthenticated request.
  */
-export function meRoutes({ db, clerk, logger }: MeDeps) {
+export function meRoutes({ db, clerk, logger, lookupCache }: MeDeps) {
   const verifySession = createSessionVerifier(clerk);
   const fetchClerkUser = createClerkUserFetcher(clerk);
 
@@ -100,7 +102,10 @@ export function meRoutes({ db, clerk, logger }: MeDeps) {
 
   const account = async (userId: string): Promise<Account> => {
     const started = performance.now();
-    const lookup = await ensureAccount({ db, fetchClerkUser }, userId).catch((error: unknown) => {
+    const lookup = await ensureAccount(
+      { db, fetchClerkUser, ...(lookupCache ? { cache: lookupCache } : {}) },
+      userId,
+    ).catch((error: unknown) => {
       if (error instanceof ClerkUnavailableError)
         logger.warn({ userId, detail: error.detail }, "Clerk user lookup failed");
       throw error;
