@@ -46,9 +46,23 @@ const limitBody: MiddlewareHandler = (c, next) => {
   return Number.parseInt(length, 10) > MAX_BODY_BYTES ? tooLarge() : next();
 };
 
-/** Metric label: Clerk's user events by name, the many other types as one (labels must stay few). */
-const typeLabel = (type: string | undefined) =>
-  type === undefined ? "unknown" : type.startsWith("user.") ? type : "other";
+/** The caller hung up before its whole body arrived: nobody reads our answer, and it says nothing about us. */
+class ClientClosedError extends Error {
+  constructor() {
+    super("the client closed the connection before sending the whole body");
+    this.name = "ClientClosedError";
+  }
+}
+
+/** The raw body; a hang-up mid-body rejects with node's ECONNRESET `aborted`, told apart by the request's signal. */
+async function readBody(request: { text(): Promise<string>; raw: Request }): Promise<string> {
+  try {
+    return await request.text();
+  } catch (error) {
+    if (request.raw.signal.aborted) throw new ClientClosedError();
+    throw error;
+  }
+}
 
 export function clerkWebhookRoutes({
   db,
@@ -64,7 +78,7 @@ export function clerkWebhookRoutes({
     let type: string | undefined;
     let userId: string | undefined;
     try {
-      const delivery = verifyDelivery(await c.req.text(), {
+      const delivery = verifyDelivery(await readBody(c.req), {
         "svix-id": c.req.header("svix-id"),
         "svix-timestamp": c.req.header("svix-timestamp"),
         "svix-signature": c.req.header("svix-signature"),
@@ -79,14 +93,19 @@ export function clerkWebhookRoutes({
       );
       if (userId !== undefined) lookupCache?.forget(userId);
       const ms = elapsed(started);
-      metrics.recordDelivery(typeLabel(type), outcome, ms);
+      metrics.recordDelivery(type, outcome, ms);
       logger.info({ svixId, type, userId, outcome, ms }, "clerk delivery");
       return c.json({ received: true, outcome });
     } catch (error) {
+      if (error instanceof ClientClosedError) {
+        metrics.recordDelivery(undefined, "aborted", undefined);
+        logger.warn({ outcome: "aborted", code: "client_closed", ms: elapsed(started) }, "clerk delivery aborted");
+        return c.json({ error: { code: "client_closed", message: error.message } }, 400);
+      }
       const appError = toAppError(error);
       const outcome = rejectedOutcome(appError.code);
       const ms = elapsed(started);
-      metrics.recordDelivery(typeLabel(type), outcome, type === undefined ? undefined : ms);
+      metrics.recordDelivery(type, outcome, type === undefined ? undefined : ms);
       logger.warn({ svixId, type, userId, outcome, code: appError.code, ms }, "clerk delivery rejected");
       throw error;
     }
