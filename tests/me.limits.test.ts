@@ -1,8 +1,10 @@
 import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createLookupCache } from "../src/accounts/lookup-cache.js";
+import { createApp } from "../src/app.js";
 import { MAX_ME_BODY_BYTES } from "../src/http/me.js";
-import { clerkEvent, clerkUser, type UserOptions } from "./helpers/clerk.js";
+import { createLogger } from "../src/logger.js";
+import { clerkEvent, clerkUser, TEST_SECRET, type UserOptions } from "./helpers/clerk.js";
 import {
   createSessionSigner,
   type FakeClerkApi,
@@ -175,6 +177,40 @@ describe.each(drivers())("/v1/me limits on $name", ({ open }) => {
     expect(answer.status, await describeResponse(answer)).toBe(200);
     expect(await answer.json()).toMatchObject({ user: { id, email } });
     expect(lookupsOf(id)).toBe(1);
+  });
+  test.each([
+    ["../x"],
+    ["user_a/../../v1/users"],
+    ["user_%2e%2e"],
+    [" user_abc"],
+    ["user_"],
+    [`user_${"a".repeat(100)}`],
+    ["org_2abc"],
+  ])("a signed token whose sub is %j: 401, Clerk is not asked, nothing written", async (sub) => {
+    const before = { lookups: api.requests.length, counts: await h.counts() };
+    const res = await me(signer.token({ sub }));
+    await expectError(res, 401, "unauthenticated");
+    expect(res.headers.get("www-authenticate")).toMatch(/^Bearer/);
+    expect(api.requests.length).toBe(before.lookups);
+    expect(await h.counts()).toEqual(before.counts);
+  });
+
+  test("a pending session (sts: pending) is signed out by default, signed in with acceptPendingSessions", async () => {
+    const { id } = signUp();
+    const token = signer.token({ sub: id, sts: "pending", v: 2 });
+    const before = api.requests.length;
+    await expectError(await me(token), 401, "unauthenticated");
+    expect(api.requests.length).toBe(before);
+    const clerk = { jwtKey: signer.publicKeyPem, secretKey: TEST_CLERK_SECRET_KEY, apiUrl: api.url };
+    const lenient = createApp({
+      db: h.database.db,
+      webhookSigningSecret: TEST_SECRET,
+      logger: createLogger("silent"),
+      clerk: { ...clerk, acceptPendingSessions: true },
+    });
+    const res = await lenient.request("/v1/me", { headers: { authorization: `Bearer ${token}` } });
+    expect(res.status, await describeResponse(res)).toBe(200);
+    expect((await me(signer.token({ sub: id, sts: "active", v: 2 }))).status).toBe(200);
   });
 });
 

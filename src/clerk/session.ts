@@ -1,5 +1,12 @@
 import { verifyToken } from "@clerk/backend";
 import { TokenVerificationError, TokenVerificationErrorReason } from "@clerk/backend/errors";
+import { MAX_CLERK_ID_LENGTH } from "./events.js";
+
+/**
+ * A Clerk user id: `user_` and letters and digits (a KSUID). A correctly signed token naming anything else cannot
+ * be one of our users; refusing it here answers 401, where the Backend API client would refuse it (a 503 forever).
+ */
+const CLERK_USER_ID = new RegExp(`^user_[A-Za-z0-9]{1,${MAX_CLERK_ID_LENGTH - 5}}$`);
 
 /** What the service needs of Clerk: session verification and the Backend API. Built from `Config.clerk`. */
 export interface ClerkOptions {
@@ -75,7 +82,7 @@ const MESSAGES: Record<string, string> = {
  * the instance's JWKS fetched (and cached) through the Backend API. Touches no database.
  */
 export function createSessionVerifier(options: ClerkOptions): VerifySession {
-  const { jwtKey, secretKey, apiUrl } = options;
+  const { jwtKey, secretKey, apiUrl, acceptPendingSessions = false } = options;
   const authorizedParties = options.authorizedParties?.length ? options.authorizedParties : undefined;
   return async (headers) => {
     const token = extractSessionToken(headers);
@@ -101,6 +108,12 @@ export function createSessionVerifier(options: ClerkOptions): VerifySession {
     }
     if (typeof claims.sub !== "string" || claims.sub === "") {
       throw new SessionError("invalid", "the session token has no subject");
+    }
+    if (!CLERK_USER_ID.test(claims.sub))
+      throw new SessionError("invalid", "the session token's subject is not a Clerk user id");
+    // Clerk's SDKs treat a pending session (sign-up tasks left, e.g. choosing an organization) as signed out.
+    if (claims.sts === "pending" && !acceptPendingSessions) {
+      throw new SessionError("invalid", "the session is pending: finish signing in first");
     }
     return { userId: claims.sub, sessionId: typeof claims.sid === "string" ? claims.sid : undefined };
   };
