@@ -108,7 +108,7 @@ describe("HTTP server limits of the running service", () => {
     console.info(`keep-alive socket closed ${closed?.toFixed(1)} s after connecting (limit 1 s idle)`);
     expect(watched.received()).toMatch(/^HTTP\/1\.1 200/);
     expect(closed).toBeDefined();
-    expect(closed ?? Infinity).toBeLessThan(1 + 4); // the check runs every second; node's default would be 5 s idle + none
+    expect(closed ?? Infinity).toBeLessThan(1 + 4); // node checks its timeouts once a second
   });
 
   test("past HTTP_MAX_CONNECTIONS new sockets are refused at once; once idle ones are gone, deliveries get through", async () => {
