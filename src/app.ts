@@ -1,4 +1,5 @@
 import { Hono } from "hono";
+import { createLookupCache } from "./accounts/lookup-cache.js";
 import type { ClerkOptions } from "./clerk/session.js";
 import { createVerifier } from "./clerk/verify.js";
 import type { Db } from "./db/types.js";
@@ -33,13 +34,15 @@ export function createApp({
   metrics = createMetrics({ poolMax: 1 }),
 }: AppDeps) {
   const verifyDelivery = createVerifier(webhookSigningSecret);
+  // Shared by both routes: a webhook for a user ends what /v1/me remembers of it.
+  const lookupCache = createLookupCache({ ttlMs: (clerk.lookupCacheSeconds ?? 60) * 1000 });
   return new Hono()
     .onError(onError(logger))
     .notFound((c) => errorResponse(c, new ServiceError("not_found", `no route for ${c.req.method} ${c.req.path}`)))
     .route("/health", healthRoutes(db))
-    .route("/webhooks/clerk", clerkWebhookRoutes({ db, verifyDelivery, logger, metrics, applyEvent }))
+    .route("/webhooks/clerk", clerkWebhookRoutes({ db, verifyDelivery, logger, metrics, applyEvent, lookupCache }))
     .get("/metrics", async (c) =>
       c.text(await metrics.registry.metrics(), 200, { "content-type": metrics.registry.contentType }),
     )
-    .route("/", meRoutes({ db, clerk, logger }));
+    .route("/", meRoutes({ db, clerk, logger, lookupCache }));
 }

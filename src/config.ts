@@ -7,6 +7,13 @@ const emptyAsUnset = (value: unknown) => (typeof value === "string" && value.tri
 const wholeNumber = (min: number, max = Number.MAX_SAFE_INTEGER) =>
   z.string().trim().regex(/^\d+$/, "must be a whole number").transform(Number).pipe(z.number().min(min).max(max));
 const optional = <T extends z.ZodType>(schema: T) => z.preprocess(emptyAsUnset, schema.optional());
+/** `true`/`false` (also `1`/`0`, `yes`/`no`), nothing else: a typo must not silently mean either. */
+const booleanFlag = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine((value) => ["true", "false", "1", "0", "yes", "no"].includes(value), "must be true or false")
+  .transform((value) => value === "true" || value === "1" || value === "yes");
 const withDefault = <T extends z.ZodType>(schema: T, fallback: z.output<T>) =>
   z.preprocess(emptyAsUnset, schema.default(fallback as never));
 
@@ -22,6 +29,12 @@ const EnvSchema = z
     DATABASE_IDLE_TIMEOUT_SECONDS: withDefault(wholeNumber(0), 30),
     DATABASE_CONNECT_TIMEOUT_SECONDS: withDefault(wholeNumber(1), 10),
     DATABASE_STATEMENT_TIMEOUT_MS: withDefault(wholeNumber(100, 9_000), 5_000),
+    HTTP_MAX_CONNECTIONS: withDefault(wholeNumber(1, 1_000_000), 1000),
+    HTTP_HEADERS_TIMEOUT_SECONDS: withDefault(wholeNumber(1, 300), 10),
+    HTTP_REQUEST_TIMEOUT_SECONDS: withDefault(wholeNumber(1, 600), 20),
+    HTTP_KEEP_ALIVE_TIMEOUT_SECONDS: withDefault(wholeNumber(1, 600), 5),
+    CLERK_LOOKUP_CACHE_SECONDS: withDefault(wholeNumber(0, 86_400), 60),
+    CLERK_ACCEPT_PENDING_SESSIONS: withDefault(booleanFlag, false),
     CLERK_WEBHOOK_SIGNING_SECRET: optional(
       z.string().regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, "must be the endpoint's whsec_… secret"),
     ),
@@ -51,6 +64,13 @@ const EnvSchema = z
   })
   .superRefine(
     (env, ctx) => {
+      if (env.HTTP_HEADERS_TIMEOUT_SECONDS > env.HTTP_REQUEST_TIMEOUT_SECONDS) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["HTTP_HEADERS_TIMEOUT_SECONDS"],
+          message: "must not exceed HTTP_REQUEST_TIMEOUT_SECONDS (the headers are part of the request)",
+        });
+      }
       if (env.NODE_ENV === "production" && !env.CLERK_WEBHOOK_SIGNING_SECRET) {
         ctx.addIssue({
           code: "custom",
@@ -99,6 +119,13 @@ export interface Config {
         connectTimeoutSeconds: number;
         statementTimeoutMs: number;
       };
+  /** Limits of the HTTP server (node:http), so that idle and slow connections cannot hold its sockets. */
+  http: {
+    maxConnections: number;
+    headersTimeoutMs: number;
+    requestTimeoutMs: number;
+    keepAliveTimeoutMs: number;
+  };
   /** Unset outside production: a development secret is made and kept beside the embedded data. */
   webhookSigningSecret: string | undefined;
   clerk: {
@@ -109,6 +136,10 @@ export interface Config {
     jwtKey: string | undefined;
     /** A session token's `azp` must be one of these origins; empty accepts any. */
     authorizedParties: string[];
+    /** How long `/v1/me` remembers that a Clerk user has no usable e-mail before asking Clerk again (0: never). */
+    lookupCacheSeconds: number;
+    /** Whether a pending session (`sts: "pending"`, tasks left) counts as signed in; Clerk's default is no. */
+    acceptPendingSessions: boolean;
   };
 }
 
@@ -141,12 +172,20 @@ export function loadConfig(source: Record<string, string | undefined> = process.
           statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
         }
       : { kind: "pglite", dataDir: env.PGLITE_DATA_DIR },
+    http: {
+      maxConnections: env.HTTP_MAX_CONNECTIONS,
+      headersTimeoutMs: env.HTTP_HEADERS_TIMEOUT_SECONDS * 1000,
+      requestTimeoutMs: env.HTTP_REQUEST_TIMEOUT_SECONDS * 1000,
+      keepAliveTimeoutMs: env.HTTP_KEEP_ALIVE_TIMEOUT_SECONDS * 1000,
+    },
     webhookSigningSecret: env.CLERK_WEBHOOK_SIGNING_SECRET,
     clerk: {
       secretKey: env.CLERK_SECRET_KEY,
       apiUrl: env.CLERK_API_URL,
       jwtKey: env.CLERK_JWT_KEY,
       authorizedParties: env.CLERK_AUTHORIZED_PARTIES ?? [],
+      lookupCacheSeconds: env.CLERK_LOOKUP_CACHE_SECONDS,
+      acceptPendingSessions: env.CLERK_ACCEPT_PENDING_SESSIONS,
     },
   };
 }

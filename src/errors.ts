@@ -19,8 +19,6 @@ export type ErrorCode =
   | "user_not_provisionable"
   /** A row the database refused by a constraint (`detail`: the constraint's name). */
   | "constraint_violation"
-  /** A value the database can never store or index as it is (`detail`: the SQLSTATE): too long, bad encoding. */
-  | "row_unwritable"
   // what the service depends on
   | "database_unavailable"
   | "schema_outdated"

@@ -46,7 +46,15 @@ async function main() {
     clerk: config.clerk,
     metrics,
   });
-  const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info) => {
+  const { http } = config;
+  const serverOptions = {
+    headersTimeout: http.headersTimeoutMs,
+    requestTimeout: http.requestTimeoutMs,
+    keepAliveTimeout: http.keepAliveTimeoutMs,
+    // How often node looks for requests past their timeouts (default 30 s): the limits hold to within a second.
+    connectionsCheckingInterval: Math.min(1_000, http.headersTimeoutMs),
+  };
+  const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host, serverOptions }, (info) => {
     logger.info({ port: info.port, database: database.kind }, "listening");
     if (webhookSecret.source === "dev-file") {
       logger.info(
@@ -55,6 +63,9 @@ async function main() {
       );
     }
   }) as Server;
+  // Past this many open sockets new ones are refused at once, so that a flood of idle connections cannot take the
+  // file descriptors that deliveries, /health and the database pool need.
+  server.maxConnections = http.maxConnections;
 
   let stopping = false;
   const shutdown = (signal: string) => {

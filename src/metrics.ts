@@ -1,6 +1,45 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 
 /**
+ * Label values come from these fixed sets, whatever a (signed) delivery says: every distinct value is a series
+ * kept for the life of the process and repeated in every scrape. `unknown`: the type was never read (unsigned,
+ * not JSON); `other`: any type not listed.
+ */
+export const DELIVERY_TYPE_LABELS = [
+  "user.created",
+  "user.updated",
+  "user.deleted",
+  "organization.created",
+  "organization.updated",
+  "organization.deleted",
+  "organizationMembership.created",
+  "organizationMembership.updated",
+  "organizationMembership.deleted",
+  "other",
+  "unknown",
+] as const;
+export const DELIVERY_OUTCOME_LABELS = [
+  "provisioned",
+  "stale",
+  "deleted",
+  "skipped",
+  "ignored",
+  "duplicate",
+  "invalid",
+  "conflict",
+  "unavailable",
+  "failed",
+  "aborted",
+  "other",
+] as const;
+const TYPES = new Set<string>(DELIVERY_TYPE_LABELS);
+const OUTCOMES = new Set<string>(DELIVERY_OUTCOME_LABELS);
+
+/** The metric label of an event type: the type itself when it is one we act on, else `other` (`unknown` if unread). */
+export const deliveryTypeLabel = (type: string | undefined) =>
+  type === undefined ? "unknown" : TYPES.has(type) ? type : "other";
+
+/**
  * Prometheus metrics, one registry per app. Recording is an in-memory increment: nothing on the hot path waits for
  * I/O; the text is rendered only when /metrics is scraped.
  */
@@ -40,8 +79,9 @@ export function createMetrics({ poolMax }: { poolMax: number }) {
   });
   return {
     registry,
-    recordDelivery(type: string, outcome: string, ms: number | undefined) {
-      deliveries.inc({ type, outcome });
+    recordDelivery(eventType: string | undefined, outcome: string, ms: number | undefined) {
+      const type = deliveryTypeLabel(eventType);
+      deliveries.inc({ type, outcome: OUTCOMES.has(outcome) ? outcome : "other" });
       if (ms !== undefined) provisioningSeconds.observe({ type }, ms / 1000);
     },
     /** Counts `call` as holding a pool connection while it runs (each delivery's statement uses one). */

@@ -64,6 +64,12 @@ describe("loadConfig", () => {
         "CLERK_API_URL",
         "CLERK_JWT_KEY",
         "CLERK_AUTHORIZED_PARTIES",
+        "CLERK_LOOKUP_CACHE_SECONDS",
+        "CLERK_ACCEPT_PENDING_SESSIONS",
+        "HTTP_MAX_CONNECTIONS",
+        "HTTP_HEADERS_TIMEOUT_SECONDS",
+        "HTTP_REQUEST_TIMEOUT_SECONDS",
+        "HTTP_KEEP_ALIVE_TIMEOUT_SECONDS",
       ].map((name) => [name, ""]),
     );
     expect(loadConfig(empty)).toEqual(loadConfig({}));
@@ -117,10 +123,36 @@ describe("loadConfig", () => {
     ["DATABASE_POOL_MAX", "0"],
     ["DATABASE_STATEMENT_TIMEOUT_MS", "50"],
     ["CLERK_WEBHOOK_SIGNING_SECRET", "sk_test_not_a_webhook_secret"],
+    ["CLERK_LOOKUP_CACHE_SECONDS", "-1"],
+    ["CLERK_LOOKUP_CACHE_SECONDS", "1m"],
+    ["CLERK_ACCEPT_PENDING_SESSIONS", "maybe"],
+    ["HTTP_MAX_CONNECTIONS", "0"],
+    ["HTTP_REQUEST_TIMEOUT_SECONDS", "601"],
+    ["HTTP_HEADERS_TIMEOUT_SECONDS", "30"],
   ])("%s=%s is reported, naming the variable", (name, value) => {
     const problems = problemsOf({ [name]: value });
     expect(problems).toHaveLength(1);
     expect(problems[0]).toMatch(new RegExp(`^${name}: `));
+  });
+
+  test("the HTTP limits, the lookup cache and pending sessions have documented defaults and are read", () => {
+    expect(loadConfig({})).toMatchObject({
+      http: { maxConnections: 1000, headersTimeoutMs: 10_000, requestTimeoutMs: 20_000, keepAliveTimeoutMs: 5_000 },
+      clerk: { lookupCacheSeconds: 60, acceptPendingSessions: false },
+    });
+    expect(
+      loadConfig({
+        HTTP_MAX_CONNECTIONS: "50",
+        HTTP_HEADERS_TIMEOUT_SECONDS: "2",
+        HTTP_REQUEST_TIMEOUT_SECONDS: "3",
+        HTTP_KEEP_ALIVE_TIMEOUT_SECONDS: "1",
+        CLERK_LOOKUP_CACHE_SECONDS: "0",
+        CLERK_ACCEPT_PENDING_SESSIONS: "true",
+      }),
+    ).toMatchObject({
+      http: { maxConnections: 50, headersTimeoutMs: 2_000, requestTimeoutMs: 3_000, keepAliveTimeoutMs: 1_000 },
+      clerk: { lookupCacheSeconds: 0, acceptPendingSessions: true },
+    });
   });
 
   test("a value of spaces only counts as unset, and spaces around a number are ignored", () => {

@@ -58,6 +58,55 @@ const anyBody = fc.oneof(
   { arbitrary: mutatedUserEvent.map((event) => JSON.stringify(event)), weight: 5 },
 );
 
+/** Where a huge string goes: a field of the user, the event type, a deleted user's id, or the svix-id header. */
+const HUGE_TARGETS = [
+  ...USER_FIELDS.filter((field) => field !== "updated_at" && field !== "email_addresses"),
+  "email_address",
+  "email_address_id",
+  "type",
+  "deleted_id",
+  "svix_id",
+] as const;
+
+/**
+ * 10 kB–500 kB of text, either incompressible (a seeded xorshift over printable ASCII and some BMP letters, so the
+ * database cannot compress it below an index entry's limit) or one character repeated.
+ */
+const hugeString = fc
+  .record({ length: fc.integer({ min: 10_000, max: 500_000 }), random: fc.boolean(), seed: fc.integer({ min: 1 }) })
+  .map(({ length, random, seed }) => {
+    if (!random) return "a".repeat(length);
+    let state = seed;
+    const units = new Uint16Array(length);
+    for (let i = 0; i < length; i++) {
+      state ^= state << 13;
+      state ^= state >>> 17;
+      state ^= state << 5;
+      const pick = (state >>> 0) % 200;
+      units[i] = pick < 94 ? 0x21 + pick : 0x4e00 + pick;
+    }
+    return new TextDecoder("utf-16le").decode(units);
+  });
+
+const hugeFieldDelivery = fc
+  .record({ target: fc.constantFrom(...HUGE_TARGETS), text: hugeString })
+  .map(({ target, text }) => {
+    const data: Record<string, unknown> = clerkUser();
+    const address = (data.email_addresses as Record<string, unknown>[])[0] as Record<string, unknown>;
+    let type = "user.created";
+    let svixId: string | undefined;
+    if (target === "email_address") address.email_address = `${text}@example.com`;
+    else if (target === "email_address_id") address.id = text;
+    else if (target === "type") type = `user.${text}`;
+    else if (target === "svix_id")
+      svixId = `msg_${text.replace(/[^\x21-\x7e]/g, "x")}`; // a header is bytes
+    else if (target === "deleted_id") {
+      type = "user.deleted";
+      data.id = text;
+    } else data[target] = text;
+    return { target, length: text.length, event: clerkEvent(type, data), svixId };
+  });
+
 const maybeHeader = fc.option(fc.oneof(fc.string({ maxLength: 60 }), fc.stringMatching(/^v1,[A-Za-z0-9+/=]{0,60}$/)), {
   nil: undefined,
 });
@@ -93,6 +142,19 @@ describe.each(drivers())("webhook fuzzing on $name", ({ open }) => {
     // The generators reach the interesting paths, not only the rejections.
     expect([...answers]).toEqual(expect.arrayContaining(["provisioned", "invalid_payload", "invalid_json"]));
     await contractHolds();
+  });
+
+  test("10 kB–500 kB strings (random and repeated) in every field: 4xx, never 5xx, nothing written", async () => {
+    const before = await h.counts();
+    await fc.assert(
+      fc.asyncProperty(hugeFieldDelivery, async ({ target, length, event, svixId }) => {
+        const res = await h.deliver(event, svixId === undefined ? {} : { svixId });
+        const text = await res.text();
+        expect([413, 422], `${target} (${length} chars): ${res.status} ${text.slice(0, 200)}`).toContain(res.status);
+      }),
+      { numRuns: 40 },
+    );
+    expect(await h.counts()).toEqual(before);
   });
 
   test("the same mutated payloads delivered twice change nothing the second time", async () => {

@@ -8,6 +8,7 @@ import { ServiceError } from "../errors.js";
 import { applyClerkEvent } from "../provisioning/apply-clerk-event.js";
 import { deliveryIds } from "../provisioning/delivery-ids.js";
 import type { Outcome } from "../provisioning/outcome.js";
+import type { LookupCache } from "./lookup-cache.js";
 
 export interface AccountUser {
   id: string;
@@ -97,6 +98,8 @@ async function missingReason(db: Db, userId: string, deliveryId: string | undefi
 export interface EnsureAccountDeps {
   db: Db;
   fetchClerkUser: FetchClerkUser;
+  /** Shares concurrent provisionings of one user and remembers "not provisionable" (see lookup-cache.ts). */
+  cache?: LookupCache;
 }
 
 /**
@@ -105,11 +108,17 @@ export interface EnsureAccountDeps {
  * comes first provisions and the other is `stale` (same `updated_at`) and changes nothing. A tombstone or a 404 from
  * Clerk answers `deleted` and writes nothing.
  */
-export async function ensureAccount({ db, fetchClerkUser }: EnsureAccountDeps, userId: string): Promise<AccountLookup> {
+export async function ensureAccount(deps: EnsureAccountDeps, userId: string): Promise<AccountLookup> {
+  const { db, cache } = deps;
   const existing = (await readAccount(db, userId)) ?? (await restoreWorkspace(db, userId));
   if (existing) return { kind: "found", account: existing, provisioned: undefined };
   if ((await missingReason(db, userId, undefined)) === "deleted") return { kind: "deleted" };
+  if (!cache) return provisionFromClerk(deps, userId);
+  if (cache.isUnprovisionable(userId)) return { kind: "unprovisionable" };
+  return cache.shared(userId, () => provisionFromClerk(deps, userId));
+}
 
+async function provisionFromClerk({ db, fetchClerkUser }: EnsureAccountDeps, userId: string): Promise<AccountLookup> {
   const lookup = await fetchClerkUser(userId);
   if (lookup.kind === "deleted") return { kind: "deleted" };
   const { user } = lookup;

@@ -1,41 +1,66 @@
+/// <reference lib="es2024.string" />
 import { z } from "zod";
 import { ServiceError } from "../errors.js";
 
-/** Text we store: PostgreSQL `text` cannot hold U+0000, so such a payload is invalid rather than a 500. */
-const storedText = z.string().refine((value) => !value.includes("\u0000"), "must not contain NUL (U+0000)");
-const nullableText = storedText.nullable().optional();
+/**
+ * Upper bounds of what Clerk sends, far below what the database can index (a btree entry holds ~2.7 kB): anything
+ * longer is not Clerk's and would otherwise fail in the database (SQLSTATE 54000) and be retried for days.
+ * Clerk ids are a prefix and a 27-character KSUID (`user_29w83sxmDNGwOuEthce5gg56FcC`, 32 characters); 64 leaves
+ * room for longer prefixes (`orgmem_…`) and is the bound for every Clerk id we store.
+ */
+export const MAX_CLERK_ID_LENGTH = 64;
+/** RFC 5321: a path is at most 256 octets including the angle brackets, so an address at most 254. */
+export const MAX_EMAIL_LENGTH = 254;
+const MAX_NAME_LENGTH = 256;
+const MAX_URL_LENGTH = 2048;
+export const MAX_EVENT_TYPE_LENGTH = 100;
 
-/** Clerk ids are ~32 characters (`org_…`, `orgmem_…`, `user_…`); anything much longer is not one of Clerk's. */
-export const MAX_ID_LENGTH = 64;
+/**
+ * Text we store. PostgreSQL `text` cannot hold U+0000, and a lone UTF-16 surrogate is stored as U+FFFD, so two
+ * different ids would become one: such a payload is invalid (422 naming the field) rather than a 500 or a merge.
+ */
+export const storedText = (maxLength: number) =>
+  z
+    .string()
+    .max(maxLength, `must be at most ${maxLength} characters`)
+    .refine(
+      (value) => !value.includes("\u0000") && value.isWellFormed(),
+      "must be valid text (no NUL, no lone surrogates)",
+    );
+const clerkId = storedText(MAX_CLERK_ID_LENGTH).min(1);
+const nullableText = (maxLength: number) => storedText(maxLength).nullable().optional();
+
 /** Role keys are `org:<key>` with a short key. */
 const MAX_ROLE_LENGTH = 256;
-const clerkId = storedText.min(1).max(MAX_ID_LENGTH);
 const clerkTime = z.number().int().nonnegative();
 
 // z.object, not z.looseObject: unknown keys are allowed (Clerk adds fields) and left out of the result, which
 // spares copying every key of a ~3 KB payload on each delivery.
-const ClerkEmailAddressSchema = z.object({ id: z.string(), email_address: storedText });
+const ClerkEmailAddressSchema = z.object({
+  id: storedText(MAX_CLERK_ID_LENGTH),
+  email_address: storedText(MAX_EMAIL_LENGTH),
+});
 
 /** The fields of Clerk's `UserJSON` we use. */
 const ClerkUserSchema = z.object({
-  id: storedText.min(1),
+  id: clerkId,
   email_addresses: z.array(ClerkEmailAddressSchema),
-  primary_email_address_id: nullableText,
-  username: nullableText,
-  first_name: nullableText,
-  last_name: nullableText,
-  image_url: nullableText,
+  primary_email_address_id: nullableText(MAX_CLERK_ID_LENGTH),
+  username: nullableText(MAX_NAME_LENGTH),
+  first_name: nullableText(MAX_NAME_LENGTH),
+  last_name: nullableText(MAX_NAME_LENGTH),
+  image_url: nullableText(MAX_URL_LENGTH),
   updated_at: z.number().int().nonnegative(),
 });
 
-const DeletedObjectSchema = z.object({ id: storedText.min(1) });
+const DeletedObjectSchema = z.object({ id: clerkId });
 
 /** The fields of Clerk's `OrganizationJSON` we store (also the snapshot embedded in a membership). */
 const ClerkOrganizationSchema = z.object({
   id: clerkId,
-  name: storedText,
-  slug: nullableText,
-  image_url: nullableText,
+  name: storedText(MAX_NAME_LENGTH),
+  slug: nullableText(MAX_NAME_LENGTH),
+  image_url: nullableText(MAX_URL_LENGTH),
   created_by: clerkId.nullable().optional(),
   created_at: clerkTime,
   updated_at: clerkTime,
@@ -44,7 +69,7 @@ const ClerkOrganizationSchema = z.object({
 /** The fields of Clerk's `OrganizationMembershipJSON` we store: it has no top-level user or organization id. */
 const ClerkMembershipSchema = z.object({
   id: clerkId,
-  role: storedText.min(1).max(MAX_ROLE_LENGTH),
+  role: storedText(MAX_ROLE_LENGTH).min(1),
   created_at: clerkTime,
   updated_at: clerkTime,
   organization: ClerkOrganizationSchema,
@@ -53,7 +78,7 @@ const ClerkMembershipSchema = z.object({
 
 const DeletedOrganizationSchema = z.object({ id: clerkId });
 
-const EnvelopeSchema = z.object({ type: storedText.min(1), data: z.object({}) });
+const EnvelopeSchema = z.object({ type: storedText(MAX_EVENT_TYPE_LENGTH).min(1), data: z.object({}) });
 
 export interface ClerkUser {
   id: string;

@@ -1,7 +1,13 @@
 import { verifyToken } from "@clerk/backend";
 import { TokenVerificationError, TokenVerificationErrorReason } from "@clerk/backend/errors";
 import { ServiceError } from "../errors.js";
-import { MAX_ID_LENGTH } from "./events.js";
+import { MAX_CLERK_ID_LENGTH } from "./events.js";
+
+/**
+ * A Clerk user id: `user_` and letters and digits (a KSUID). A correctly signed token naming anything else cannot
+ * be one of our users; refusing it here answers 401, where the Backend API client would refuse it (a 503 forever).
+ */
+const CLERK_USER_ID = new RegExp(`^user_[A-Za-z0-9]{1,${MAX_CLERK_ID_LENGTH - 5}}$`);
 
 /** What the service needs of Clerk: session verification and the Backend API. Built from `Config.clerk`. */
 export interface ClerkOptions {
@@ -12,6 +18,10 @@ export interface ClerkOptions {
   apiUrl?: string | undefined;
   /** Origins a session token's `azp` must be one of; empty accepts any (Clerk's default). */
   authorizedParties?: string[] | undefined;
+  /** Seconds `/v1/me` remembers a Clerk user without a usable e-mail (default 60; 0: not at all). */
+  lookupCacheSeconds?: number | undefined;
+  /** Whether a pending session (`sts: "pending"`) is signed in; default false, as in Clerk's SDKs. */
+  acceptPendingSessions?: boolean | undefined;
 }
 
 export interface Session {
@@ -25,7 +35,7 @@ export interface Session {
 function activeOrganization(claims: Record<string, unknown>): string | undefined {
   const o = claims.o;
   const id = typeof o === "object" && o !== null ? (o as { id?: unknown }).id : claims.org_id;
-  return typeof id === "string" && id.length > 0 && id.length <= MAX_ID_LENGTH ? id : undefined;
+  return typeof id === "string" && id.length > 0 && id.length <= MAX_CLERK_ID_LENGTH ? id : undefined;
 }
 
 /** Why a request is not authenticated: `auth_unavailable` is our side (no key configured, JWKS unreachable). */
@@ -74,7 +84,7 @@ const MESSAGES: Record<string, string> = {
  * the instance's JWKS fetched (and cached) through the Backend API. Touches no database.
  */
 export function createSessionVerifier(options: ClerkOptions): VerifySession {
-  const { jwtKey, secretKey, apiUrl } = options;
+  const { jwtKey, secretKey, apiUrl, acceptPendingSessions = false } = options;
   const authorizedParties = options.authorizedParties?.length ? options.authorizedParties : undefined;
   return async (headers) => {
     const token = extractSessionToken(headers);
@@ -100,6 +110,11 @@ export function createSessionVerifier(options: ClerkOptions): VerifySession {
     }
     if (typeof claims.sub !== "string" || claims.sub === "") {
       throw notAuthenticated("the session token has no subject");
+    }
+    if (!CLERK_USER_ID.test(claims.sub)) throw notAuthenticated("the session token's subject is not a Clerk user id");
+    // Clerk's SDKs treat a pending session (sign-up tasks left, e.g. choosing an organization) as signed out.
+    if (claims.sts === "pending" && !acceptPendingSessions) {
+      throw notAuthenticated("the session is pending: finish signing in first");
     }
     return {
       userId: claims.sub,

@@ -1,5 +1,10 @@
 import { Webhook, WebhookVerificationError } from "svix";
 import { ServiceError } from "../errors.js";
+import { storedText } from "./events.js";
+
+/** Svix ids are `msg_` and a 27-character KSUID; the bound keeps the delivery key far below an index entry's limit. */
+export const MAX_SVIX_ID_LENGTH = 200;
+const SvixIdSchema = storedText(MAX_SVIX_ID_LENGTH);
 
 export interface VerifiedDelivery {
   svixId: string;
@@ -35,6 +40,11 @@ export function createVerifier(secret: string) {
     }
     // svix answers `undefined` for a correctly signed empty body: not JSON either.
     if (payload === undefined) throw invalidJson();
+    // Checked once signed: the id is then Svix's (or the signer's) word, and a bad one can never be stored.
+    const checked = SvixIdSchema.safeParse(svixId);
+    if (!checked.success) {
+      throw new ServiceError("invalid_payload", `svix-id: ${checked.error.issues[0]?.message ?? "invalid"}`);
+    }
     return { svixId, payload };
   };
 }

@@ -70,7 +70,6 @@ const EXIT_CODE: Record<ErrorCode, number> = {
   user_deleted: EXIT.failed,
   user_not_provisionable: EXIT.failed,
   constraint_violation: EXIT.failed,
-  row_unwritable: EXIT.failed,
   database_unavailable: EXIT.failed,
   schema_outdated: EXIT.failed,
   auth_unavailable: EXIT.failed,

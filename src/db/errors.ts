@@ -68,7 +68,10 @@ export function toDatabaseError(error: unknown): ServiceError {
     });
   }
   if (isUnwritable(state)) {
-    return new ServiceError("row_unwritable", "a value cannot be stored as it is", { detail: state, cause: error });
+    return new ServiceError("invalid_payload", "a value cannot be stored (too large, or not valid text)", {
+      detail: state,
+      cause: error,
+    });
   }
   if (state === "42P01" || state === "42703") {
     return new ServiceError("schema_outdated", "the database schema is behind this code: run `npm run db:migrate`", {

@@ -1,5 +1,6 @@
 import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import type { LookupCache } from "../accounts/lookup-cache.js";
 import { eventIds, parseClerkEvent } from "../clerk/events.js";
 import type { VerifyDelivery } from "../clerk/verify.js";
 import type { Db } from "../db/types.js";
@@ -18,6 +19,8 @@ export interface WebhookDeps {
   logger: Logger;
   metrics: Metrics;
   applyEvent?: ApplyEvent;
+  /** What /v1/me remembers of a user; a delivery for that user ends it. */
+  lookupCache?: LookupCache;
 }
 
 /** How a rejected delivery is counted in logs (and metrics). */
@@ -45,23 +48,39 @@ const limitBody: MiddlewareHandler = (c, next) => {
   return Number.parseInt(length, 10) > MAX_BODY_BYTES ? tooLarge() : next();
 };
 
-/** Event types counted by name in metrics; the many others as one (labels must stay few). */
-const LABELLED_TYPES = new Set(
-  ["user", "organization", "organizationMembership"].flatMap((kind) =>
-    ["created", "updated", "deleted"].map((action) => `${kind}.${action}`),
-  ),
-);
-const typeLabel = (type: string | undefined) =>
-  type === undefined ? "unknown" : LABELLED_TYPES.has(type) ? type : "other";
+/** The caller hung up before its whole body arrived: nobody reads our answer, and it says nothing about us. */
+class ClientClosedError extends Error {
+  constructor() {
+    super("the client closed the connection before sending the whole body");
+    this.name = "ClientClosedError";
+  }
+}
 
-export function clerkWebhookRoutes({ db, verifyDelivery, logger, metrics, applyEvent = applyClerkEvent }: WebhookDeps) {
+/** The raw body; a hang-up mid-body rejects with node's ECONNRESET `aborted`, told apart by the request's signal. */
+async function readBody(request: { text(): Promise<string>; raw: Request }): Promise<string> {
+  try {
+    return await request.text();
+  } catch (error) {
+    if (request.raw.signal.aborted) throw new ClientClosedError();
+    throw error;
+  }
+}
+
+export function clerkWebhookRoutes({
+  db,
+  verifyDelivery,
+  logger,
+  metrics,
+  applyEvent = applyClerkEvent,
+  lookupCache,
+}: WebhookDeps) {
   return new Hono().post("/", limitBody, async (c) => {
     const started = performance.now();
     let svixId: string | undefined; // logged only once verified: before that it is anyone's text
     let type: string | undefined;
     let ids: ReturnType<typeof eventIds> = {};
     try {
-      const delivery = verifyDelivery(await c.req.text(), {
+      const delivery = verifyDelivery(await readBody(c.req), {
         "svix-id": c.req.header("svix-id"),
         "svix-timestamp": c.req.header("svix-timestamp"),
         "svix-signature": c.req.header("svix-signature"),
@@ -74,15 +93,21 @@ export function clerkWebhookRoutes({ db, verifyDelivery, logger, metrics, applyE
       const outcome = await metrics.trackDatabaseCall(() =>
         applyEvent(db, { deliveryId: verifiedId, receivedAt: new Date(), event }),
       );
+      if (ids.userId !== undefined) lookupCache?.forget(ids.userId);
       const ms = elapsed(started);
-      metrics.recordDelivery(typeLabel(type), outcome, ms);
+      metrics.recordDelivery(type, outcome, ms);
       logger.info({ svixId, type, ...ids, outcome, ms }, "clerk delivery");
       return c.json({ received: true, outcome });
     } catch (error) {
+      if (error instanceof ClientClosedError) {
+        metrics.recordDelivery(undefined, "aborted", undefined);
+        logger.warn({ outcome: "aborted", code: "client_closed", ms: elapsed(started) }, "clerk delivery aborted");
+        return c.json({ error: { code: "client_closed", message: error.message } }, 400);
+      }
       const appError = toServiceError(error);
       const outcome = rejectedOutcome(appError.code);
       const ms = elapsed(started);
-      metrics.recordDelivery(typeLabel(type), outcome, type === undefined ? undefined : ms);
+      metrics.recordDelivery(type, outcome, type === undefined ? undefined : ms);
       logger.warn({ svixId, type, ...ids, outcome, code: appError.code, ms }, "clerk delivery rejected");
       throw error;
     }

@@ -20,7 +20,6 @@ const STATUS = {
   invalid_payload: 422,
   invalid_request: 422,
   constraint_violation: 422,
-  row_unwritable: 422,
   internal: 500,
   schema_outdated: 500,
   usage: 500,
@@ -40,7 +39,6 @@ const PUBLIC_MESSAGE: Partial<Record<ErrorCode, string>> = {
   clerk_unavailable: "Clerk is unavailable; retry later",
   clerk_unauthorized: "Clerk is unavailable; retry later",
   constraint_violation: "the payload cannot be stored: it breaks a rule of the database",
-  row_unwritable: "the payload cannot be stored: a field is too long or not valid text",
   internal: "internal error",
   schema_outdated: "internal error",
 };

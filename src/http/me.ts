@@ -1,6 +1,8 @@
 import { createRoute, OpenAPIHono, type z } from "@hono/zod-openapi";
+import { bodyLimit } from "hono/body-limit";
 import { createMiddleware } from "hono/factory";
 import { type Account, type AccountWorkspace, ensureAccount, renameWorkspace } from "../accounts/account.js";
+import type { LookupCache } from "../accounts/lookup-cache.js";
 import { ensureOrganizations } from "../accounts/organizations.js";
 import { createClerkUserFetcher } from "../clerk/backend-api.js";
 import { createClerkOrganizationFetcher } from "../clerk/organization-api.js";
@@ -14,9 +16,21 @@ export interface MeDeps {
   db: Db;
   clerk: ClerkOptions;
   logger: Logger;
+  lookupCache?: LookupCache;
 }
 
 type Env = { Variables: { session: Session } };
+
+/** A workspace name is at most 100 characters: 64 KiB is plenty for any JSON carrying one. */
+export const MAX_ME_BODY_BYTES = 64 * 1024;
+
+/** 413 from the Content-Length alone, or as soon as a streamed body passes the limit: never buffered whole. */
+const limitBody = bodyLimit({
+  maxSize: MAX_ME_BODY_BYTES,
+  onError: () => {
+    throw new ServiceError("payload_too_large", `body exceeds ${MAX_ME_BODY_BYTES} bytes`);
+  },
+});
 
 const json = <T extends z.ZodType>(schema: T, description: string) => ({
   content: { "application/json": { schema } },
@@ -54,6 +68,7 @@ const renameMyWorkspace = createRoute({
   responses: {
     200: json(WorkspaceSchema, "The renamed workspace"),
     400: json(ErrorSchema, "The body is not JSON"),
+    413: json(ErrorSchema, "The body is larger than 64 KiB"),
     415: json(ErrorSchema, "The body is not application/json"),
     422: json(ErrorSchema, "The name is not 1–100 characters once trimmed (the message names the field)"),
     ...errors,
@@ -64,7 +79,7 @@ const renameMyWorkspace = createRoute({
  * `/v1/me` and `/v1/me/workspace`, authenticated by a Clerk session token, and `/openapi.json` describing them.
  * The session is verified before anything else runs: no database query for an unauthenticated request.
  */
-export function meRoutes({ db, clerk, logger }: MeDeps) {
+export function meRoutes({ db, clerk, logger, lookupCache }: MeDeps) {
   const verifySession = createSessionVerifier(clerk);
   const fetchClerkUser = createClerkUserFetcher(clerk);
   const fetchClerkOrganization = createClerkOrganizationFetcher(clerk);
@@ -89,7 +104,10 @@ export function meRoutes({ db, clerk, logger }: MeDeps) {
 
   const account = async (userId: string): Promise<Account> => {
     const started = performance.now();
-    const lookup = await ensureAccount({ db, fetchClerkUser }, userId).catch((error: unknown) => {
+    const lookup = await ensureAccount(
+      { db, fetchClerkUser, ...(lookupCache ? { cache: lookupCache } : {}) },
+      userId,
+    ).catch((error: unknown) => {
       if (isServiceError(error, "clerk_unavailable")) {
         logger.warn({ userId, detail: error.detail }, "Clerk user lookup failed");
       }
@@ -146,7 +164,7 @@ export function meRoutes({ db, clerk, logger }: MeDeps) {
       }
       return c.json({ ...serializeAccount(found), organizations: teams.organizations }, 200);
     })
-    .openapi({ ...renameMyWorkspace, middleware: [authenticate] as const }, async (c) => {
+    .openapi({ ...renameMyWorkspace, middleware: [limitBody, authenticate] as const }, async (c) => {
       const { userId } = c.var.session;
       const { name } = c.req.valid("json");
       // The common case is one UPDATE; a user the webhook has not provisioned yet is provisioned first.

@@ -12,7 +12,7 @@ export interface RowFailure {
 
 function failureReason(error: ServiceError): string | undefined {
   if (error.code === "email_conflict") return "email_conflict";
-  if (error.code === "row_unwritable") return `sqlstate_${error.detail ?? "unknown"}`;
+  if (error.code === "invalid_payload") return `sqlstate_${error.detail ?? "unknown"}`;
   if (error.code !== "constraint_violation") return undefined;
   return error.detail === "users_username_unique" ? "username_conflict" : (error.detail ?? "constraint");
 }

@@ -1,5 +1,7 @@
 import { randomBytes } from "node:crypto";
-import type { PGlite } from "@electric-sql/pglite";
+import { PGlite } from "@electric-sql/pglite";
+import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
+import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
 import { drizzle } from "drizzle-orm/postgres-js";
 import { migrate } from "drizzle-orm/postgres-js/migrator";
 import postgres from "postgres";
@@ -19,20 +21,22 @@ export type Query = <T = Record<string, unknown>>(text: string, params?: unknown
 
 export interface Driver {
   name: "pglite" | "postgres";
-  open(): Promise<TestDatabase>;
+  open(options?: { beforeMigrate?: string }): Promise<TestDatabase>;
 }
 
 export const testDatabaseUrl = process.env.TEST_DATABASE_URL || undefined;
 
 /** PGlite always; the real server too when TEST_DATABASE_URL is set. */
 export function drivers(): Driver[] {
-  const list: Driver[] = [{ name: "pglite", open: openTestPglite }];
-  if (testDatabaseUrl) list.push({ name: "postgres", open: () => openTestPostgres() });
+  const list: Driver[] = [{ name: "pglite", open: (options) => openTestPglite(options) }];
+  if (testDatabaseUrl) list.push({ name: "postgres", open: (options) => openTestPostgres(options) });
   return list;
 }
 
-export async function openTestPglite(): Promise<TestDatabase> {
-  const database = await openPglite(undefined);
+/** `beforeMigrate`: SQL run on the empty database first (e.g. Supabase's default privileges). */
+export async function openTestPglite(options: { beforeMigrate?: string } = {}): Promise<TestDatabase> {
+  const database =
+    options.beforeMigrate === undefined ? await openPglite(undefined) : await pgliteAfter(options.beforeMigrate);
   const client = (database.db as unknown as { $client: PGlite }).$client;
   return {
     ...database,
@@ -44,6 +48,14 @@ export async function openTestPglite(): Promise<TestDatabase> {
   };
 }
 
+async function pgliteAfter(beforeMigrate: string): Promise<Database> {
+  const client = new PGlite();
+  await client.exec(beforeMigrate);
+  const db = drizzlePglite({ client, schema });
+  await migratePglite(db, { migrationsFolder: MIGRATIONS_FOLDER });
+  return { db, kind: "pglite", close: () => client.close() };
+}
+
 export interface CreatedDatabase {
   name: string;
   url: string;
@@ -52,13 +64,18 @@ export interface CreatedDatabase {
 }
 
 /** A fresh database on the server at `adminUrl`, migrated; `drop` removes it. Tests and benchmarks share this. */
-export async function createMigratedDatabase(adminUrl: string, prefix: string): Promise<CreatedDatabase> {
+export async function createMigratedDatabase(
+  adminUrl: string,
+  prefix: string,
+  beforeMigrate?: string,
+): Promise<CreatedDatabase> {
   const name = `${prefix}_${Date.now().toString(36)}_${randomBytes(4).toString("hex")}`;
   const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
   await admin.unsafe(`CREATE DATABASE ${name}`);
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   const migrator = postgres(url.toString(), { max: 1, onnotice: () => {} });
+  if (beforeMigrate !== undefined) await migrator.unsafe(beforeMigrate);
   await migrate(drizzle({ client: migrator, schema }), { migrationsFolder: MIGRATIONS_FOLDER });
   const [version] = await migrator<{ server_version: string }[]>`SHOW server_version`;
   await migrator.end();
@@ -74,15 +91,16 @@ export async function createMigratedDatabase(adminUrl: string, prefix: string): 
 }
 
 /** A database of its own on the TEST_DATABASE_URL server: created and migrated here, dropped on close. */
-export function createPostgresDatabase(): Promise<CreatedDatabase> {
+export function createPostgresDatabase(beforeMigrate?: string): Promise<CreatedDatabase> {
   if (!testDatabaseUrl) throw new Error("TEST_DATABASE_URL is not set");
-  return createMigratedDatabase(testDatabaseUrl, "cp_test");
+  return createMigratedDatabase(testDatabaseUrl, "cp_test", beforeMigrate);
 }
 
 export async function openTestPostgres(
-  options: Partial<Parameters<typeof openPostgres>[0]> = {},
+  options: Partial<Parameters<typeof openPostgres>[0]> & { beforeMigrate?: string } = {},
 ): Promise<TestDatabase> {
-  const created = await createPostgresDatabase();
+  const { beforeMigrate, ...poolOptions } = options;
+  const created = await createPostgresDatabase(beforeMigrate);
   const database = openPostgres({
     kind: "postgres",
     url: created.url,
@@ -90,7 +108,7 @@ export async function openTestPostgres(
     idleTimeoutSeconds: 30,
     connectTimeoutSeconds: 10,
     statementTimeoutMs: 5_000,
-    ...options,
+    ...poolOptions,
   });
   const plain = postgres(created.url, { max: 2, onnotice: () => {} });
   return {
