@@ -57,4 +57,6 @@ try {
 }
 renameSync(staging, OUT);
 rmSync(old, { recursive: true, force: true });
-console.error(`clerk-provisioner: built ${entryPoints.length} files into ${OUT}/ in ${Math.round(performance.now() - started)} ms`);
+console.error(
+  `clerk-provisioner: built ${entryPoints.length} files into ${OUT}/ in ${Math.round(performance.now() - started)} ms`,
+);
