@@ -7,7 +7,7 @@ import postgres from "postgres";
 import { createMigratedDatabase } from "../tests/helpers/database.js";
 import { ceilingStatement, type DirectDb, pgliteDirect, postgresDirect, runDirectLoad } from "./ceiling.js";
 import { type LoadResult, runHttpLoad } from "./http-load.js";
-import { type RunningService, readCpuMs, startService } from "./service.js";
+import { buildBenchServer, buildService, type RunningService, readCpuMs, startService } from "./service.js";
 import {
   BENCH_SECRET,
   createdDeliveries,
@@ -31,6 +31,9 @@ const { values: args } = parseArgs({
     "skip-naive": { type: "boolean", default: false },
     "skip-extra": { type: "boolean", default: false },
     "cpu-prof": { type: "boolean", default: false },
+    "skip-lean": { type: "boolean", default: false },
+    pooler: { type: "boolean", default: false },
+    starts: { type: "string", default: "3" },
     "log-level": { type: "string", default: "info" },
     "node-args": { type: "string", default: "" },
     help: { type: "boolean", default: false },
@@ -47,6 +50,11 @@ if (args.help) {
   --soak N              then N seconds at concurrency 64 on the service, sampling its RSS every second
   --skip-naive          no comparator rows     --skip-extra   no duplicate-heavy and mixed runs
   --cpu-prof            the service writes a V8 CPU profile to bench/results/ on exit
+  --skip-lean           no lean rows (a bare server on the same stack: Hono, svix verify, the same statement)
+  --pooler              also the service and the ceiling through a transaction pooler (BENCH_POOLER_URL, default
+                        postgres://postgres@127.0.0.1:6543/postgres: .ci/pgbouncer.ini)
+  --starts N            process start to /health 200, N times each on PostgreSQL and PGlite, compiled and with
+                        the tsx loader (as npm start ran before); 0: none (default 3)
   --log-level L         the service's LOG_LEVEL (default info: one line per delivery, as in production)
   --node-args="…"       extra Node.js flags for the service (experiments: --node-args=--max-semi-space-size=4)
 `);
@@ -58,6 +66,7 @@ const PER_STEP = Number(args.quick ? "4000" : args.deliveries);
 const CONCURRENCY = args.concurrency.split(",").map(Number);
 const POOL = Number(args.pool);
 const SOAK_SECONDS = Number(args.soak);
+const STARTS = Number(args.starts);
 const HOST = "127.0.0.1";
 const RESULTS = new URL("./results/", import.meta.url).pathname;
 const sign = createSigner(BENCH_SECRET);
@@ -65,7 +74,7 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 
 interface Row {
   run: string;
-  path: "ceiling" | "service" | "naive";
+  path: "ceiling" | "service" | "naive" | "lean";
   concurrency: number;
   sent: number;
   completed: number;
@@ -91,7 +100,7 @@ interface Row {
 /** What every sent delivery should have left behind: one user and one workspace, or nothing for a deleted one. */
 interface Expectation {
   label: string;
-  database: "service" | "naive" | "ceiling";
+  database: "service" | "naive" | "ceiling" | "lean";
   live: Set<string>;
   deleted: Set<string>;
   svixIds: Set<string>;
@@ -222,7 +231,7 @@ const walPerDelivery = (spent: CpuSpent, count: number) =>
 async function overHttp(
   service: RunningService,
   run: string,
-  path: "service" | "naive",
+  path: "service" | "naive" | "lean",
   concurrency: number,
   deliveries: Delivery[],
   options: { record?: boolean } = {},
@@ -292,6 +301,73 @@ async function globalInvariants(query: Query) {
   return row;
 }
 
+/** A service row's deliveries per second against the lean server's, same run and concurrency. */
+function vsLean(row: Row): string {
+  const lean = rows.find((r) => r.path === "lean" && r.run === row.run && r.concurrency === row.concurrency);
+  return row.path === "service" && lean ? `${((row.perSecond / lean.perSecond) * 100).toFixed(0)} %` : "—";
+}
+
+interface StartTimes {
+  how: "node dist/main.js" | "node --import tsx src/main.ts";
+  database: "postgres" | "pglite";
+  ms: number[];
+  restingRssMb: number[];
+}
+
+/**
+ * Process start to the first 200 from /health, STARTS times each: compiled as `npm start` runs it now, and with the
+ * tsx loader as it ran before; on the benchmark's PostgreSQL database and on a PGlite directory migrated beforehand.
+ */
+async function measureStarts(postgresUrl: string | undefined): Promise<StartTimes[]> {
+  const dir = mkdtempSync(join(tmpdir(), "clerk-provisioner-starts-"));
+  const results: StartTimes[] = [];
+  try {
+    const targets: [StartTimes["database"], Record<string, string>][] = [
+      ...(postgresUrl
+        ? [["postgres", { DATABASE_URL: postgresUrl }] as [StartTimes["database"], Record<string, string>]]
+        : []),
+      ["pglite", { DATABASE_URL: "", PGLITE_DATA_DIR: join(dir, "pglite") }],
+    ];
+    const hows = [
+      { how: "node dist/main.js" as const, entry: "dist/main.js", loader: undefined },
+      { how: "node --import tsx src/main.ts" as const, entry: "src/main.ts", loader: "tsx" as const },
+    ];
+    await (
+      await startService({ entry: "dist/main.js", env: { DATABASE_URL: "", PGLITE_DATA_DIR: join(dir, "pglite") } })
+    ).stop();
+    for (const [database, env] of targets) {
+      for (const { how, entry, loader } of hows) {
+        const result: StartTimes = { how, database, ms: [], restingRssMb: [] };
+        for (let i = 0; i < STARTS; i++) {
+          const started = await startService({ entry, env: { ...env, LOG_LEVEL: "warn" }, loader });
+          result.ms.push(started.startMs);
+          result.restingRssMb.push(started.memory().rssMb);
+          await started.stop();
+        }
+        results.push(result);
+        log(`  start ${how.padEnd(30)} ${database.padEnd(8)} ${result.ms.map((ms) => ms.toFixed(0)).join(", ")} ms`);
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return results;
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
+
+function startsTable(starts: StartTimes[]): string {
+  return [
+    "| start (process → /health 200)    | database | median ms | runs ms | RSS at rest MB |",
+    "|----------------------------------|----------|-----------|---------|----------------|",
+    ...starts.map(
+      (s) =>
+        `| ${s.how.padEnd(32)} | ${s.database.padEnd(8)} | ${median(s.ms).toFixed(0).padStart(9)} | ` +
+        `${s.ms.map((ms) => ms.toFixed(0)).join(", ")} | ${median(s.restingRssMb).toFixed(0).padStart(14)} |`,
+    ),
+  ].join("\n");
+}
+
 const format = (n: number | undefined, digits = 2) => (n === undefined || Number.isNaN(n) ? "—" : n.toFixed(digits));
 
 function table(): string {
@@ -306,6 +382,7 @@ function table(): string {
     "max ms",
     "non-2xx",
     "vs ceiling",
+    "vs lean",
     "CPU µs/deliv: client",
     "service",
     "postgres",
@@ -321,6 +398,7 @@ function table(): string {
     format(r.max, 1),
     r.path === "ceiling" ? "—" : String(r.nonOk),
     r.ratio === undefined ? "—" : `${(r.ratio * 100).toFixed(0)} %`,
+    vsLean(r),
     r.cpuUs.client.toFixed(0),
     r.cpuUs.service === undefined ? "—" : r.cpuUs.service.toFixed(0),
     r.cpuUs.postgres === undefined ? "—" : r.cpuUs.postgres.toFixed(0),
@@ -353,17 +431,15 @@ async function main() {
 
   try {
     // Databases: one real one shared by service, comparator and ceiling; or a PGlite per process.
-    let serviceEnv: () => Record<string, string>;
+    let serviceEnv: (name: Expectation["database"]) => Record<string, string>;
+    let adminDatabaseUrl: string | undefined;
     let queries: Record<Expectation["database"], () => Promise<{ query: Query; close(): Promise<void> }>>;
     let ceilingDb: DirectDb;
     let database: { kind: string; version: string };
     if (embedded) {
       const dataRoot = mkdtempSync(join(tmpdir(), "clerk-provisioner-bench-"));
       cleanups.push(async () => rmSync(dataRoot, { recursive: true, force: true }));
-      serviceEnv = (() => {
-        let n = 0;
-        return () => ({ PGLITE_DATA_DIR: join(dataRoot, `pglite-${n++}`), DATABASE_URL: "" });
-      })();
+      serviceEnv = (name) => ({ PGLITE_DATA_DIR: join(dataRoot, `pglite-${name}`), DATABASE_URL: "" });
       ceilingDb = await pgliteDirect(join(dataRoot, "pglite-ceiling"));
       const ceilingRef = ceilingDb;
       const openDir = (dir: string) => async () => {
@@ -375,8 +451,9 @@ async function main() {
         };
       };
       queries = {
-        service: openDir("pglite-0"),
-        naive: openDir("pglite-1"),
+        service: openDir("pglite-service"),
+        naive: openDir("pglite-naive"),
+        lean: openDir("pglite-lean"),
         ceiling: async () => ({ query: (text, params) => ceilingRef.run(text, params), close: async () => {} }),
       };
       database = { kind: "pglite", version: "embedded" };
@@ -385,6 +462,7 @@ async function main() {
       cleanups.push(created.drop);
       log(`  database ${created.name} (PostgreSQL ${created.serverVersion})`);
       serviceEnv = () => ({ DATABASE_URL: created.url, DATABASE_POOL_MAX: String(POOL) });
+      adminDatabaseUrl = created.url;
       const observer = postgres(adminUrl, { max: 1, onnotice: () => {} });
       cleanups.push(() => observer.end());
       walCounters = async () => {
@@ -396,7 +474,7 @@ async function main() {
         (await observer<{ pid: number }[]>`SELECT pid FROM pg_stat_activity WHERE datname = ${created.name}`).map(
           (row) => row.pid,
         );
-      ceilingDb = postgresDirect(serviceEnv());
+      ceilingDb = postgresDirect(serviceEnv("ceiling"));
       const open = async () => {
         const client = postgres(created.url, { max: 1, onnotice: () => {} });
         return {
@@ -407,7 +485,7 @@ async function main() {
           close: () => client.end(),
         };
       };
-      queries = { service: open, naive: open, ceiling: open };
+      queries = { service: open, naive: open, ceiling: open, lean: open };
       database = { kind: "postgres", version: created.serverVersion };
     }
     cleanups.push(() => ceilingDb.close());
@@ -416,9 +494,11 @@ async function main() {
       ...(args["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${RESULTS}`] : []),
       ...args["node-args"].split(" ").filter(Boolean),
     ];
+    buildService();
+    const starts = STARTS > 0 ? await measureStarts(adminDatabaseUrl) : undefined;
     const service = await startService({
-      entry: "src/main.ts",
-      env: { ...serviceEnv(), LOG_LEVEL: args["log-level"] },
+      entry: "dist/main.js",
+      env: { ...serviceEnv("service"), LOG_LEVEL: args["log-level"] },
       nodeArgs,
     });
     cleanups.push(() => service.stop());
@@ -495,11 +575,46 @@ async function main() {
     const serviceStderr = service.stderr();
     await service.stop();
 
+    let leanMemory: { rssMb: number; peakMb: number } | undefined;
+    if (!args["skip-lean"]) {
+      const lean = await startService({
+        entry: await buildBenchServer("bench/lean-server.ts"),
+        env: { ...serviceEnv("lean"), LOG_LEVEL: args["log-level"] },
+      });
+      cleanups.push(() => lean.stop());
+      await overHttp(lean, "warm-up", "lean", 64, createdDeliveries("wl", 1500), { record: false });
+      for (const concurrency of CONCURRENCY) {
+        await overHttp(lean, "created", "lean", concurrency, createdDeliveries(`c${concurrency}l`, PER_STEP));
+      }
+      leanMemory = lean.memory();
+      await lean.stop();
+    }
+
+    let pooledMemory: { rssMb: number; peakMb: number } | undefined;
+    if (args.pooler && adminDatabaseUrl) {
+      const pooler = new URL(process.env.BENCH_POOLER_URL || "postgres://postgres@127.0.0.1:6543/postgres");
+      pooler.pathname = new URL(adminDatabaseUrl).pathname;
+      const pooledEnv = { DATABASE_URL: pooler.toString(), DATABASE_POOL_MAX: String(POOL) };
+      log(`  through the pooler at ${pooler.host} (prepare off, no pipelining)`);
+      const pooledCeiling = postgresDirect(pooledEnv);
+      cleanups.push(() => pooledCeiling.close());
+      const pooled = await startService({ entry: "dist/main.js", env: { ...pooledEnv, LOG_LEVEL: args["log-level"] } });
+      cleanups.push(() => pooled.stop());
+      await overHttp(pooled, "warm-up", "service", 64, createdDeliveries("wp", 1500), { record: false });
+      await direct(pooledCeiling, "warm-up", 64, createdDeliveries("xp", 1500), false);
+      for (const concurrency of CONCURRENCY) {
+        await direct(pooledCeiling, "pooled", concurrency, createdDeliveries(`p${concurrency}c`, PER_STEP));
+        await overHttp(pooled, "pooled", "service", concurrency, createdDeliveries(`p${concurrency}s`, PER_STEP));
+      }
+      pooledMemory = pooled.memory();
+      await pooled.stop();
+    }
+
     let naiveMemory: { rssMb: number; peakMb: number } | undefined;
     if (!args["skip-naive"]) {
       const naive = await startService({
-        entry: "bench/naive-server.ts",
-        env: { ...serviceEnv(), LOG_LEVEL: args["log-level"] },
+        entry: await buildBenchServer("bench/naive-server.ts"),
+        env: { ...serviceEnv("naive"), LOG_LEVEL: args["log-level"] },
       });
       cleanups.push(() => naive.stop());
       await overHttp(naive, "warm-up", "naive", 64, createdDeliveries("wn", 1500), { record: false });
@@ -513,7 +628,7 @@ async function main() {
     log("  verifying …");
     const verification = [];
     const invariants: Record<string, unknown> = {};
-    for (const name of ["service", "naive", "ceiling"] as const) {
+    for (const name of ["service", "naive", "ceiling", "lean"] as const) {
       const mine = expectations.filter((e) => e.database === name);
       if (mine.length === 0) continue;
       const db = await queries[name]();
@@ -539,8 +654,11 @@ async function main() {
           `troughs ${(soak.troughMiddleMb as number).toFixed(0)} → ${(soak.troughLastMb as number).toFixed(0)} MB ` +
           `(growth ${(soak.growthMb as number) >= 0 ? "+" : ""}${(soak.growthMb as number).toFixed(0)} MB)`
         : "") +
+      (leanMemory ? `; lean peak ${leanMemory.peakMb.toFixed(1)} MB` : "") +
+      (pooledMemory ? `; service through the pooler peak ${pooledMemory.peakMb.toFixed(1)} MB` : "") +
       (naiveMemory ? `; naive comparator peak ${naiveMemory.peakMb.toFixed(1)} MB` : "");
     process.stdout.write(`${memoryLine}\n`);
+    if (starts) process.stdout.write(`${startsTable(starts)}\n`);
     process.stdout.write(
       verified
         ? `verified: every delivery left exactly one user and one workspace (deleted users none) — ${verification.length} checks\n`
@@ -561,7 +679,14 @@ async function main() {
           database,
           options: { seconds: SECONDS, deliveriesPerStep: PER_STEP, concurrency: CONCURRENCY, pool: POOL },
           rows,
-          memory: { service: serviceMemory, serviceAfterConcurrency64Mb: serviceRssAt64, naive: naiveMemory },
+          memory: {
+            service: serviceMemory,
+            serviceAfterConcurrency64Mb: serviceRssAt64,
+            lean: leanMemory,
+            pooled: pooledMemory,
+            naive: naiveMemory,
+          },
+          starts,
           soak,
           verification: { ok: verified, checks: verification, invariants },
           table: rendered,

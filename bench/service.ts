@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
@@ -9,6 +9,8 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
 export interface RunningService {
   pid: number;
   port: number;
+  /** From spawning the process to its first 200 on /health, in ms. */
+  startMs: number;
   /** The service's stderr so far (its stdout, the pino lines, goes to /dev/null as to a log shipper). */
   stderr(): string;
   /** Resident memory now and at its peak (VmRSS, VmHWM), in MB. */
@@ -40,14 +42,42 @@ function readMemory(pid: number) {
   return { rssMb: kb("VmRSS") / 1024, peakMb: kb("VmHWM") / 1024 };
 }
 
+/** What `npm start` does before serving: dist/ built when missing or older than the sources. */
+export function buildService() {
+  execFileSync(process.execPath, ["scripts/build.mjs", "--if-stale"], { cwd: ROOT, stdio: "inherit" });
+}
+
 /**
- * Starts `entry` (src/main.ts, or the naive comparator's server) as its own Node process, exactly as `npm start`
- * runs it (`node --import tsx`), and waits until /health answers 200.
+ * Bench-only servers (bench/*-server.ts) compiled like the service, so that no TypeScript loader runs in any
+ * measured process. Written to bench/results/, two levels below the root like dist/db/client.js, so that the
+ * migrations folder it finds relative to itself is the same.
+ */
+export async function buildBenchServer(source: string): Promise<string> {
+  const { build } = await import("esbuild");
+  const outfile = `bench/results/${source.replace(/^bench\//, "").replace(/\.ts$/, ".mjs")}`;
+  await build({
+    entryPoints: [source],
+    outfile: `${ROOT}/${outfile}`,
+    bundle: true,
+    packages: "external",
+    format: "esm",
+    platform: "node",
+    target: "node20",
+    logLevel: "warning",
+  });
+  return outfile;
+}
+
+/**
+ * Starts `entry` (dist/main.js, or a compiled bench server) as its own Node process, as `npm start` runs it
+ * (`node` alone; `loader: "tsx"` runs a TypeScript entry the way `npm start` did before, for comparison), and waits
+ * until /health answers 200.
  */
 export async function startService(options: {
   entry: string;
   env: Record<string, string>;
   nodeArgs?: string[];
+  loader?: "tsx";
 }): Promise<RunningService> {
   const port = await freePort();
   const env: Record<string, string | undefined> = {
@@ -59,7 +89,9 @@ export async function startService(options: {
     NODE_ENV: "production",
     CLERK_WEBHOOK_SIGNING_SECRET: BENCH_SECRET,
   };
-  const child: ChildProcess = spawn(process.execPath, [...(options.nodeArgs ?? []), "--import", "tsx", options.entry], {
+  const loader = options.loader ? ["--import", options.loader] : [];
+  const spawnedAt = performance.now();
+  const child: ChildProcess = spawn(process.execPath, [...(options.nodeArgs ?? []), ...loader, options.entry], {
     cwd: ROOT,
     env,
     stdio: ["ignore", "ignore", "pipe"],
@@ -76,16 +108,19 @@ export async function startService(options: {
     if (child.exitCode !== null) throw new Error(`${options.entry} exited at start:\n${stderr}`);
     try {
       const res = await fetch(`http://127.0.0.1:${port}/health`);
+      await res.arrayBuffer();
       if (res.status === 200) break;
     } catch {
       // not listening yet
     }
     if (Date.now() > deadline) throw new Error(`${options.entry} did not become healthy:\n${stderr}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await new Promise((resolve) => setTimeout(resolve, 5));
   }
+  const startMs = performance.now() - spawnedAt;
   return {
     pid,
     port,
+    startMs,
     stderr: () => stderr,
     memory: () => readMemory(pid),
     cpuMs: () => readCpuMs(pid),

@@ -39,7 +39,7 @@ async function expectError(res: Response, status: number, code: string): Promise
   return body.error.message;
 }
 
-describe.each(drivers())("/v1/me on $name", ({ open }) => {
+describe.each(drivers({ pooler: true }))("/v1/me on $name", ({ open }) => {
   let h: Harness;
   let api: FakeClerkApi;
   let signer: SessionSigner;

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { clerkEvent, clerkUser, newSvixId, newUserId, type SignedDelivery, signDelivery } from "./helpers/clerk.js";
-import { createPostgresDatabase, testDatabaseUrl } from "./helpers/database.js";
+import { createPostgresDatabase, testDatabaseUrl, testPoolerUrl, throughPooler } from "./helpers/database.js";
 import { type ServiceProcess, startService } from "./helpers/service-process.js";
 
 const NPM_START = { file: "npm", args: ["start"] };
@@ -92,7 +92,13 @@ async function openIdleKeepAlive(url: string) {
   return { status, agent };
 }
 
-describe.runIf(testDatabaseUrl)("two service processes on one database", () => {
+/** Directly, and through the transaction pooler when TEST_POOLER_URL is set. */
+const routes = [
+  { route: "directly", serviceUrl: (url: string) => url },
+  ...(testPoolerUrl ? [{ route: "through the transaction pooler", serviceUrl: throughPooler }] : []),
+];
+
+describe.runIf(testDatabaseUrl).each(routes)("two service processes on one database, $route", ({ serviceUrl }) => {
   let database: Awaited<ReturnType<typeof createPostgresDatabase>>;
   let sql: postgres.Sql;
   const services: ServiceProcess[] = [];
@@ -100,7 +106,8 @@ describe.runIf(testDatabaseUrl)("two service processes on one database", () => {
   beforeAll(async () => {
     database = await createPostgresDatabase();
     sql = postgres(database.url, { max: 2, onnotice: () => {} });
-    services.push(...(await Promise.all([1, 2].map(() => startService({ env: { DATABASE_URL: database.url } })))));
+    const env = { DATABASE_URL: serviceUrl(database.url) };
+    services.push(...(await Promise.all([1, 2].map(() => startService({ env })))));
   });
 
   afterAll(async () => {

@@ -45,7 +45,7 @@ interface UserRow {
   updated_at: string;
 }
 
-describe.each(cliDatabases())("npm run sync on $name", ({ name, open }) => {
+describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, open }) => {
   let api: FakeClerkApi;
   let database: CliDatabase;
   let created = 0;
@@ -506,7 +506,7 @@ describe.each(cliDatabases())("npm run sync on $name", ({ name, open }) => {
     TIMEOUT,
   );
 
-  if (name === "postgres") {
+  if (name !== "pglite") {
     test(
       "a crash (SIGKILL) with pages in flight loses nothing: the next run resumes after the last committed page; two runs never overlap",
       async () => {

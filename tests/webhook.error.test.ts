@@ -22,7 +22,7 @@ function userCreatedWith(change: (data: Json) => void): Json {
 
 const firstEmail = (data: Json) => (data.email_addresses as Json[])[0] as Json;
 
-describe.each(drivers())("webhook errors on $name", ({ name, open }) => {
+describe.each(drivers({ pooler: true }))("webhook errors on $name", ({ name, open }) => {
   let h: Harness;
   beforeAll(async () => {
     h = createHarness(await open());
@@ -119,7 +119,7 @@ describe.each(drivers())("webhook errors on $name", ({ name, open }) => {
     expect(await h.database.query("SELECT id FROM users WHERE id = $1", [id])).toEqual([{ id }]);
   });
 
-  describe.runIf(name === "postgres")("the database going away mid-delivery (PostgreSQL)", () => {
+  describe.runIf(name !== "pglite")("the database going away mid-delivery (PostgreSQL)", () => {
     const userRows = async (id: string) => {
       const [row] = await h.database.query<{ users: number; workspaces: number; versions: number; deleted: number }>(
         `SELECT (SELECT count(*)::int FROM users WHERE id = $1) AS users,

@@ -13,7 +13,7 @@ interface UserRow {
   subscription_tier: string;
 }
 
-describe.each(drivers())("webhook on $name", ({ open }) => {
+describe.each(drivers({ pooler: true }))("webhook on $name", ({ open }) => {
   let h: Harness;
   beforeAll(async () => {
     h = createHarness(await open());

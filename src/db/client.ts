@@ -30,20 +30,33 @@ export function reconnectDelaySeconds(failures: number): number {
   return (0.5 + Math.random() / 2) * Math.min(3 ** failures / 100, 2);
 }
 
+/**
+ * Sent as startup parameters. A transaction pooler refuses them (PgBouncer: "unsupported startup parameter") or
+ * drops them, since its server connections are shared: there the role's settings apply (supabase/README.md), and
+ * every database call keeps its own deadline in the service.
+ */
+function sessionSettings(statementTimeoutMs: number) {
+  return {
+    application_name: "clerk-provisioner",
+    statement_timeout: statementTimeoutMs,
+    lock_timeout: statementTimeoutMs,
+    idle_in_transaction_session_timeout: statementTimeoutMs * 2,
+  };
+}
+
 export function openPostgres(config: Extract<Config["database"], { kind: "postgres" }>): Database {
+  const pooled = isTransactionPooler(config.url);
   const client = postgres(config.url, {
     max: config.poolMax,
     idle_timeout: config.idleTimeoutSeconds,
     connect_timeout: config.connectTimeoutSeconds,
     backoff: reconnectDelaySeconds,
-    prepare: !isTransactionPooler(config.url),
+    prepare: !pooled,
+    // Behind a transaction pooler, a query pipelined behind a busy one can hang or get another query's answer
+    // (porsager/postgres#970); 1 sends the next only after the previous answered (0 breaks sql.begin, #1210).
+    ...(pooled ? { max_pipeline: 1 } : {}),
     onnotice: () => {},
-    connection: {
-      application_name: "clerk-provisioner",
-      statement_timeout: config.statementTimeoutMs,
-      lock_timeout: config.statementTimeoutMs,
-      idle_in_transaction_session_timeout: config.statementTimeoutMs * 2,
-    },
+    connection: pooled ? { application_name: "clerk-provisioner" } : sessionSettings(config.statementTimeoutMs),
   });
   return {
     db: drizzlePostgres({ client, schema }),

@@ -108,9 +108,11 @@ export function runTransaction<T>(
 }
 
 /**
- * Runs `work` while holding the session-level advisory lock `name` (on a connection of its own, so the lock lives
- * exactly as long as `work` or the connection: a crashed holder releases it). `acquired: false`, without running
- * `work`, when another session holds it. PGlite is one process's database: there is nobody to exclude.
+ * Runs `work` while holding the advisory lock `name`: a transaction-level lock, in a transaction kept open on a
+ * connection of its own for as long as `work` runs (a crashed holder releases it). A session-level lock would not
+ * hold behind a transaction pooler, where each statement of a session may run on another server connection (and the
+ * lock then stays on one nobody unlocks); an open transaction keeps its server connection. `acquired: false`,
+ * without running `work`, when another session holds it. PGlite is one process's database: nobody to exclude.
  */
 export async function withAdvisoryLock<T>(
   db: Db,
@@ -121,16 +123,16 @@ export async function withAdvisoryLock<T>(
   if (client.kind === "pglite") return { acquired: true, value: await work() };
   const session = await client.client.reserve();
   try {
-    const [row] = (await session.unsafe("SELECT pg_try_advisory_lock(hashtext($1)) AS locked", [name])) as {
+    await session.unsafe("BEGIN", []);
+    // Idle in this transaction while `work` runs on other connections, for minutes: not a stuck session.
+    await session.unsafe("SET LOCAL idle_in_transaction_session_timeout = 0", []);
+    const [row] = (await session.unsafe("SELECT pg_try_advisory_xact_lock(hashtext($1)) AS locked", [name])) as {
       locked: boolean;
     }[];
     if (!row?.locked) return { acquired: false };
-    try {
-      return { acquired: true, value: await work() };
-    } finally {
-      await session.unsafe("SELECT pg_advisory_unlock(hashtext($1))", [name]).catch(() => {});
-    }
+    return { acquired: true, value: await work() };
   } finally {
+    await session.unsafe("ROLLBACK", []).catch(() => {});
     session.release();
   }
 }

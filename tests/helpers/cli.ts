@@ -7,7 +7,7 @@ import postgres from "postgres";
 import type { Command } from "../../src/cli/cli.js";
 import { openPglite, openPostgres } from "../../src/db/client.js";
 import type { Db } from "../../src/db/types.js";
-import { createPostgresDatabase } from "./database.js";
+import { createPostgresDatabase, testDatabaseUrl, testPoolerUrl, throughPooler } from "./database.js";
 import { PROJECT_ROOT } from "./service-process.js";
 
 export interface CliResult {
@@ -90,7 +90,7 @@ export const describeRun = (result: CliResult) =>
  * PGlite in a data directory. PGlite is one process's database, so the test opens it only while no command runs.
  */
 export interface CliDatabase {
-  name: "pglite" | "postgres";
+  name: CliDatabaseName;
   /** The variables that point a command at it. */
   env: Record<string, string>;
   query<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>;
@@ -99,12 +99,13 @@ export interface CliDatabase {
   close(): Promise<void>;
 }
 
-export async function openCliPostgres(): Promise<CliDatabase> {
+/** With `throughPooler`, the commands reach the database through TEST_POOLER_URL (the test itself, directly). */
+export async function openCliPostgres({ throughPooler: pooled = false } = {}): Promise<CliDatabase> {
   const created = await createPostgresDatabase();
   const plain = postgres(created.url, { max: 2, onnotice: () => {} });
   return {
-    name: "postgres",
-    env: { DATABASE_URL: created.url },
+    name: pooled ? "pooler" : "postgres",
+    env: { DATABASE_URL: pooled ? throughPooler(created.url) : created.url },
     query: async <T>(text: string, params: unknown[] = []) =>
       (await plain.unsafe(text, params as postgres.ParameterOrJSON<never>[])) as unknown as T[],
     withDb: async (work) => {
@@ -158,11 +159,14 @@ export async function openCliPglite(): Promise<CliDatabase> {
   };
 }
 
-/** PGlite always; the real server too when TEST_DATABASE_URL is set (as `drivers()`). */
-export function cliDatabases(): { name: "pglite" | "postgres"; open(): Promise<CliDatabase> }[] {
-  const list: { name: "pglite" | "postgres"; open(): Promise<CliDatabase> }[] = [
-    { name: "pglite", open: openCliPglite },
-  ];
-  if (process.env.TEST_DATABASE_URL) list.push({ name: "postgres", open: openCliPostgres });
+type CliDatabaseName = "pglite" | "postgres" | "pooler";
+
+/** PGlite always; the real server too when TEST_DATABASE_URL is set; through the pooler with `pooler` (as `drivers()`). */
+export function cliDatabases({ pooler = false } = {}): { name: CliDatabaseName; open(): Promise<CliDatabase> }[] {
+  const list: { name: CliDatabaseName; open(): Promise<CliDatabase> }[] = [{ name: "pglite", open: openCliPglite }];
+  if (testDatabaseUrl) list.push({ name: "postgres", open: () => openCliPostgres() });
+  if (pooler && testDatabaseUrl && testPoolerUrl) {
+    list.push({ name: "pooler", open: () => openCliPostgres({ throughPooler: true }) });
+  }
   return list;
 }

@@ -20,17 +20,34 @@ export interface TestDatabase extends Database {
 export type Query = <T = Record<string, unknown>>(text: string, params?: unknown[]) => Promise<T[]>;
 
 export interface Driver {
-  name: "pglite" | "postgres";
+  /** "pooler": a database on the TEST_DATABASE_URL server that the service reaches through TEST_POOLER_URL. */
+  name: "pglite" | "postgres" | "pooler";
   open(options?: { beforeMigrate?: string }): Promise<TestDatabase>;
 }
 
 export const testDatabaseUrl = process.env.TEST_DATABASE_URL || undefined;
+/** A transaction-mode pooler in front of the TEST_DATABASE_URL server (CI: PgBouncer on 127.0.0.1:6543). */
+export const testPoolerUrl = process.env.TEST_POOLER_URL || undefined;
 
-/** PGlite always; the real server too when TEST_DATABASE_URL is set. */
-export function drivers(): Driver[] {
+/**
+ * PGlite always; the real server too when TEST_DATABASE_URL is set; and, for the suites that ask (`pooler`), the
+ * real server through the transaction pooler when TEST_POOLER_URL is set as well.
+ */
+export function drivers({ pooler = false } = {}): Driver[] {
   const list: Driver[] = [{ name: "pglite", open: (options) => openTestPglite(options) }];
   if (testDatabaseUrl) list.push({ name: "postgres", open: (options) => openTestPostgres(options) });
+  if (pooler && testDatabaseUrl && testPoolerUrl) {
+    list.push({ name: "pooler", open: (options) => openTestPostgres(options ?? {}, { throughPooler: true }) });
+  }
   return list;
+}
+
+/** The same database (one made on the TEST_DATABASE_URL server) reached through the pooler at TEST_POOLER_URL. */
+export function throughPooler(databaseUrl: string): string {
+  if (!testPoolerUrl) throw new Error("TEST_POOLER_URL is not set");
+  const url = new URL(testPoolerUrl);
+  url.pathname = new URL(databaseUrl).pathname;
+  return url.toString();
 }
 
 /** `beforeMigrate`: SQL run on the empty database first (e.g. Supabase's default privileges). */
@@ -96,14 +113,19 @@ export function createPostgresDatabase(beforeMigrate?: string): Promise<CreatedD
   return createMigratedDatabase(testDatabaseUrl, "cp_test", beforeMigrate);
 }
 
+/**
+ * A database of its own, opened with the service's pool (through the pooler with `throughPooler`: created, migrated
+ * and asserted on directly, as migrations must be).
+ */
 export async function openTestPostgres(
   options: Partial<Parameters<typeof openPostgres>[0]> & { beforeMigrate?: string } = {},
+  { throughPooler: pooled = false } = {},
 ): Promise<TestDatabase> {
   const { beforeMigrate, ...poolOptions } = options;
   const created = await createPostgresDatabase(beforeMigrate);
   const database = openPostgres({
     kind: "postgres",
-    url: created.url,
+    url: pooled ? throughPooler(created.url) : created.url,
     poolMax: 20,
     idleTimeoutSeconds: 30,
     connectTimeoutSeconds: 10,

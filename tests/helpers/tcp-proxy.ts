@@ -26,8 +26,15 @@ interface Link {
   upstream: net.Socket | undefined;
 }
 
-/** A TCP proxy in front of PostgreSQL (127.0.0.1:5432 by default) that tests can cut, blackhole and restore. */
-export async function startTcpProxy(target: { host: string; port: number } = { host: "127.0.0.1", port: 5432 }) {
+/**
+ * A TCP proxy in front of PostgreSQL (127.0.0.1:5432 by default) that tests can cut, blackhole and restore. It
+ * listens on a free port of 127.0.0.1, or where `listen` says (another loopback address can have port 6543, which
+ * makes the service treat the proxy as the transaction pooler behind it).
+ */
+export async function startTcpProxy(
+  target: { host: string; port: number } = { host: "127.0.0.1", port: 5432 },
+  at: { host: string; port: number } = { host: "127.0.0.1", port: 0 },
+) {
   const links = new Set<Link>();
   const stats = { accepted: 0, destroyed: 0 };
   let mode: ProxyMode = "open";
@@ -71,7 +78,7 @@ export async function startTcpProxy(target: { host: string; port: number } = { h
   const listen = (port: number) =>
     new Promise<number>((resolve, reject) => {
       server.once("error", reject);
-      server.listen(port, "127.0.0.1", () => {
+      server.listen(port, at.host, () => {
         server.off("error", reject);
         resolve((server.address() as net.AddressInfo).port);
       });
@@ -79,7 +86,7 @@ export async function startTcpProxy(target: { host: string; port: number } = { h
   const stopListening = () =>
     new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()));
 
-  const port = await listen(0);
+  const port = await listen(at.port);
 
   return {
     port,
@@ -89,7 +96,7 @@ export async function startTcpProxy(target: { host: string; port: number } = { h
     stats,
     url(databaseUrl: string) {
       const url = new URL(databaseUrl);
-      url.hostname = "127.0.0.1";
+      url.hostname = at.host;
       url.port = String(port);
       return url.toString();
     },
