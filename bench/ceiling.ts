@@ -7,9 +7,10 @@ import { loadConfig } from "../src/config.js";
 import { MIGRATIONS_FOLDER, openPostgres } from "../src/db/client.js";
 import type { BoundStatement } from "../src/db/query.js";
 import * as schema from "../src/db/schema.js";
+import { tombstoneUsersStatement } from "../src/provisioning/remove-users.js";
 import { toUserRow } from "../src/provisioning/user-row.js";
 import { removeDependents } from "../src/provisioning/user-sql.js";
-import { provisionUsersStatement, tombstoneUsersStatement } from "../src/provisioning/users.js";
+import { provisionUsersStatement } from "../src/provisioning/users.js";
 import { countFailure, type LoadResult } from "./http-load.js";
 import type { Delivery } from "./workload.js";
 

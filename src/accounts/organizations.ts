@@ -8,7 +8,7 @@ import { deliveryIds } from "../provisioning/delivery-ids.js";
 import { upsertMemberships } from "../provisioning/memberships.js";
 import { upsertOrganizations } from "../provisioning/organizations.js";
 
-const DEADLINE_MS = 10_000;
+const _DEADLINE_MS = 10_000;
 
 /** One of the user's organizations, with the user's role in it. */
 export interface AccountOrganization {

@@ -5,8 +5,9 @@ import { clerkDeliveries } from "../db/schema.js";
 import type { Db } from "../db/types.js";
 import { applyOrganizationEvent } from "./organization-events.js";
 import { type Outcome, outcomeOf, type StoredOutcome } from "./outcome.js";
+import { removeUsers } from "./remove-users.js";
 import { toUserRow } from "./user-row.js";
-import { provisionUsers, removeUsers } from "./users.js";
+import { provisionUsers } from "./users.js";
 
 export interface Delivery {
   /** Svix's `svix-id`, or one of ours (delivery-ids.ts). */

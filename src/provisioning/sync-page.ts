@@ -6,9 +6,10 @@ import type { Db } from "../db/types.js";
 import { deliveryIds } from "./delivery-ids.js";
 import { applyIsolating, type RowFailure, rowFailureReason } from "./isolate.js";
 import type { UserResult } from "./outcome.js";
+import { removeUsers } from "./remove-users.js";
 import { inputRows, rowValues } from "./rows-input.js";
 import type { UserRow } from "./user-row.js";
-import { provisionUsers, removeUsers } from "./users.js";
+import { provisionUsers } from "./users.js";
 
 /**
  * `npm run sync`'s writes: a page of the listing applied by `provisionUsers` and the run's bookkeeping (the page's
