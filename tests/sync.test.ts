@@ -527,6 +527,12 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
           interval: 50,
         });
 
+        // Pages 1 and 2 committed (asked for is not yet applied: through a pooler, a commit takes longer).
+        await vi.waitFor(
+          async () => expect(await database.query("SELECT next_offset FROM sync_runs")).toEqual([{ next_offset: 10 }]),
+          { timeout: 30_000, interval: 50 },
+        );
+
         // While it runs (holding the sync lock), a second sync refuses.
         const second = await sync();
         expectExit(second, 1);
