@@ -4,7 +4,7 @@ import { defineStatement, type RunStatement, runTransaction } from "../db/query.
 import { clerkDeliveries, clerkUserVersions } from "../db/schema.js";
 import type { Db } from "../db/types.js";
 import { type Columns, inputRows, rowValues } from "./rows-input.js";
-import { recordDeliveries, removeDependents, tombstoneOnConflict } from "./user-sql.js";
+import { notRecorded, recordDeliveries, removeDependents, tombstoneOnConflict } from "./user-sql.js";
 import type { DeliveryStamp } from "./users.js";
 
 /** The verb that removes Clerk users, for every caller: the webhook's `user.deleted` and `sync --prune`. */
@@ -22,8 +22,7 @@ const tombstoneStatement = (shape: "one" | "many") =>
   defineStatement<Record<keyof typeof tombstoneColumns | "eventType" | "receivedAt" | "reason", unknown>>(
     (v) => sql`WITH input AS (${inputRows(tombstoneColumns, v, shape)}
     ), fresh AS (
-      SELECT i.* FROM input i WHERE i.delivery_id IS NULL
-        OR NOT EXISTS (SELECT 1 FROM ${clerkDeliveries} d WHERE d.delivery_id = i.delivery_id)
+      SELECT i.* FROM input i WHERE i.delivery_id IS NULL OR ${notRecorded}
     ), version AS (
       INSERT INTO ${clerkUserVersions} (user_id, clerk_updated_at, deleted_at)
       SELECT user_id, 0, now() FROM fresh ORDER BY user_id

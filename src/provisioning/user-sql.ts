@@ -5,6 +5,13 @@ import { clerkDeliveries, clerkUserVersions, organizationMemberships, users, wor
 /** A tombstone: set once, kept forever (it outlives the user row), so that nothing brings the user back. */
 export const tombstoneOnConflict = sql`ON CONFLICT (user_id) DO UPDATE SET deleted_at = now() WHERE ${clerkUserVersions.deletedAt} IS NULL`;
 
+/**
+ * Whether row `i`'s delivery id is not recorded yet: a scalar `LIMIT 1` probe of the primary key, which the planner
+ * cannot turn into a join. As `NOT EXISTS`, the generic plan settled on hashing a scan of the whole table (cheap
+ * while it was small) and kept doing so as it grew: a sequential scan of clerk_deliveries per delivery.
+ */
+export const notRecorded = sql`(SELECT 1 FROM ${clerkDeliveries} d WHERE d.delivery_id = i.delivery_id LIMIT 1) IS NULL`;
+
 /** Exactly one workspace per user: inserted for each id `select` yields, unless the user has one. */
 export const ensureWorkspaces = (select: SQL) =>
   sql`INSERT INTO ${workspaces} (user_id) ${select} ON CONFLICT (user_id) DO NOTHING`;

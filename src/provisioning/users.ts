@@ -8,7 +8,7 @@ import { ServiceError } from "../errors.js";
 import type { UserResult } from "./outcome.js";
 import { type Columns, inputRows, type Placeholders, rowValues } from "./rows-input.js";
 import type { UserRow } from "./user-row.js";
-import { ensureWorkspaces, recordDeliveries } from "./user-sql.js";
+import { ensureWorkspaces, notRecorded, recordDeliveries } from "./user-sql.js";
 import { HASHED_SUFFIX_DIGITS, SEQUENTIAL_SUFFIXES } from "./username.js";
 
 /**
@@ -49,8 +49,7 @@ type UserValues = Placeholders<typeof userColumns> & { eventType: unknown; recei
  */
 const writeUsers = (input: SQL, v: UserValues) => sql`WITH input AS (${input}
   ), fresh AS (
-    SELECT i.* FROM input i WHERE i.delivery_id IS NULL
-      OR NOT EXISTS (SELECT 1 FROM ${clerkDeliveries} d WHERE d.delivery_id = i.delivery_id)
+    SELECT i.* FROM input i WHERE i.delivery_id IS NULL OR ${notRecorded}
   ), prior AS (
     SELECT i.user_id, v.clerk_updated_at, v.deleted_at, u.username AS stored_username
     FROM fresh i
