@@ -225,6 +225,24 @@ describe.each(drivers({ pooler: true }))("webhook on $name", ({ open }) => {
     }
   });
 
+  test("updates racing the delete of a stored user all answer 2xx and leave nothing behind (found by bench mixed)", async () => {
+    for (let round = 0; round < 15; round++) {
+      const id = newUserId();
+      expect(await outcomeOf(await h.deliver(clerkEvent("user.created", clerkUser({ id, updatedAt: 1 }))))).toBe(
+        "provisioned",
+      );
+      const answers = await Promise.all([
+        h.deliver(clerkEvent("user.updated", clerkUser({ id, updatedAt: 2 }))),
+        h.deliver(clerkEvent("user.deleted", { id, object: "user", deleted: true })),
+        h.deliver(clerkEvent("user.updated", clerkUser({ id, updatedAt: 3 }))),
+        h.deliver(clerkEvent("user.updated", clerkUser({ id, updatedAt: 1 }))),
+      ]);
+      for (const answer of answers) expect(answer.status, await describeResponse(answer)).toBe(200);
+      expect(await userRow(id)).toBeUndefined();
+      expect(await workspacesOf(id)).toEqual([]);
+    }
+  });
+
   test("other event types answer 2xx, are recorded, and change nothing else", async () => {
     const before = await h.counts();
     expect(await outcomeOf(await h.deliver(fixture("session.created")))).toBe("ignored");

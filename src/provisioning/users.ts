@@ -202,11 +202,16 @@ export function provisionUsersStatement(rows: readonly UserRow[], stamp?: Delive
     : provisionMany({ ...rowValues(userColumns, values), ...common });
 }
 
-/** Retries after a username collision with a concurrent writer; each retry spreads the picks wider. */
-const MAX_USERNAME_ATTEMPTS = 8;
+/** Attempts after a race with a concurrent writer; each retry spreads username picks wider. */
+const MAX_ATTEMPTS = 8;
 
-const usernameTaken = (error: ServiceError, attempt: number) =>
-  error.code === "constraint_violation" && error.detail === "users_username_unique" && attempt < MAX_USERNAME_ATTEMPTS;
+/**
+ * Worth another attempt: a username a concurrent writer took, or a workspace restored for a user a concurrent
+ * `user.deleted` removed meanwhile (the next attempt's snapshot sees its tombstone).
+ */
+const RACED_CONSTRAINTS = new Set(["users_username_unique", "workspaces_user_id_users_id_fk"]);
+const raced = (error: ServiceError, attempt: number) =>
+  error.code === "constraint_violation" && RACED_CONSTRAINTS.has(error.detail ?? "") && attempt < MAX_ATTEMPTS;
 
 export interface UserWrite {
   userId: string;
@@ -230,7 +235,7 @@ export async function provisionUsers(
     const written =
       typeof target === "function"
         ? await target<{ user_id: string; result: UserResult }>(statement(1))
-        : await runStatement<{ user_id: string; result: UserResult }>(target, statement, policy, usernameTaken);
+        : await runStatement<{ user_id: string; result: UserResult }>(target, statement, policy, raced);
     return written.map((row) => ({ userId: row.user_id, result: row.result }));
   } catch (error) {
     throw asEmailConflict(error);
