@@ -322,6 +322,49 @@ describe.each(drivers({ pooler: true }))("webhook on $name", ({ open }) => {
     });
   });
 
+  test("a crowded base: past base100 a 9-digit suffix, distinct, stable on redelivery; choosing one never fails", async () => {
+    const local = `crowd_${newUserId().slice(-6).toLowerCase()}`;
+    const ids = Array.from({ length: 110 }, () => newUserId());
+    for (const [i, id] of ids.entries()) {
+      const user = clerkUser({ id, email: `${local}@d${i}.example` });
+      expect(await outcomeOf(await h.deliver(clerkEvent("user.created", user)))).toBe("provisioned");
+    }
+    const rows = await h.database.query<{ id: string; username: string }>(
+      "SELECT id, username FROM users WHERE id = ANY($1)",
+      [ids],
+    );
+    const names = rows.map((r) => r.username);
+    expect(new Set(names).size).toBe(110);
+    const sequential = new Set([local, ...Array.from({ length: 99 }, (_, i) => `${local}${i + 2}`)]);
+    expect(names.filter((n) => sequential.has(n))).toHaveLength(100);
+    for (const n of names.filter((n) => !sequential.has(n))) expect(n).toMatch(new RegExp(`^${local}[1-9][0-9]{8}$`));
+    // The same user delivered again (a newer state) keeps the name it got.
+    const last = ids[109] as string;
+    const before = rows.find((r) => r.id === last)?.username;
+    const again = clerkUser({ id: last, email: `${local}@d109.example`, updatedAt: 1_800_000_000_000 });
+    expect(await outcomeOf(await h.deliver(clerkEvent("user.updated", again)))).toBe("provisioned");
+    expect((await userRow(last))?.username).toBe(before);
+  });
+
+  test("an address with nothing Latin before the @ gets a base from its Clerk id, which no other user shares", async () => {
+    const ids = [newUserId(), newUserId()];
+    const emails = ["用户", "пользователь"].map((local) => `${local}@${newUserId().slice(-8)}.example.com`);
+    for (const [i, id] of ids.entries()) {
+      await outcomeOf(await h.deliver(clerkEvent("user.created", clerkUser({ id, email: emails[i] ?? null }))));
+      expect((await userRow(id))?.username).toBe(id.toLowerCase().slice(0, 30));
+    }
+  });
+
+  test("a workspace removed by hand is restored by the next delivery for its user, even a stale one", async () => {
+    const id = newUserId();
+    const user = clerkUser({ id });
+    await outcomeOf(await h.deliver(clerkEvent("user.created", user)));
+    await h.database.query("DELETE FROM workspaces WHERE user_id = $1", [id]);
+    expect(await workspacesOf(id)).toEqual([]);
+    expect(await outcomeOf(await h.deliver(clerkEvent("user.created", user)))).toBe("stale");
+    expect(await workspacesOf(id)).toHaveLength(1);
+  });
+
   test("logs one line per delivery with svix id, type, user id, outcome and duration", async () => {
     const id = newUserId();
     const svixId = newSvixId();
