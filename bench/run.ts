@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { PGlite } from "@electric-sql/pglite";
 import postgres from "postgres";
-import { createMigratedDatabase } from "../tests/helpers/database.js";
+import { createMigratedDatabase } from "../support/migrated-database.js";
 import { ceilingStatement, type DirectDb, pgliteDirect, postgresDirect, runDirectLoad } from "./ceiling.js";
 import { type LoadResult, runHttpLoad } from "./http-load.js";
 import { buildBenchServer, buildService, type RunningService, readCpuMs, startService } from "./service.js";

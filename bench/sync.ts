@@ -8,8 +8,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { createMigratedDatabase } from "../tests/helpers/database.js";
-import { startFakeClerkApi, TEST_CLERK_SECRET_KEY } from "../tests/helpers/fake-clerk-api.js";
+import { startFakeClerkApi, TEST_CLERK_SECRET_KEY } from "../support/fake-clerk-api.js";
+import { createMigratedDatabase } from "../support/migrated-database.js";
 import { benchUser } from "./sync-workload.js";
 
 const { values: args } = parseArgs({

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
 import { parseClerkEvent } from "../src/clerk/events.js";
 import { applyClerkEvent } from "../src/provisioning/apply-clerk-event.js";
+import { type FakeClerkApi, startFakeClerkApi, TEST_CLERK_SECRET_KEY } from "../support/fake-clerk-api.js";
 import { clerkUser, newUserId, type UserOptions } from "./helpers/clerk.js";
 import {
   type CliDatabase,
@@ -11,7 +12,6 @@ import {
   runCli,
   startCli,
 } from "./helpers/cli.js";
-import { type FakeClerkApi, startFakeClerkApi, TEST_CLERK_SECRET_KEY } from "./helpers/fake-clerk-api.js";
 
 /** `npm run sync -- --json`'s summary. */
 interface Summary {

@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import { BACKGROUND, type CallPolicy, REQUEST } from "../db/call.js";
 import { defineStatement, type RunStatement, runTransaction } from "../db/query.js";
-import { clerkDeliveries, clerkUserVersions } from "../db/schema.js";
+import { clerkUserVersions } from "../db/schema.js";
 import type { Db } from "../db/types.js";
 import { type Columns, inputRows, rowValues } from "./rows-input.js";
 import { notRecorded, recordDeliveries, removeDependents, tombstoneOnConflict } from "./user-sql.js";

@@ -2,7 +2,7 @@ import { type SQL, sql } from "drizzle-orm";
 import { BACKGROUND, type CallPolicy, REQUEST } from "../db/call.js";
 import { toDatabaseError } from "../db/errors.js";
 import { type BoundStatement, defineStatement, type RunStatement, runStatement } from "../db/query.js";
-import { clerkDeliveries, clerkUserVersions, users } from "../db/schema.js";
+import { clerkUserVersions, users } from "../db/schema.js";
 import type { Db } from "../db/types.js";
 import { ServiceError } from "../errors.js";
 import type { UserResult } from "./outcome.js";

@@ -1,7 +1,7 @@
 import { generateKeyPairSync, type KeyObject, randomBytes, sign } from "node:crypto";
 
 /** The fake Backend API lives in fake-clerk-api.ts (it also serves the user list for the operator tools). */
-export { type FakeClerkApi, startFakeClerkApi, TEST_CLERK_SECRET_KEY } from "./fake-clerk-api.js";
+export { type FakeClerkApi, startFakeClerkApi, TEST_CLERK_SECRET_KEY } from "../../support/fake-clerk-api.js";
 
 export const TEST_ISSUER = "https://clerk.provisioner.test";
 export const TEST_AZP = "http://localhost:5173";

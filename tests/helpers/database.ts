@@ -1,12 +1,12 @@
-import { randomBytes } from "node:crypto";
 import { PGlite } from "@electric-sql/pglite";
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
-import { drizzle } from "drizzle-orm/postgres-js";
-import { migrate } from "drizzle-orm/postgres-js/migrator";
 import postgres from "postgres";
 import { type Database, MIGRATIONS_FOLDER, openPglite, openPostgres } from "../../src/db/client.js";
 import * as schema from "../../src/db/schema.js";
+import { type CreatedDatabase, createMigratedDatabase } from "../../support/migrated-database.js";
+
+export { type CreatedDatabase, createMigratedDatabase };
 
 export interface TestDatabase extends Database {
   /** postgres:// URL of this test's own database (real server only). */
@@ -71,40 +71,6 @@ async function pgliteAfter(beforeMigrate: string): Promise<Database> {
   const db = drizzlePglite({ client, schema });
   await migratePglite(db, { migrationsFolder: MIGRATIONS_FOLDER });
   return { db, kind: "pglite", close: () => client.close() };
-}
-
-export interface CreatedDatabase {
-  name: string;
-  url: string;
-  serverVersion: string;
-  drop(): Promise<void>;
-}
-
-/** A fresh database on the server at `adminUrl`, migrated; `drop` removes it. Tests and benchmarks share this. */
-export async function createMigratedDatabase(
-  adminUrl: string,
-  prefix: string,
-  beforeMigrate?: string,
-): Promise<CreatedDatabase> {
-  const name = `${prefix}_${Date.now().toString(36)}_${randomBytes(4).toString("hex")}`;
-  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`CREATE DATABASE ${name}`);
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  const migrator = postgres(url.toString(), { max: 1, onnotice: () => {} });
-  if (beforeMigrate !== undefined) await migrator.unsafe(beforeMigrate);
-  await migrate(drizzle({ client: migrator, schema }), { migrationsFolder: MIGRATIONS_FOLDER });
-  const [version] = await migrator<{ server_version: string }[]>`SHOW server_version`;
-  await migrator.end();
-  return {
-    name,
-    url: url.toString(),
-    serverVersion: version?.server_version ?? "?",
-    drop: async () => {
-      await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await admin.end();
-    },
-  };
 }
 
 /** A database of its own on the TEST_DATABASE_URL server: created and migrated here, dropped on close. */
