@@ -69,7 +69,7 @@ function runSync(env: Record<string, string>): Promise<{ wallMs: number; summary
   const started = performance.now();
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", "src/cli/sync.ts", "--json", "--progress", "none", ...syncArgs],
+    ["--import", "tsx", "src/bin/sync.ts", "--json", "--progress", "none", ...syncArgs],
     {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
