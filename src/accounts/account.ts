@@ -1,5 +1,5 @@
 import { eq, sql } from "drizzle-orm";
-import type { FetchClerkUser } from "../clerk/backend-api.js";
+import type { FetchClerkUser } from "../clerk/lookups.js";
 import { callDatabase, REQUEST } from "../db/call.js";
 import { queryRows } from "../db/query.js";
 import { clerkDeliveries, clerkUserVersions, users, workspaces } from "../db/schema.js";

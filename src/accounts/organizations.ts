@@ -1,5 +1,5 @@
 import { asc, eq, sql } from "drizzle-orm";
-import type { FetchClerkOrganization } from "../clerk/organization-api.js";
+import type { FetchClerkOrganization } from "../clerk/lookups.js";
 import { callDatabase, REQUEST } from "../db/call.js";
 import { queryRows } from "../db/query.js";
 import { clerkOrganizationVersions, organizationMemberships, organizations } from "../db/schema.js";

@@ -2,56 +2,15 @@ import { setTimeout as delay } from "node:timers/promises";
 import { createClerkClient } from "@clerk/backend";
 import { isClerkAPIResponseError } from "@clerk/backend/errors";
 import { isServiceError, ServiceError } from "../errors.js";
-import { type ClerkUser, parseClerkEvent } from "./events.js";
 import type { RequestBudget } from "./request-budget.js";
-import type { ClerkOptions } from "./session.js";
-
-/** What Clerk says about a user id right now. */
-export type ClerkUserLookup = { kind: "found"; user: ClerkUser } | { kind: "deleted" };
-
-export type FetchClerkUser = (userId: string) => Promise<ClerkUserLookup>;
 
 /** The Backend API could not answer (not configured, unreachable, too slow, 5xx, 429, or an answer we cannot read). */
 export const clerkUnavailable = (detail: string) =>
   new ServiceError("clerk_unavailable", `Clerk Backend API unavailable (${detail})`, { detail });
 
-const LOOKUP_TIMEOUT_MS = 5_000;
-
-/**
- * `users.getUser` through the real `@clerk/backend` client; Clerk's `UserJSON` (`user.raw`) goes through the same
- * zod schema as a webhook's `data`. A 404 means the user was deleted in Clerk.
- */
-export function createClerkUserFetcher(
-  options: Pick<ClerkOptions, "secretKey" | "apiUrl">,
-  timeoutMs = LOOKUP_TIMEOUT_MS,
-): FetchClerkUser {
-  const { secretKey, apiUrl } = options;
-  const client = secretKey
-    ? createClerkClient({ secretKey, ...(apiUrl ? { apiUrl } : {}), telemetry: { disabled: true } })
-    : undefined;
-  return async (userId) => {
-    if (!client) throw clerkUnavailable("CLERK_SECRET_KEY is not set");
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const user = await Promise.race([
-        client.users.getUser(userId),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(clerkUnavailable("timeout")), timeoutMs);
-        }),
-      ]);
-      const event = parseClerkEvent({ type: "user.updated", data: user.raw });
-      if (event.type !== "user.updated" || event.user.id !== userId) throw clerkUnavailable("unexpected user");
-      return { kind: "found", user: event.user };
-    } catch (error) {
-      if (isClerkAPIResponseError(error) && error.status === 404) return { kind: "deleted" };
-      if (isServiceError(error, "clerk_unavailable")) throw error;
-      if (isClerkAPIResponseError(error)) throw clerkUnavailable(`status ${error.status ?? "none"}`);
-      throw clerkUnavailable(error instanceof Error ? error.name : "unknown");
-    } finally {
-      clearTimeout(timer);
-    }
-  };
-}
+/** The `@clerk/backend` client every caller of the Backend API uses (lookups.ts, the directory below). */
+export const backendClient = ({ secretKey, apiUrl }: { secretKey: string; apiUrl?: string | undefined }) =>
+  createClerkClient({ secretKey, ...(apiUrl ? { apiUrl } : {}), telemetry: { disabled: true } });
 
 /** Clerk refused the secret key (401 / 403): no retry can help; the operator must fix `CLERK_SECRET_KEY`. */
 const clerkUnauthorized = (status: number, detail: string) =>
@@ -99,6 +58,20 @@ export interface ClerkDirectory {
   listUsers(offset: number, limit: number): Promise<ClerkUserPage>;
   /** The users among `ids` (at most 100) that exist; an id missing from the answer is not a Clerk user. */
   usersById(ids: readonly string[]): Promise<unknown[]>;
+  /** Organizations (`OrganizationJSON`) in creation order, `limit` (at most 500) from `offset`: one request. */
+  listOrganizations(offset: number, limit: number): Promise<ClerkPage>;
+  /** The organizations among `ids` (at most 100) that exist. */
+  organizationsById(ids: readonly string[]): Promise<unknown[]>;
+  /** Every membership of the instance (`OrganizationMembershipJSON`), in creation order: one request. */
+  listMemberships(offset: number, limit: number): Promise<ClerkPage>;
+  /** The memberships in `organizationId` of the users among `userIds` (at most 100); none when it is gone. */
+  membershipsOf(organizationId: string, userIds: readonly string[]): Promise<unknown[]>;
+}
+
+/** One page of a paginated listing (`{data, total_count}`): the objects as sent (`raw`) and the listing's size. */
+export interface ClerkPage {
+  items: unknown[];
+  totalCount: number;
 }
 
 /** The Backend API's largest page. */
@@ -108,7 +81,8 @@ export const MAX_IDS_PER_LOOKUP = 100;
 const MAX_BACKOFF_MS = 30_000;
 
 /**
- * `users.getUserList` through the real `@clerk/backend` client, with Clerk's rate limits respected (a 429 waits
+ * The Backend API's listings (`users.getUserList`, `organizations.getOrganizationList`,
+ * `getInstanceOrganizationMembershipList`) through the real `@clerk/backend` client, with Clerk's rate limits respected (a 429 waits
  * its `Retry-After`), transient failures (5xx, network, timeout) retried with exponential backoff and jitter, and a
  * rejected key (401/403) reported at once as `clerk_unauthorized`. Other answers (400, 404, 422) are not retried.
  */
@@ -117,7 +91,7 @@ export function createClerkDirectory(options: ClerkDirectoryOptions): ClerkDirec
   const maxRetries = options.maxRetries ?? 8;
   const timeoutMs = options.timeoutMs ?? 30_000;
   const backoffMs = options.backoffMs ?? 500;
-  const client = createClerkClient({ secretKey, ...(apiUrl ? { apiUrl } : {}), telemetry: { disabled: true } });
+  const client = backendClient({ secretKey, apiUrl });
 
   const abortable = <T>(work: Promise<T>, ms: number | undefined): Promise<T> => {
     if (signal?.aborted) return Promise.reject(interrupted());
@@ -192,6 +166,52 @@ export function createClerkDirectory(options: ClerkDirectoryOptions): ClerkDirec
       if (ids.length === 0) return [];
       const page = await withRetries(() => client.users.getUserList({ userId: [...ids], limit: MAX_IDS_PER_LOOKUP }));
       return page.data.map((user) => user.raw);
+    },
+    listOrganizations: async (offset, limit) => {
+      const page = await withRetries(
+        () =>
+          client.organizations.getOrganizationList({
+            limit: Math.min(limit, MAX_PAGE_SIZE),
+            offset,
+            orderBy: "+created_at",
+          }),
+        1,
+      );
+      return { items: page.data.map((organization) => organization.raw), totalCount: page.totalCount };
+    },
+    organizationsById: async (ids) => {
+      if (ids.length === 0) return [];
+      const page = await withRetries(
+        () => client.organizations.getOrganizationList({ organizationId: [...ids], limit: MAX_IDS_PER_LOOKUP }),
+        1,
+      );
+      return page.data.map((organization) => organization.raw);
+    },
+    listMemberships: async (offset, limit) => {
+      const page = await withRetries(
+        () =>
+          client.organizations.getInstanceOrganizationMembershipList({
+            limit: Math.min(limit, MAX_PAGE_SIZE),
+            offset,
+            orderBy: "+created_at",
+          }),
+        1,
+      );
+      return { items: page.data.map((membership) => membership.raw), totalCount: page.totalCount };
+    },
+    membershipsOf: async (organizationId, userIds) => {
+      if (userIds.length === 0) return [];
+      const page = await withRetries(
+        () =>
+          client.organizations
+            .getOrganizationMembershipList({ organizationId, userId: [...userIds], limit: MAX_IDS_PER_LOOKUP })
+            .catch((error: unknown) => {
+              if (isClerkAPIResponseError(error) && error.status === 404) return { data: [] };
+              throw error;
+            }),
+        1,
+      );
+      return page.data.map((membership) => membership.raw);
     },
   };
 }
