@@ -8,8 +8,6 @@ import { deliveryIds } from "../provisioning/delivery-ids.js";
 import { upsertMemberships } from "../provisioning/memberships.js";
 import { upsertOrganizations } from "../provisioning/organizations.js";
 
-const _DEADLINE_MS = 10_000;
-
 /** One of the user's organizations, with the user's role in it. */
 export interface AccountOrganization {
   id: string;
@@ -49,8 +47,6 @@ async function isTombstoned(db: Db, organizationId: string): Promise<boolean> {
   return row?.deleted ?? false;
 }
 
-/** The delivery ids of a just-in-time application: one Clerk state, one id (concurrent requests are duplicates). */
-
 /**
  * The user's organizations, with the token's active organization fetched from Clerk first when it is not stored for
  * this user (just created or joined, its webhooks not here yet). Applied through the webhook's verbs with
@@ -70,17 +66,21 @@ export async function ensureOrganizations(
   if (lookup.kind === "deleted") return { organizations: stored, fetched: true };
   const receivedAt = new Date();
   const { organization, membership } = lookup;
+  // One Clerk state, one delivery id: concurrent requests for it are duplicates of one delivery.
   await upsertOrganizations(db, [organization], {
-    deliveryId: deliveryIds.justInTime(organization.id, organization.updatedAt),
-    eventType: "organization.updated",
-    receivedAt,
+    stamp: {
+      deliveryIds: [deliveryIds.justInTime(organization.id, organization.updatedAt)],
+      eventType: "organization.updated",
+      receivedAt,
+    },
   });
   if (membership) {
     await upsertMemberships(db, [membership], {
-      deliveryId: deliveryIds.justInTime(membership.id, membership.updatedAt),
-      eventType: "organizationMembership.updated",
-      receivedAt,
-      userId,
+      stamp: {
+        deliveryIds: [deliveryIds.justInTime(membership.id, membership.updatedAt)],
+        eventType: "organizationMembership.updated",
+        receivedAt,
+      },
     });
   }
   return { organizations: await readOrganizations(db, userId), fetched: true };

@@ -1,6 +1,7 @@
-import { sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import type { ClerkMembership } from "../clerk/events.js";
-import { type BoundStatement, defineStatement, runStatement, runTransaction } from "../db/query.js";
+import { BACKGROUND, type CallPolicy, REQUEST } from "../db/call.js";
+import { type BoundStatement, defineStatement, type RunStatement } from "../db/query.js";
 import {
   clerkMembershipVersions,
   clerkOrganizationVersions,
@@ -9,21 +10,20 @@ import {
 } from "../db/schema.js";
 import type { Db } from "../db/types.js";
 import {
-  type BatchResult,
-  batchResult,
-  type DeliveryRecord,
-  type DeliveryValues,
-  deliveryValues,
+  bindBatch,
   fromClerkTime,
-  insertOrganizations,
-  newestById,
-  notYetDelivered,
-  type OrganizationArrays,
-  organizationArrays,
-  type Placeholders,
-  type RowOutcome,
-  recordDelivery,
-} from "./organizations.js";
+  newestPerKey,
+  type RemoveResult,
+  resultPerRow,
+  runBatch,
+  stampValues,
+  tombstoneThenDelete,
+  withDeliveries,
+} from "./batch.js";
+import { insertOrganizations, type RowResult, type Written } from "./organizations.js";
+import { type Columns, inputRows } from "./rows-input.js";
+import { notRecorded, recordDeliveries } from "./user-sql.js";
+import type { DeliveryStamp } from "./users.js";
 
 /**
  * Organization memberships, batch-shaped like organizations.ts. Why the rules hold under concurrency:
@@ -42,39 +42,31 @@ import {
  *   person, which carries the newer id, is not touched.
  */
 
-interface MembershipArrays extends OrganizationArrays {
-  ids: string[];
-  userIds: string[];
-  roles: string[];
-  createdAts: number[];
-  updatedAts: number[];
-}
+/** A membership and its organization's embedded snapshot (`org_…`). */
+const membershipColumns = {
+  id: "text",
+  organization_id: "text",
+  user_id: "text",
+  role: "text",
+  created_at: "bigint",
+  updated_at: "bigint",
+  org_name: "text",
+  org_slug: "text",
+  org_image_url: "text",
+  org_created_by: "text",
+  org_created_at: "bigint",
+  org_updated_at: "bigint",
+  delivery_id: "text",
+} as const satisfies Columns;
 
-/** Membership i's organization is `orgIds[i]` (its embedded snapshot). */
-function membershipArrays(rows: readonly ClerkMembership[]): MembershipArrays {
-  return {
-    ...organizationArrays(rows.map((r) => r.organization)),
-    ids: rows.map((r) => r.id),
-    userIds: rows.map((r) => r.userId),
-    roles: rows.map((r) => r.role),
-    createdAts: rows.map((r) => r.createdAt),
-    updatedAts: rows.map((r) => r.updatedAt),
-  };
-}
+type Values = Record<keyof typeof membershipColumns | "eventType" | "receivedAt" | "reason", unknown>;
 
-type UpsertValues = MembershipArrays & DeliveryValues;
-
-/** Ends in `upserted (id, created)` and `outcomes (id, outcome)`. */
-const writeMemberships = (v: Placeholders<UpsertValues>) => sql`input AS (
-    SELECT i.* FROM unnest(${v.ids}::text[], ${v.orgIds}::text[], ${v.userIds}::text[], ${v.roles}::text[],
-        ${v.createdAts}::bigint[], ${v.updatedAts}::bigint[], ${v.orgNames}::text[], ${v.orgSlugs}::text[],
-        ${v.orgImageUrls}::text[], ${v.orgCreatedBys}::text[], ${v.orgCreatedAts}::bigint[], ${v.orgUpdatedAts}::bigint[])
-      AS i(id, organization_id, user_id, role, created_at, updated_at, org_name, org_slug, org_image_url,
-        org_created_by, org_created_at, org_updated_at)
-    WHERE ${notYetDelivered(v.deliveryId)}
+const writeMemberships = (input: SQL, v: Values) => sql`WITH input AS (${input}
+  ), fresh AS (
+    SELECT i.* FROM input i WHERE i.delivery_id IS NULL OR ${notRecorded}
   ), org_lock AS (
     INSERT INTO ${clerkOrganizationVersions} (organization_id, clerk_updated_at)
-    SELECT DISTINCT ON (organization_id) organization_id, org_updated_at FROM input ORDER BY organization_id
+    SELECT DISTINCT ON (organization_id) organization_id, org_updated_at FROM fresh ORDER BY organization_id
     ON CONFLICT (organization_id) DO UPDATE SET organization_id = excluded.organization_id
       WHERE ${clerkOrganizationVersions.deletedAt} IS NULL
     RETURNING organization_id
@@ -82,16 +74,16 @@ const writeMemberships = (v: Placeholders<UpsertValues>) => sql`input AS (
     ${insertOrganizations(sql`SELECT DISTINCT ON (i.organization_id) i.organization_id AS id, i.org_name AS name,
         i.org_slug AS slug, i.org_image_url AS image_url, i.org_created_by AS created_by,
         i.org_created_at AS created_at, i.org_updated_at AS updated_at
-      FROM input i JOIN org_lock USING (organization_id) ORDER BY i.organization_id`)}
+      FROM fresh i JOIN org_lock USING (organization_id) ORDER BY i.organization_id`)}
     ON CONFLICT (id) DO NOTHING
   ), user_lock AS (
     INSERT INTO ${clerkUserVersions} (user_id, clerk_updated_at)
-    SELECT DISTINCT i.user_id, 0::bigint FROM input i JOIN org_lock USING (organization_id) ORDER BY i.user_id
+    SELECT DISTINCT i.user_id, 0::bigint FROM fresh i JOIN org_lock USING (organization_id) ORDER BY i.user_id
     ON CONFLICT (user_id) DO UPDATE SET user_id = excluded.user_id WHERE ${clerkUserVersions.deletedAt} IS NULL
     RETURNING user_id
   ), version AS (
     INSERT INTO ${clerkMembershipVersions} (membership_id, organization_id, user_id, clerk_updated_at)
-    SELECT i.id, i.organization_id, i.user_id, i.updated_at FROM input i
+    SELECT i.id, i.organization_id, i.user_id, i.updated_at FROM fresh i
     WHERE i.organization_id IN (SELECT organization_id FROM org_lock) AND i.user_id IN (SELECT user_id FROM user_lock)
     ORDER BY i.id
     ON CONFLICT (membership_id) DO UPDATE SET clerk_updated_at = excluded.clerk_updated_at
@@ -102,57 +94,72 @@ const writeMemberships = (v: Placeholders<UpsertValues>) => sql`input AS (
     INSERT INTO ${organizationMemberships} (id, organization_id, user_id, role, created_at, updated_at)
     SELECT i.id, i.organization_id, i.user_id, i.role, ${fromClerkTime(sql`i.created_at`)},
       ${fromClerkTime(sql`i.updated_at`)}
-    FROM input i JOIN version ON version.membership_id = i.id
+    FROM fresh i JOIN version ON version.membership_id = i.id
     ORDER BY i.organization_id, i.user_id
     ON CONFLICT ON CONSTRAINT unique_organization_member DO UPDATE SET id = excluded.id, role = excluded.role,
       created_at = excluded.created_at, updated_at = excluded.updated_at
       WHERE ${organizationMemberships.updatedAt} < excluded.updated_at
     RETURNING id, (xmax = 0) AS created
-  ), outcomes AS (
-    SELECT i.id, CASE WHEN u.id IS NOT NULL THEN CASE WHEN u.created THEN 'created' ELSE 'updated' END
+  ), results AS (
+    SELECT i.id, i.delivery_id, i.user_id, CASE
+        WHEN u.id IS NOT NULL THEN CASE WHEN u.created THEN 'created' ELSE 'updated' END
         WHEN p.deleted_at IS NOT NULL OR i.organization_id NOT IN (SELECT organization_id FROM org_lock)
-          OR i.user_id NOT IN (SELECT user_id FROM user_lock) THEN 'skipped:deleted'
-        WHEN p.clerk_updated_at = i.updated_at THEN 'unchanged' ELSE 'skipped:stored_newer' END AS outcome
-    FROM input i
+          OR i.user_id NOT IN (SELECT user_id FROM user_lock) THEN 'deleted'
+        WHEN p.clerk_updated_at = i.updated_at THEN 'unchanged' ELSE 'stored_newer' END AS result
+    FROM fresh i
     LEFT JOIN LATERAL (SELECT p.clerk_updated_at, p.deleted_at FROM ${clerkMembershipVersions} p
       WHERE p.membership_id = i.id LIMIT 1) p ON true
     LEFT JOIN upserted u USING (id)
-  )`;
-
-const upsertStatement = defineStatement<UpsertValues>(
-  (v) => sql`WITH ${writeMemberships(v)}, recorded AS (${recordDelivery(
+  ), ${recordDeliveries(
+    sql`SELECT delivery_id, user_id, CASE WHEN result IN ('created', 'updated')
+      THEN 'provisioned' ELSE 'stale' END AS outcome, NULL::text AS reason FROM results`,
     v,
-    sql`CASE WHEN EXISTS (SELECT 1 FROM upserted) THEN 'provisioned' ELSE 'stale' END`,
-  )})
-  SELECT o.id, o.outcome, (SELECT outcome FROM recorded) AS delivery FROM outcomes o
-  UNION ALL SELECT NULL, NULL, outcome FROM recorded WHERE NOT EXISTS (SELECT 1 FROM outcomes)`,
-);
+  )}
+  ${resultPerRow("id")}`;
+
+const upsertStatement = (shape: "one" | "many") =>
+  defineStatement<Values>((v) => writeMemberships(inputRows(membershipColumns, v, shape), v));
+const upserts = { one: upsertStatement("one"), many: upsertStatement("many") };
 
 /** One row per organization and user (the newest), and per membership id: one statement may touch a row once. */
-const distinctRows = (rows: readonly ClerkMembership[]) =>
-  newestById(
-    newestById(rows, (r) => r.id),
+const distinctRows = (rows: readonly ClerkMembership[], stamp: DeliveryStamp | undefined) =>
+  newestPerKey(
+    newestPerKey(withDeliveries(rows, stamp), (r) => r.id),
     (r) => `${r.organizationId}\u0000${r.userId}`,
   );
 
-export function upsertMembershipsStatement(
-  rows: readonly ClerkMembership[],
-  delivery?: DeliveryRecord,
-): BoundStatement {
-  return upsertStatement({ ...membershipArrays(distinctRows(rows)), ...deliveryValues(delivery) });
+export function upsertMembershipsStatement(rows: readonly ClerkMembership[], stamp?: DeliveryStamp): BoundStatement {
+  const values = distinctRows(rows, stamp).map(({ row, deliveryId }) => ({
+    id: row.id,
+    organization_id: row.organizationId,
+    user_id: row.userId,
+    role: row.role,
+    created_at: row.createdAt,
+    updated_at: row.updatedAt,
+    org_name: row.organization.name,
+    org_slug: row.organization.slug,
+    org_image_url: row.organization.imageUrl,
+    org_created_by: row.organization.createdBy,
+    org_created_at: row.organization.createdAt,
+    org_updated_at: row.organization.updatedAt,
+    delivery_id: deliveryId,
+  }));
+  return bindBatch(membershipColumns, upserts, values, stampValues(stamp));
 }
 
 /**
- * Upserts memberships with their roles (`organizationMembership.created/updated`, a sync page); the organization of
- * each is inserted from its embedded snapshot when not stored (never overwriting a stored one).
+ * Upserts memberships with their roles (`organizationMembership.created/updated`, `/v1/me`, a sync page), one
+ * statement; the organization of each is inserted from its embedded snapshot when not stored (never overwriting a
+ * stored one). Inside a transaction when `run` is given.
  */
-export async function upsertMemberships(
-  db: Db,
+export function upsertMemberships(
+  target: Db | RunStatement,
   rows: readonly ClerkMembership[],
-  delivery?: DeliveryRecord,
-): Promise<BatchResult> {
-  const result = batchResult(await runStatement(db, upsertMembershipsStatement(rows, delivery)));
-  return { outcomes: result.outcomes, delivery: delivery ? result.delivery : undefined };
+  options: { stamp?: DeliveryStamp; policy?: CallPolicy } = {},
+): Promise<Written<RowResult>[]> {
+  if (rows.length === 0) return Promise.resolve([]);
+  const policy = options.policy ?? (rows.length === 1 ? REQUEST : BACKGROUND);
+  return runBatch(target, upsertMembershipsStatement(rows, options.stamp), policy);
 }
 
 /** A membership to remove: its id, and whose it is (kept with the tombstone). */
@@ -163,21 +170,34 @@ export interface MembershipKey {
   updatedAt: number;
 }
 
-const tombstoneStatement = defineStatement<
-  { ids: string[]; orgIds: string[]; userIds: string[]; updatedAts: number[] } & DeliveryValues
->(
-  (v) => sql`WITH version AS (
-    INSERT INTO ${clerkMembershipVersions} (membership_id, organization_id, user_id, clerk_updated_at, deleted_at)
-    SELECT t.id, t.organization_id, t.user_id, t.updated_at, now()
-    FROM unnest(${v.ids}::text[], ${v.orgIds}::text[], ${v.userIds}::text[], ${v.updatedAts}::bigint[])
-      AS t(id, organization_id, user_id, updated_at)
-    WHERE ${notYetDelivered(v.deliveryId)} ORDER BY t.id
-    ON CONFLICT (membership_id) DO UPDATE SET deleted_at = now() WHERE ${clerkMembershipVersions.deletedAt} IS NULL
-    RETURNING membership_id
-  ), recorded AS (${recordDelivery(v, sql`CASE WHEN EXISTS (SELECT 1 FROM version) THEN 'deleted' ELSE 'stale' END`)})
-  SELECT membership_id AS id, 'deleted' AS outcome, (SELECT outcome FROM recorded) AS delivery FROM version
-  UNION ALL SELECT NULL, NULL, outcome FROM recorded WHERE NOT EXISTS (SELECT 1 FROM version)`,
-);
+const tombstoneColumns = {
+  id: "text",
+  organization_id: "text",
+  user_id: "text",
+  updated_at: "bigint",
+  delivery_id: "text",
+} as const satisfies Columns;
+
+const tombstoneStatement = (shape: "one" | "many") =>
+  defineStatement<Record<keyof typeof tombstoneColumns | "eventType" | "receivedAt" | "reason", unknown>>(
+    (v) => sql`WITH input AS (${inputRows(tombstoneColumns, v, shape)}
+    ), fresh AS (
+      SELECT i.* FROM input i WHERE i.delivery_id IS NULL OR ${notRecorded}
+    ), version AS (
+      INSERT INTO ${clerkMembershipVersions} (membership_id, organization_id, user_id, clerk_updated_at, deleted_at)
+      SELECT id, organization_id, user_id, updated_at, now() FROM fresh ORDER BY id
+      ON CONFLICT (membership_id) DO UPDATE SET deleted_at = now() WHERE ${clerkMembershipVersions.deletedAt} IS NULL
+      RETURNING membership_id AS id
+    ), results AS (
+      SELECT f.id, f.delivery_id, f.user_id, CASE WHEN v.id IS NOT NULL THEN 'deleted' ELSE 'stale' END AS result
+      FROM fresh f LEFT JOIN version v USING (id)
+    ), ${recordDeliveries(
+      sql`SELECT delivery_id, user_id, result AS outcome, ${v.reason}::text AS reason FROM results`,
+      v,
+    )}
+    ${resultPerRow("id")}`,
+  );
+const tombstones = { one: tombstoneStatement("one"), many: tombstoneStatement("many") };
 
 const deleteStatement = defineStatement<{ ids: string[] }>(
   (v) => sql`DELETE FROM ${organizationMemberships} WHERE ${organizationMemberships.id} = ANY(${v.ids}::text[])`,
@@ -186,27 +206,22 @@ const deleteStatement = defineStatement<{ ids: string[] }>(
 /**
  * `organizationMembership.deleted` (or pruned by sync), by membership id, never judged stale by `updated_at` (Clerk's
  * examples carry an older one than the preceding update). Tombstoned first (taking the id's lock, which every write
- * of that id takes), then deleted by a second statement with a fresh snapshot. Outcome per id: `deleted`.
+ * of that id takes), then deleted by a second statement with a fresh snapshot, in one transaction.
  */
-export async function removeMemberships(
-  db: Db,
+export function removeMemberships(
+  target: Db | RunStatement,
   keys: readonly MembershipKey[],
-  delivery?: DeliveryRecord,
-): Promise<BatchResult> {
-  const distinct = newestById(keys, (k) => k.id);
-  const result = await runTransaction(db, async (run) => {
-    const rows = await run<{ id: string | null; outcome: RowOutcome | null; delivery: string | null }>(
-      tombstoneStatement({
-        ids: distinct.map((k) => k.id),
-        orgIds: distinct.map((k) => k.organizationId),
-        userIds: distinct.map((k) => k.userId),
-        updatedAts: distinct.map((k) => k.updatedAt),
-        ...deliveryValues(delivery),
-      }),
-    );
-    const read = batchResult(rows);
-    if (read.outcomes.size > 0) await run(deleteStatement({ ids: [...read.outcomes.keys()] }));
-    return read;
-  });
-  return { outcomes: result.outcomes, delivery: delivery ? result.delivery : undefined };
+  options: { stamp?: DeliveryStamp & { reason?: string }; policy?: CallPolicy } = {},
+): Promise<Written<RemoveResult>[]> {
+  if (keys.length === 0) return Promise.resolve([]);
+  const values = newestPerKey(withDeliveries(keys, options.stamp), (k) => k.id).map(({ row, deliveryId }) => ({
+    id: row.id,
+    organization_id: row.organizationId,
+    user_id: row.userId,
+    updated_at: row.updatedAt,
+    delivery_id: deliveryId,
+  }));
+  const tombstone = bindBatch(tombstoneColumns, tombstones, values, stampValues(options.stamp));
+  const policy = options.policy ?? (keys.length === 1 ? REQUEST : BACKGROUND);
+  return tombstoneThenDelete(target, tombstone, (deleted) => deleteStatement({ ids: deleted }), policy);
 }

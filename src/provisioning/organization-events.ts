@@ -1,8 +1,8 @@
 import type { ClerkEvent } from "../clerk/events.js";
 import type { Db } from "../db/types.js";
 import { removeMemberships, upsertMemberships } from "./memberships.js";
-import { type DeliveryRecord, removeOrganizations, upsertOrganizations } from "./organizations.js";
-import type { Outcome } from "./outcome.js";
+import { removeOrganizations, upsertOrganizations } from "./organizations.js";
+import { type Outcome, outcomeOf } from "./outcome.js";
 
 type OrganizationEvent = Extract<ClerkEvent, { type: `organization.${string}` | `organizationMembership.${string}` }>;
 
@@ -11,23 +11,25 @@ export async function applyOrganizationEvent(
   db: Db,
   { deliveryId, receivedAt, event }: { deliveryId: string; receivedAt: Date; event: OrganizationEvent },
 ): Promise<Outcome> {
-  const delivery: DeliveryRecord = { deliveryId, receivedAt, eventType: event.type };
-  let result: { delivery: string | undefined };
+  const stamp = { deliveryIds: [deliveryId], eventType: event.type, receivedAt };
   switch (event.type) {
     case "organization.created":
-    case "organization.updated":
-      result = await upsertOrganizations(db, [event.organization], delivery);
-      break;
-    case "organization.deleted":
-      result = await removeOrganizations(db, [event.organizationId], delivery);
-      break;
+    case "organization.updated": {
+      const [written] = await upsertOrganizations(db, [event.organization], { stamp });
+      return written ? outcomeOf(written.result) : "duplicate";
+    }
+    case "organization.deleted": {
+      const [removed] = await removeOrganizations(db, [event.organizationId], { stamp });
+      return removed?.result ?? "duplicate";
+    }
     case "organizationMembership.created":
-    case "organizationMembership.updated":
-      result = await upsertMemberships(db, [event.membership], { ...delivery, userId: event.membership.userId });
-      break;
-    case "organizationMembership.deleted":
-      result = await removeMemberships(db, [event.membership], { ...delivery, userId: event.membership.userId });
-      break;
+    case "organizationMembership.updated": {
+      const [written] = await upsertMemberships(db, [event.membership], { stamp });
+      return written ? outcomeOf(written.result) : "duplicate";
+    }
+    case "organizationMembership.deleted": {
+      const [removed] = await removeMemberships(db, [event.membership], { stamp });
+      return removed?.result ?? "duplicate";
+    }
   }
-  return (result.delivery ?? "duplicate") as Outcome;
 }

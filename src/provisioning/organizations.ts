@@ -1,90 +1,51 @@
-import { type Placeholder, type SQL, sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
 import type { ClerkOrganization } from "../clerk/events.js";
-import { type BoundStatement, defineStatement, runStatement, runTransaction } from "../db/query.js";
-import { clerkDeliveries, clerkOrganizationVersions, organizations } from "../db/schema.js";
+import { BACKGROUND, type CallPolicy, REQUEST } from "../db/call.js";
+import { type BoundStatement, defineStatement, type RunStatement } from "../db/query.js";
+import { clerkOrganizationVersions, organizations } from "../db/schema.js";
 import type { Db } from "../db/types.js";
+import {
+  bindBatch,
+  fromClerkTime,
+  newestPerKey,
+  type RemoveResult,
+  resultPerRow,
+  runBatch,
+  stampValues,
+  tombstoneThenDelete,
+  withDeliveries,
+} from "./batch.js";
+import type { UserResult as RowResult } from "./outcome.js";
+import { type Columns, inputRows } from "./rows-input.js";
+import { notRecorded, recordDeliveries } from "./user-sql.js";
+import type { DeliveryStamp } from "./users.js";
 
 /**
- * Clerk Organizations, batch-shaped: each verb takes arrays (`unnest`ed into rows), so a webhook applies a batch of
- * one and `npm run sync` a page. With a `delivery`, the delivery's record is written by the same statement (or
- * transaction) as its effect, and a delivery id already recorded changes nothing.
+ * The verbs that write Clerk Organizations, for every caller: the webhook and `/v1/me` (a batch of one, with its
+ * delivery), `npm run sync` (a page). Batch-shaped like users.ts: one statement (a removal, one transaction), the
+ * deliveries recorded by the statement that applies them; a delivery id already recorded changes nothing.
  *
  * Ordering: `clerk_organization_versions` holds the newest `updated_at` applied per organization and its tombstone.
  * Every write of an organization or of its memberships takes that row's lock first (memberships.ts), so they are
  * serialised with each other and with the organization's deletion.
  */
 
-/** What one listed row comes to (sync counts). */
-export type RowOutcome = "created" | "updated" | "unchanged" | "skipped:stored_newer" | "skipped:deleted" | "deleted";
+export type { RowResult };
 
-/** The record of one delivery, written with its effect. */
-export interface DeliveryRecord {
-  deliveryId: string;
-  eventType: string;
-  receivedAt: Date;
-  /** The Clerk user the delivery is about, if any (`clerk_deliveries.clerk_user_id`). */
-  userId?: string | null;
-}
+const organizationColumns = {
+  id: "text",
+  name: "text",
+  slug: "text",
+  image_url: "text",
+  created_by: "text",
+  created_at: "bigint",
+  updated_at: "bigint",
+  delivery_id: "text",
+} as const satisfies Columns;
 
-export type Placeholders<T> = { readonly [K in keyof T & string]: Placeholder<K> };
+type Values = Record<keyof typeof organizationColumns | "eventType" | "receivedAt" | "reason", unknown>;
 
-/** Clerk's ms timestamps as timestamptz, exactly (no float rounding). */
-export const fromClerkTime = (ms: SQL) => sql`('epoch'::timestamptz + ${ms} * interval '1 millisecond')`;
-
-/** Rows are read only if the delivery is not recorded yet (a null id: not a delivery, always applied). */
-export const notYetDelivered = (deliveryId: Placeholder) =>
-  sql`NOT EXISTS (SELECT 1 FROM ${clerkDeliveries} WHERE ${clerkDeliveries.deliveryId} = ${deliveryId}::text)`;
-
-export interface DeliveryValues {
-  deliveryId: string | null;
-  eventType: string;
-  deliveryUserId: string | null;
-  receivedAt: string;
-}
-
-export const deliveryValues = (delivery: DeliveryRecord | undefined): DeliveryValues => ({
-  deliveryId: delivery?.deliveryId ?? null,
-  eventType: delivery?.eventType ?? "",
-  deliveryUserId: delivery?.userId ?? null,
-  receivedAt: (delivery?.receivedAt ?? new Date()).toISOString(),
-});
-
-/** The delivery's row, its outcome `outcome` (SQL); returned unless the id was recorded meanwhile (a duplicate). */
-export const recordDelivery = (v: Placeholders<DeliveryValues>, outcome: SQL) => sql`
-  INSERT INTO ${clerkDeliveries} (${sql.identifier(clerkDeliveries.deliveryId.name)}, event_type, clerk_user_id, outcome, received_at)
-  SELECT ${v.deliveryId}::text, ${v.eventType}::text, ${v.deliveryUserId}::text, ${outcome}, ${v.receivedAt}::timestamptz
-  WHERE ${v.deliveryId}::text IS NOT NULL
-  ON CONFLICT (${sql.identifier(clerkDeliveries.deliveryId.name)}) DO NOTHING
-  RETURNING outcome`;
-
-/** The organizations as arrays, one parameter each. */
-export interface OrganizationArrays {
-  orgIds: string[];
-  orgNames: string[];
-  orgSlugs: (string | null)[];
-  orgImageUrls: (string | null)[];
-  orgCreatedBys: (string | null)[];
-  orgCreatedAts: number[];
-  orgUpdatedAts: number[];
-}
-
-export const organizationArrays = (rows: readonly ClerkOrganization[]): OrganizationArrays => ({
-  orgIds: rows.map((r) => r.id),
-  orgNames: rows.map((r) => r.name),
-  orgSlugs: rows.map((r) => r.slug),
-  orgImageUrls: rows.map((r) => r.imageUrl),
-  orgCreatedBys: rows.map((r) => r.createdBy),
-  orgCreatedAts: rows.map((r) => r.createdAt),
-  orgUpdatedAts: rows.map((r) => r.updatedAt),
-});
-
-/** `unnest` of the organization arrays as `(id, name, slug, image_url, created_by, created_at, updated_at)`. */
-export const unnestOrganizations = (v: Placeholders<OrganizationArrays>) =>
-  sql`unnest(${v.orgIds}::text[], ${v.orgNames}::text[], ${v.orgSlugs}::text[], ${v.orgImageUrls}::text[],
-    ${v.orgCreatedBys}::text[], ${v.orgCreatedAts}::bigint[], ${v.orgUpdatedAts}::bigint[])
-    AS o(id, name, slug, image_url, created_by, created_at, updated_at)`;
-
-/** The insert of organization rows selected by `select` (columns as `unnestOrganizations` names them). */
+/** The insert of organization rows selected by `select` (`id, name, slug, image_url, created_by, created_at, updated_at`). */
 export const insertOrganizations = (select: SQL) =>
   sql`INSERT INTO ${organizations} (id, name, slug, image_url, created_by, created_at, updated_at)
     SELECT o.id, o.name, o.slug, o.image_url, o.created_by, ${fromClerkTime(sql`o.created_at`)},
@@ -93,102 +54,101 @@ export const insertOrganizations = (select: SQL) =>
 
 /**
  * `organization.created/updated`: the version moves forward only (equal is not newer) and never once tombstoned;
- * the organizations whose version moved are upserted. Ends in `outcomes (id, outcome)`.
+ * the organizations whose version moved are upserted.
  */
-const writeOrganizations = (v: Placeholders<OrganizationArrays & DeliveryValues>) => sql`input AS (
-    SELECT o.* FROM ${unnestOrganizations(v)} WHERE ${notYetDelivered(v.deliveryId)}
+const writeOrganizations = (input: SQL, v: Values) => sql`WITH input AS (${input}
+  ), fresh AS (
+    SELECT i.* FROM input i WHERE i.delivery_id IS NULL OR ${notRecorded}
   ), prior AS (
-    SELECT i.id, p.clerk_updated_at, p.deleted_at FROM input i
+    SELECT i.id, p.clerk_updated_at, p.deleted_at FROM fresh i
     LEFT JOIN LATERAL (SELECT p.clerk_updated_at, p.deleted_at FROM ${clerkOrganizationVersions} p
       WHERE p.organization_id = i.id LIMIT 1) p ON true
   ), version AS (
     INSERT INTO ${clerkOrganizationVersions} (organization_id, clerk_updated_at)
-    SELECT id, updated_at FROM input ORDER BY id
+    SELECT id, updated_at FROM fresh ORDER BY id
     ON CONFLICT (organization_id) DO UPDATE SET clerk_updated_at = excluded.clerk_updated_at
       WHERE ${clerkOrganizationVersions.deletedAt} IS NULL
         AND ${clerkOrganizationVersions.clerkUpdatedAt} < excluded.clerk_updated_at
     RETURNING organization_id
   ), upserted AS (
-    ${insertOrganizations(sql`SELECT i.* FROM input i JOIN version ON version.organization_id = i.id`)}
+    ${insertOrganizations(sql`SELECT i.* FROM fresh i JOIN version ON version.organization_id = i.id ORDER BY i.id`)}
     ON CONFLICT (id) DO UPDATE SET name = excluded.name, slug = excluded.slug, image_url = excluded.image_url,
       created_by = excluded.created_by, created_at = excluded.created_at, updated_at = excluded.updated_at
     RETURNING id, (xmax = 0) AS created
-  ), outcomes AS (
-    SELECT i.id, CASE WHEN u.id IS NOT NULL THEN CASE WHEN u.created THEN 'created' ELSE 'updated' END
-        WHEN p.deleted_at IS NOT NULL THEN 'skipped:deleted'
-        WHEN p.clerk_updated_at = i.updated_at THEN 'unchanged' ELSE 'skipped:stored_newer' END AS outcome
-    FROM input i JOIN prior p USING (id) LEFT JOIN upserted u USING (id)
-  )`;
-
-type UpsertValues = OrganizationArrays & DeliveryValues;
-
-const upsertStatement = defineStatement<UpsertValues>(
-  (v) => sql`WITH ${writeOrganizations(v)}, recorded AS (${recordDelivery(
+  ), results AS (
+    SELECT i.id, i.delivery_id, CASE WHEN u.id IS NOT NULL THEN CASE WHEN u.created THEN 'created' ELSE 'updated' END
+        WHEN p.deleted_at IS NOT NULL THEN 'deleted'
+        WHEN p.clerk_updated_at = i.updated_at THEN 'unchanged' ELSE 'stored_newer' END AS result
+    FROM fresh i JOIN prior p USING (id) LEFT JOIN upserted u USING (id)
+  ), ${recordDeliveries(
+    sql`SELECT delivery_id, NULL::text AS user_id, CASE WHEN result IN ('created', 'updated')
+      THEN 'provisioned' ELSE 'stale' END AS outcome, NULL::text AS reason FROM results`,
     v,
-    sql`CASE WHEN EXISTS (SELECT 1 FROM upserted) THEN 'provisioned' ELSE 'stale' END`,
-  )})
-  SELECT o.id, o.outcome, (SELECT outcome FROM recorded) AS delivery FROM outcomes o
-  UNION ALL SELECT NULL, NULL, outcome FROM recorded WHERE NOT EXISTS (SELECT 1 FROM outcomes)`,
-);
+  )}
+  ${resultPerRow("id")}`;
 
-export interface BatchResult {
-  /** Per row id (rows of a delivery already recorded are absent). */
-  outcomes: Map<string, RowOutcome>;
-  /** The delivery's outcome: `duplicate` when its id was already recorded; undefined without a delivery. */
-  delivery: string | undefined;
-}
-
-/** Reads a verb's rows: `(id, outcome, delivery)`. */
-export function batchResult(rows: { id: string | null; outcome: RowOutcome | null; delivery: string | null }[]) {
-  const outcomes = new Map<string, RowOutcome>();
-  let delivery: string | null = null;
-  for (const row of rows) {
-    if (row.id !== null && row.outcome !== null) outcomes.set(row.id, row.outcome);
-    delivery ??= row.delivery;
-  }
-  return { outcomes, delivery: delivery ?? "duplicate" };
-}
-
-/** Distinct by id, the newest `updatedAt` kept (a listing can return a row twice when offsets shift). */
-export function newestById<T extends { updatedAt: number }>(rows: readonly T[], key: (row: T) => string): T[] {
-  const byKey = new Map<string, T>();
-  for (const row of rows) {
-    const held = byKey.get(key(row));
-    if (!held || held.updatedAt < row.updatedAt) byKey.set(key(row), row);
-  }
-  return [...byKey.values()];
-}
+const upsertStatement = (shape: "one" | "many") =>
+  defineStatement<Values>((v) => writeOrganizations(inputRows(organizationColumns, v, shape), v));
+const upserts = { one: upsertStatement("one"), many: upsertStatement("many") };
 
 export function upsertOrganizationsStatement(
   rows: readonly ClerkOrganization[],
-  delivery?: DeliveryRecord,
+  stamp?: DeliveryStamp,
 ): BoundStatement {
-  return upsertStatement({
-    ...organizationArrays(newestById(rows, (r) => r.id)),
-    ...deliveryValues(delivery),
-  });
+  const values = newestPerKey(withDeliveries(rows, stamp), (r) => r.id).map(({ row, deliveryId }) => ({
+    id: row.id,
+    name: row.name,
+    slug: row.slug,
+    image_url: row.imageUrl,
+    created_by: row.createdBy,
+    created_at: row.createdAt,
+    updated_at: row.updatedAt,
+    delivery_id: deliveryId,
+  }));
+  return bindBatch(organizationColumns, upserts, values, stampValues(stamp));
 }
 
-/** Upserts organizations (`organization.created/updated`, a sync page). */
-export async function upsertOrganizations(
-  db: Db,
+export interface Written<R> {
+  id: string;
+  result: R;
+}
+
+/**
+ * Upserts organizations (`organization.created/updated`, `/v1/me`, a sync page) by the rules above, one
+ * statement; inside a transaction when `run` is given.
+ */
+export function upsertOrganizations(
+  target: Db | RunStatement,
   rows: readonly ClerkOrganization[],
-  delivery?: DeliveryRecord,
-): Promise<BatchResult> {
-  const result = batchResult(await runStatement(db, upsertOrganizationsStatement(rows, delivery)));
-  return { outcomes: result.outcomes, delivery: delivery ? result.delivery : undefined };
+  options: { stamp?: DeliveryStamp; policy?: CallPolicy } = {},
+): Promise<Written<RowResult>[]> {
+  if (rows.length === 0) return Promise.resolve([]);
+  const policy = options.policy ?? (rows.length === 1 ? REQUEST : BACKGROUND);
+  return runBatch(target, upsertOrganizationsStatement(rows, options.stamp), policy);
 }
 
-const tombstoneStatement = defineStatement<{ ids: string[] } & DeliveryValues>(
-  (v) => sql`WITH version AS (
-    INSERT INTO ${clerkOrganizationVersions} (organization_id, clerk_updated_at, deleted_at)
-    SELECT t.id, 0, now() FROM unnest(${v.ids}::text[]) AS t(id) WHERE ${notYetDelivered(v.deliveryId)} ORDER BY t.id
-    ON CONFLICT (organization_id) DO UPDATE SET deleted_at = now() WHERE ${clerkOrganizationVersions.deletedAt} IS NULL
-    RETURNING organization_id
-  ), recorded AS (${recordDelivery(v, sql`CASE WHEN EXISTS (SELECT 1 FROM version) THEN 'deleted' ELSE 'stale' END`)})
-  SELECT organization_id AS id, 'deleted' AS outcome, (SELECT outcome FROM recorded) AS delivery FROM version
-  UNION ALL SELECT NULL, NULL, outcome FROM recorded WHERE NOT EXISTS (SELECT 1 FROM version)`,
-);
+const tombstoneColumns = { id: "text", delivery_id: "text" } as const satisfies Columns;
+
+const tombstoneStatement = (shape: "one" | "many") =>
+  defineStatement<Record<keyof typeof tombstoneColumns | "eventType" | "receivedAt" | "reason", unknown>>(
+    (v) => sql`WITH input AS (${inputRows(tombstoneColumns, v, shape)}
+    ), fresh AS (
+      SELECT i.* FROM input i WHERE i.delivery_id IS NULL OR ${notRecorded}
+    ), version AS (
+      INSERT INTO ${clerkOrganizationVersions} (organization_id, clerk_updated_at, deleted_at)
+      SELECT id, 0, now() FROM fresh ORDER BY id
+      ON CONFLICT (organization_id) DO UPDATE SET deleted_at = now() WHERE ${clerkOrganizationVersions.deletedAt} IS NULL
+      RETURNING organization_id AS id
+    ), results AS (
+      SELECT f.id, f.delivery_id, CASE WHEN v.id IS NOT NULL THEN 'deleted' ELSE 'stale' END AS result
+      FROM fresh f LEFT JOIN version v USING (id)
+    ), ${recordDeliveries(
+      sql`SELECT delivery_id, NULL::text AS user_id, result AS outcome, ${v.reason}::text AS reason FROM results`,
+      v,
+    )}
+    ${resultPerRow("id")}`,
+  );
+const tombstones = { one: tombstoneStatement("one"), many: tombstoneStatement("many") };
 
 /** Deleting an organization deletes its memberships (the foreign key cascades). */
 const deleteStatement = defineStatement<{ ids: string[] }>(
@@ -196,22 +156,23 @@ const deleteStatement = defineStatement<{ ids: string[] }>(
 );
 
 /**
- * `organization.deleted` (or pruned by sync): tombstoned first, taking the version rows' locks that every write of
- * the organization or its memberships takes; then deleted by a second statement, whose fresh snapshot sees every
- * membership committed by a writer that held the lock before us. Outcome per id: `deleted` (not already tombstoned).
+ * `organization.deleted` (or pruned by sync), as one transaction: tombstoned first, taking the version rows' locks
+ * that every write of the organization or its memberships takes; then deleted with its memberships. Result per id:
+ * `deleted` (tombstoned now), `stale` (already), `duplicate`.
  */
-export async function removeOrganizations(
-  db: Db,
+export function removeOrganizations(
+  target: Db | RunStatement,
   ids: readonly string[],
-  delivery?: DeliveryRecord,
-): Promise<BatchResult> {
-  const result = await runTransaction(db, async (run) => {
-    const rows = await run<{ id: string | null; outcome: RowOutcome | null; delivery: string | null }>(
-      tombstoneStatement({ ids: [...new Set(ids)].sort(), ...deliveryValues(delivery) }),
-    );
-    const read = batchResult(rows);
-    if (read.outcomes.size > 0) await run(deleteStatement({ ids: [...read.outcomes.keys()] }));
-    return read;
+  options: { stamp?: DeliveryStamp & { reason?: string }; policy?: CallPolicy } = {},
+): Promise<Written<RemoveResult>[]> {
+  if (ids.length === 0) return Promise.resolve([]);
+  const seen = new Set<string>();
+  const values = ids.flatMap((id, i) => {
+    if (seen.has(id)) return [];
+    seen.add(id);
+    return [{ id, delivery_id: options.stamp?.deliveryIds[i] ?? null }];
   });
-  return { outcomes: result.outcomes, delivery: delivery ? result.delivery : undefined };
+  const tombstone = bindBatch(tombstoneColumns, tombstones, values, stampValues(options.stamp));
+  const policy = options.policy ?? (ids.length === 1 ? REQUEST : BACKGROUND);
+  return tombstoneThenDelete(target, tombstone, (deleted) => deleteStatement({ ids: deleted }), policy);
 }
