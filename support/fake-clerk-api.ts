@@ -84,7 +84,8 @@ const MAX_LIMIT = 500;
 /**
  * The part of Clerk's Backend API the service and the operator tools use, on node:http on a free port:
  * `GET /v1/users/:id`, `GET /v1/users` (`limit` ≤ 500, `offset`, `order_by` ±created_at, `user_id` filters; a JSON
- * array of `UserJSON`, as Clerk answers) and `GET /v1/users/count` (`{object: "total_count", total_count}`).
+ * array of `UserJSON`, as Clerk answers) and `GET /v1/users/count` (`{object: "total_count", total_count}`); the
+ * organization routes below (paginated as `{data, total_count}`).
  * Requests without `Bearer TEST_CLERK_SECRET_KEY` get Clerk's 401. `latencyMs` delays every answer; `rateLimit`
  * refuses requests beyond it with Clerk's 429 and a `Retry-After` (counted in `refused`). `cacheJson` keeps each user's serialized JSON
  * (for the benchmark: users must then be replaced, not mutated).
@@ -94,8 +95,8 @@ export async function startFakeClerkApi(options: { cacheJson?: boolean } = {}): 
   const api: FakeClerkApi = {
     url: "",
     users,
-    organizations: new Map(),
-    memberships: new Map(),
+    organizations: new VersionedMap(),
+    memberships: new VersionedMap(),
     organizationLookups: [],
     onOrganizationLookup: undefined,
     lookups: [],
@@ -147,6 +148,7 @@ export async function startFakeClerkApi(options: { cacheJson?: boolean } = {}): 
     return sorted.list;
   };
 
+  const listings = { organizations: sortedListing(api.organizations), memberships: sortedListing(api.memberships) };
   const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
     // @clerk/backend parses JSON only when the content type is exactly application/json, as Clerk sends it.
     res
@@ -194,8 +196,13 @@ export async function startFakeClerkApi(options: { cacheJson?: boolean } = {}): 
     if (api.failWith) return send(res, api.failWith, clerkError("internal_clerk_error", "something went wrong"));
     if (request.method !== "GET") return send(res, 404, clerkError("resource_not_found", "no route"));
 
-    const organizationAnswer = await answerOrganizations(api, request);
-    if (organizationAnswer) return send(res, organizationAnswer.status, organizationAnswer.body);
+    const organizationAnswer = await answerOrganizations(api, request, listings);
+    if (organizationAnswer) {
+      const { status, body } = organizationAnswer;
+      if (status !== 200 || !("data" in body)) return send(res, status, body);
+      const data = (body.data as Record<string, unknown>[]).map(serialize).join(",");
+      return send(res, status, `{"data":[${data}],"total_count":${body.total_count}}`);
+    }
     if (request.path === "/v1/users/count") {
       return send(res, 200, { object: "total_count", total_count: filtered(url.searchParams).length });
     }
@@ -233,44 +240,72 @@ export async function startFakeClerkApi(options: { cacheJson?: boolean } = {}): 
   return api;
 }
 
-const byCreatedAt = (list: Record<string, unknown>[], order: string | null) => {
-  const sorted = [...list].sort(
-    (a, b) => Number(a.created_at ?? 0) - Number(b.created_at ?? 0) || String(a.id).localeCompare(String(b.id)),
-  );
-  return order === "+created_at" ? sorted : sorted.reverse();
-};
+/** Sorted by `created_at` (then id), rebuilt only when the map changed (a 100,000-row listing is read page by page). */
+function sortedListing(map: Map<string, Record<string, unknown>>) {
+  let sorted: { version: number; list: Record<string, unknown>[] } | undefined;
+  return () => {
+    const version = (map as VersionedMap<string, Record<string, unknown>>).version ?? -1;
+    if (sorted === undefined || version === -1 || sorted.version !== version) {
+      const list = [...map.values()].sort(
+        (a, b) =>
+          Number(a.created_at ?? 0) - Number(b.created_at ?? 0) ||
+          (String(a.id) < String(b.id) ? -1 : String(a.id) > String(b.id) ? 1 : 0),
+      );
+      sorted = { version, list };
+    }
+    return sorted.list;
+  };
+}
 
-/** Clerk's paginated answer `{data, total_count}`, or a 422 for a limit outside 1–500. */
-function paginated(list: Record<string, unknown>[], query: URLSearchParams) {
+type Listings = Record<"organizations" | "memberships", () => Record<string, unknown>[]>;
+type Answer = { status: number; body: Record<string, unknown> };
+
+/** Clerk's paginated answer `{data, total_count}` (newest first unless `order_by=+created_at`), or a 422 for a limit outside 1–500. */
+function paginated(ascending: Record<string, unknown>[], query: URLSearchParams): Answer {
   const limit = Number(query.get("limit") ?? "10");
   const offset = Number(query.get("offset") ?? "0");
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT || !Number.isInteger(offset) || offset < 0) {
     return { status: 422, body: { errors: [{ code: "form_param_value_invalid", message: "limit must be 1–500" }] } };
   }
-  const ordered = byCreatedAt(list, query.get("order_by"));
-  return { status: 200, body: { data: ordered.slice(offset, offset + limit), total_count: ordered.length } };
+  const total = ascending.length;
+  const page =
+    query.get("order_by") === "+created_at"
+      ? ascending.slice(offset, offset + limit)
+      : ascending.slice(Math.max(0, total - offset - limit), Math.max(0, total - offset)).reverse();
+  return { status: 200, body: { data: page, total_count: total } };
 }
 
 const notFound = { status: 404, body: { errors: [{ code: "resource_not_found", message: "Resource not found" }] } };
 
-/** The organization routes; undefined for any other path. */
+/**
+ * The organization routes; undefined for any other path: `GET /v1/organizations` (`organization_id` filters),
+ * `GET /v1/organization_memberships` (the instance's), `GET /v1/organizations/:id/memberships` (`user_id` filters)
+ * and `GET /v1/organizations/:id`.
+ */
 async function answerOrganizations(
   api: FakeClerkApi,
   request: FakeRequest,
-): Promise<{ status: number; body: unknown } | undefined> {
+  listings: Listings,
+): Promise<Answer | undefined> {
   const { path, query } = request;
-  if (path === "/v1/organizations") return paginated([...api.organizations.values()], query);
-  if (path === "/v1/organization_memberships") return paginated([...api.memberships.values()], query);
+  if (path === "/v1/organizations") {
+    const ids = query.getAll("organization_id");
+    const all = listings.organizations();
+    return paginated(ids.length > 0 ? all.filter((o) => ids.includes(String(o.id))) : all, query);
+  }
+  if (path === "/v1/organization_memberships") return paginated(listings.memberships(), query);
   const members = /^\/v1\/organizations\/([^/]+)\/memberships$/.exec(path);
   if (members?.[1]) {
     const organizationId = decodeURIComponent(members[1]);
     if (!api.organizations.has(organizationId)) return notFound;
     const userIds = query.getAll("user_id");
-    const list = [...api.memberships.values()].filter(
-      (m) =>
-        (m.organization as { id?: unknown }).id === organizationId &&
-        (userIds.length === 0 || userIds.includes(String((m.public_user_data as { user_id?: unknown }).user_id))),
-    );
+    const list = listings
+      .memberships()
+      .filter(
+        (m) =>
+          (m.organization as { id?: unknown }).id === organizationId &&
+          (userIds.length === 0 || userIds.includes(String((m.public_user_data as { user_id?: unknown }).user_id))),
+      );
     return paginated(list, query);
   }
   const one = /^\/v1\/organizations\/([^/]+)$/.exec(path);

@@ -200,11 +200,21 @@ export const syncRuns = pgTable("sync_runs", {
   status: text("status").notNull().default("running"),
   /** Whether the run tracks the ids it lists (`sync_run_users`) to prune the others once the listing is complete. */
   prune: boolean("prune").notNull().default(false),
-  /** The list offset of the next page to apply. */
+  /** The user list offset of the next page to apply. */
   nextOffset: integer("next_offset").notNull().default(0),
   /** Clerk's user count as of the last page (a drop means users were deleted, shifting later offsets). */
   total: integer("total"),
-  /** Users by outcome (`created`, `updated`, `unchanged`, `skipped:<reason>`, `failed:<reason>`, `pruned`). */
+  /** What the run lists now: `users`, then `organizations`, then `memberships` (each from its own cursor). */
+  phase: text("phase").notNull().default("users"),
+  /** The organizations' and the memberships' cursors and counts as of their last page, as `next_offset`/`total`. */
+  organizationOffset: integer("organization_offset").notNull().default(0),
+  organizationTotal: integer("organization_total"),
+  membershipOffset: integer("membership_offset").notNull().default(0),
+  membershipTotal: integer("membership_total"),
+  /**
+   * Users by outcome (`created`, `updated`, `unchanged`, `skipped:<reason>`, `failed:<reason>`, `pruned`); the
+   * organizations' and memberships' under `organizations:` and `memberships:`.
+   */
   counts: jsonb("counts").$type<Record<string, number>>().notNull().default({}),
   error: text("error"),
   startedAt: timestamp("started_at", { withTimezone: true }).notNull().defaultNow(),
@@ -222,4 +232,18 @@ export const syncRunUsers = pgTable(
     userId: text("user_id").notNull(),
   },
   (t) => [primaryKey({ columns: [t.runId, t.userId] })],
+).enableRLS();
+
+/** The organization and membership ids a pruning run has listed so far (as `sync_run_users` for users). */
+export const syncRunObjects = pgTable(
+  "sync_run_objects",
+  {
+    runId: bigint("run_id", { mode: "number" })
+      .notNull()
+      .references(() => syncRuns.id, { onDelete: "cascade" }),
+    /** `organizations` or `memberships`. */
+    kind: text("kind").notNull(),
+    objectId: text("object_id").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.kind, t.objectId] })],
 ).enableRLS();

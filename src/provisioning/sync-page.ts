@@ -21,7 +21,7 @@ import { provisionUsers } from "./users.js";
 export type Counts = Record<string, number>;
 
 /** How a write's result is counted in a run (the keys `npm run sync` has always reported). */
-const COUNT_KEY: Record<Exclude<UserResult, "duplicate">, string> = {
+export const COUNT_KEY: Record<Exclude<UserResult, "duplicate">, string> = {
   created: "created",
   updated: "updated",
   unchanged: "unchanged",
@@ -40,14 +40,14 @@ export const addInto = (into: Counts, outcome: string, n = 1) => {
  * it, so a resumed run applies them again. And a plan for each page: a generic plan cannot see the length of the page's
  * arrays and picked joins that made a 500-user page several times slower (bench:sync), while planning costs little.
  */
-const pageSettings = defineStatement<Record<string, never>>(
+export const pageSettings = defineStatement<Record<string, never>>(
   () =>
     sql`SELECT set_config('jit', 'off', true), set_config('synchronous_commit', 'off', true),
       set_config('plan_cache_mode', 'force_custom_plan', true)`,
 )({});
 
 /** Adds `delta (outcome, n)` to a `counts` jsonb column, key by key. */
-const addCounts = (column: SQL, delta: SQL) => sql`(SELECT COALESCE(jsonb_object_agg(k, n), '{}'::jsonb) FROM (
+export const addCounts = (column: SQL, delta: SQL) => sql`(SELECT COALESCE(jsonb_object_agg(k, n), '{}'::jsonb) FROM (
       SELECT k, sum(n)::int AS n FROM (
         SELECT key AS k, value::int AS n FROM jsonb_each_text(${column})
         UNION ALL SELECT key, value::int FROM jsonb_each_text(${delta})) c

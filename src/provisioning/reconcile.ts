@@ -1,0 +1,262 @@
+import type { ClerkDirectory } from "../clerk/backend-api.js";
+import { withAdvisoryLock } from "../db/query.js";
+import type { Db } from "../db/types.js";
+import { ServiceError } from "../errors.js";
+import { pageThrough } from "./paging.js";
+import { countsByKind, type Failure, SYNC_KINDS } from "./sync-kinds.js";
+import { addInto as add, type Counts } from "./sync-page.js";
+import { type PruneReport, pruneMissing } from "./sync-prune.js";
+import { advancePhase, cursorOf, finishRun, type RunRow, runCounts, type SyncKind, startRun } from "./sync-runs.js";
+
+/**
+ * `npm run sync`: makes the database match Clerk. Pages through every user, then every organization, then every
+ * membership (`+created_at`, the API's largest page; organizations before memberships), applies each page in one
+ * transaction with the webhook's verbs, and records its progress in `sync_runs` in that same transaction, so that an
+ * interrupted run continues after its last committed page. With `prune`, what the complete listings did not contain
+ * is confirmed gone with Clerk and removed (sync-prune.ts).
+ */
+
+export type { Counts, PruneReport, SyncKind };
+
+export interface ReconcileOptions {
+  /** What to list, in order (default: users only; `npm run sync` lists all three). */
+  kinds?: readonly SyncKind[];
+  /** Report what would change; write nothing (not even a run). */
+  dryRun: boolean;
+  /** After complete listings, remove what Clerk no longer has. */
+  prune: boolean;
+  /** Refuse to prune more of a kind than this (default: 10 % of those stored, at least 10). */
+  maxPrune?: number | undefined;
+  /** Start over from the first page even if an unfinished run could be resumed. */
+  restart: boolean;
+  /** Objects per request (at most 500, the default). */
+  pageSize: number;
+  /** Listing requests in flight at most (default 1); pages are still applied one at a time, in order. */
+  concurrency?: number | undefined;
+  /** Stops after the page being applied has committed (Ctrl-C). */
+  signal: AbortSignal;
+  onProgress?: (progress: {
+    kind: SyncKind;
+    position: number;
+    total: number;
+    counts: Counts;
+    inFlight: number;
+  }) => void;
+  /** Things an operator should know while it runs (resumed, re-reading after deletions, pruning). */
+  onNotice?: (message: string) => void;
+}
+
+/** What one kind came to. */
+export interface KindResult {
+  /** Listed by this invocation. */
+  listed: number;
+  /** Clerk's count at the last page. */
+  total: number;
+  /** Over the whole run (an interrupted run's earlier part included). */
+  counts: Counts;
+  prune: PruneReport | undefined;
+  /** Rows this invocation could not read or write, with the reason (at most 1,000 listed). */
+  failures: Failure[];
+  /** The offset an unfinished run was resumed at, if it resumed in this kind's listing. */
+  resumedAt: number | undefined;
+}
+
+/** The users' figures at the top (as `npm run sync` has always reported them); the other kinds beside them. */
+export interface ReconcileResult {
+  runId: number | undefined;
+  resumedAt: number | undefined;
+  status: "completed" | "interrupted";
+  listed: number;
+  total: number;
+  counts: Counts;
+  prune: PruneReport | undefined;
+  failures: { userId: string; reason: string }[];
+  timings: { totalMs: number; databaseMs: number; clerkWaitMs: number };
+  organizations?: KindResult;
+  memberships?: KindResult;
+}
+
+const syncBusy = () =>
+  new ServiceError("sync_busy", "another `npm run sync` is running against this database; wait for it to finish");
+
+const LOCK_NAME = "clerk-provisioner:sync";
+const MAX_LISTED_FAILURES = 1_000;
+
+type Deps = { db: Db; directory: ClerkDirectory };
+type Started = { run: RunRow; resumed: boolean; superseded?: number };
+
+export async function reconcile(deps: Deps, options: ReconcileOptions): Promise<ReconcileResult> {
+  if (options.dryRun) return reconcileWith(deps, options, undefined);
+  const locked = await withAdvisoryLock(deps.db, LOCK_NAME, async () => {
+    const started = await startRun(deps.db, options);
+    try {
+      return await reconcileWith(deps, options, started);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      await finishRun(deps.db, started.run.id, "failed", message.slice(0, 500)).catch(() => {});
+      throw error;
+    }
+  });
+  if (!locked.acquired) throw syncBusy();
+  return locked.value;
+}
+
+interface Listing {
+  listed: number;
+  total: number | undefined;
+  counts: Counts;
+  failures: Failure[];
+  complete: boolean;
+}
+
+interface Context extends Deps {
+  options: ReconcileOptions;
+  run: RunRow | undefined;
+  seen: Record<SyncKind, Set<string>>;
+  timings: { databaseMs: number; clerkWaitMs: number };
+  notice: (message: string) => void;
+}
+
+const keep = (into: Failure[], more: readonly Failure[]) => {
+  for (const failure of more) if (into.length < MAX_LISTED_FAILURES) into.push(failure);
+};
+
+/** One kind's listing, from `from`, each page applied (or, in a dry run, classified) as it comes, in order. */
+async function listKind(ctx: Context, kind: SyncKind, from: { offset: number; total: number | undefined }) {
+  const { db, directory, options, run } = ctx;
+  const sync = SYNC_KINDS[kind];
+  const listing: Listing = { listed: 0, total: undefined, counts: {}, failures: [], complete: false };
+  let inFlight = 0;
+  const timed = async <T>(work: Promise<T>): Promise<T> => {
+    const began = performance.now();
+    try {
+      return await work;
+    } finally {
+      ctx.timings.databaseMs += performance.now() - began;
+    }
+  };
+  const paging = await pageThrough(
+    (offset, limit) => sync.list(directory, offset, limit),
+    async (page) => {
+      const prepared = sync.prepare(db, page.items, ctx.seen[kind]);
+      listing.listed += prepared.ids.length;
+      keep(listing.failures, prepared.failures);
+      const tail = { keepIds: run?.prune ?? false, nextOffset: page.next, total: page.totalCount };
+      const applied = run ? await timed(prepared.apply({ runId: run.id, ...tail })) : undefined;
+      keep(listing.failures, applied?.failures ?? []);
+      const counts = applied?.counts ?? (await timed(prepared.classify()));
+      for (const [outcome, n] of Object.entries(counts)) add(listing.counts, outcome, n);
+      const total = Math.max(page.totalCount, page.next);
+      options.onProgress?.({ kind, position: page.next, total, counts: listing.counts, inFlight });
+    },
+    {
+      pageSize: options.pageSize,
+      concurrency: options.concurrency ?? 1,
+      from: from.offset,
+      knownTotal: from.total,
+      signal: options.signal,
+      // Offsets shift when objects before them are deleted: Clerk's count dropping means a page may start later
+      // than where the last one ended. What is re-read is dropped as already seen, so that none is skipped.
+      onShift: ({ dropped, from: at }) =>
+        ctx.notice(`Clerk's ${sync.noun} count dropped by ${dropped}: re-reading from ${sync.noun} ${at}`),
+      onInFlight: (n) => {
+        inFlight = n;
+      },
+    },
+  );
+  ctx.timings.clerkWaitMs += paging.waitMs;
+  listing.total = paging.total;
+  listing.complete = paging.complete;
+  return listing;
+}
+
+function startNotice(ctx: Context, started: Started | undefined, kind: SyncKind) {
+  const { run } = ctx;
+  if (!run || !started) return;
+  if (started.resumed) {
+    ctx.notice(`resuming run ${run.id} at ${SYNC_KINDS[kind].noun} ${cursorOf(run, kind).offset}`);
+    return;
+  }
+  const why = ctx.options.restart
+    ? " (--restart)"
+    : ctx.options.prune
+      ? ": it did not record the users it listed, which --prune needs"
+      : "";
+  if (started.superseded !== undefined) ctx.notice(`not resuming the unfinished run ${started.superseded}${why}`);
+  ctx.notice(`run ${run.id}: starting at the first user`);
+}
+
+async function reconcileWith(deps: Deps, options: ReconcileOptions, started: Started | undefined) {
+  const began = performance.now();
+  const run = started?.run;
+  const kinds = options.kinds ?? ["users"];
+  const ctx: Context = {
+    ...deps,
+    options,
+    run,
+    seen: { users: new Set(), organizations: new Set(), memberships: new Set() },
+    timings: { databaseMs: 0, clerkWaitMs: 0 },
+    notice: (message) => options.onNotice?.(message),
+  };
+  // A resumed run continues the kind it was listing; the kinds before it were listed completely.
+  const phase = run ? Math.max(0, kinds.indexOf(run.phase as SyncKind)) : 0;
+  startNotice(ctx, started, kinds[phase] ?? "users");
+  const listings: Partial<Record<SyncKind, Listing>> = {};
+  let complete = true;
+  for (const [i, kind] of kinds.entries()) {
+    if (i < phase) continue;
+    const from = run && i === phase ? cursorOf(run, kind) : { offset: 0, total: undefined };
+    const listing = await listKind(ctx, kind, from);
+    listings[kind] = listing;
+    if (!listing.complete || options.signal.aborted) {
+      complete = false;
+      break;
+    }
+    const next = kinds[i + 1];
+    if (run && next) await advancePhase(deps.db, run.id, next);
+  }
+
+  let prunes: Partial<Record<SyncKind, PruneReport>> = {};
+  if (complete && options.prune && !options.signal.aborted) {
+    prunes = await pruneMissing(
+      { ...deps, maxPrune: options.maxPrune, run, listed: ctx.seen, notice: ctx.notice },
+      kinds,
+    );
+    if (!run)
+      for (const [kind, report] of Object.entries(prunes))
+        add(listings[kind as SyncKind]?.counts ?? {}, "pruned", report.ids.length);
+  }
+  const status = complete && !options.signal.aborted ? "completed" : "interrupted";
+  if (run) await finishRun(deps.db, run.id, status, refusal(prunes));
+  const stored = run ? countsByKind(await runCounts(deps.db, run.id)) : undefined;
+  const result = (kind: SyncKind): KindResult => ({
+    listed: listings[kind]?.listed ?? 0,
+    total: listings[kind]?.total ?? (run ? cursorOf(run, kind).total : undefined) ?? 0,
+    counts: stored?.[kind] ?? listings[kind]?.counts ?? {},
+    prune: prunes[kind],
+    failures: listings[kind]?.failures ?? [],
+    resumedAt: started?.resumed && kinds[phase] === kind && run ? cursorOf(run, kind).offset : undefined,
+  });
+  const users = result("users");
+  return {
+    runId: run?.id,
+    resumedAt: started?.resumed ? run?.nextOffset : undefined,
+    status,
+    listed: users.listed,
+    total: users.total,
+    counts: users.counts,
+    prune: users.prune,
+    failures: users.failures.map((f) => ({ userId: f.id, reason: f.reason })),
+    timings: { totalMs: performance.now() - began, ...ctx.timings },
+    ...(kinds.includes("organizations") ? { organizations: result("organizations") } : {}),
+    ...(kinds.includes("memberships") ? { memberships: result("memberships") } : {}),
+  } satisfies ReconcileResult;
+}
+
+function refusal(prunes: Partial<Record<SyncKind, PruneReport>>): string | null {
+  const refused = Object.entries(prunes).filter(([, report]) => report.refused);
+  if (refused.length === 0) return null;
+  return `prune refused: ${refused
+    .map(([kind, report]) => `${report.gone} ${kind} gone, more than --max-prune ${report.refused?.limit}`)
+    .join("; ")}`;
+}
