@@ -6,7 +6,6 @@ import { createRequestBudget, defaultRequestsPerWindow } from "../clerk/request-
 import { loadConfig } from "../config.js";
 import { reconcile, type SyncKind } from "../provisioning/reconcile.js";
 import {
-  type CommandIo,
   command,
   EXIT,
   formatCount,

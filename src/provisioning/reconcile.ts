@@ -2,8 +2,8 @@ import type { ClerkDirectory } from "../clerk/backend-api.js";
 import { withAdvisoryLock } from "../db/query.js";
 import type { Db } from "../db/types.js";
 import { ServiceError } from "../errors.js";
-import { pageThrough } from "./paging.js";
 import { countsByKind, type Failure, SYNC_KINDS } from "./sync-kinds.js";
+import { type Context, type Listing, listKind } from "./sync-listing.js";
 import { addInto as add, type Counts } from "./sync-page.js";
 import { type PruneReport, pruneMissing } from "./sync-prune.js";
 import { advancePhase, cursorOf, finishRun, type RunRow, runCounts, type SyncKind, startRun } from "./sync-runs.js";
@@ -80,7 +80,6 @@ const syncBusy = () =>
   new ServiceError("sync_busy", "another `npm run sync` is running against this database; wait for it to finish");
 
 const LOCK_NAME = "clerk-provisioner:sync";
-const MAX_LISTED_FAILURES = 1_000;
 
 type Deps = { db: Db; directory: ClerkDirectory };
 type Started = { run: RunRow; resumed: boolean; superseded?: number };
@@ -99,75 +98,6 @@ export async function reconcile(deps: Deps, options: ReconcileOptions): Promise<
   });
   if (!locked.acquired) throw syncBusy();
   return locked.value;
-}
-
-interface Listing {
-  listed: number;
-  total: number | undefined;
-  counts: Counts;
-  failures: Failure[];
-  complete: boolean;
-}
-
-interface Context extends Deps {
-  options: ReconcileOptions;
-  run: RunRow | undefined;
-  seen: Record<SyncKind, Set<string>>;
-  timings: { databaseMs: number; clerkWaitMs: number };
-  notice: (message: string) => void;
-}
-
-const keep = (into: Failure[], more: readonly Failure[]) => {
-  for (const failure of more) if (into.length < MAX_LISTED_FAILURES) into.push(failure);
-};
-
-/** One kind's listing, from `from`, each page applied (or, in a dry run, classified) as it comes, in order. */
-async function listKind(ctx: Context, kind: SyncKind, from: { offset: number; total: number | undefined }) {
-  const { db, directory, options, run } = ctx;
-  const sync = SYNC_KINDS[kind];
-  const listing: Listing = { listed: 0, total: undefined, counts: {}, failures: [], complete: false };
-  let inFlight = 0;
-  const timed = async <T>(work: Promise<T>): Promise<T> => {
-    const began = performance.now();
-    try {
-      return await work;
-    } finally {
-      ctx.timings.databaseMs += performance.now() - began;
-    }
-  };
-  const paging = await pageThrough(
-    (offset, limit) => sync.list(directory, offset, limit),
-    async (page) => {
-      const prepared = sync.prepare(db, page.items, ctx.seen[kind]);
-      listing.listed += prepared.ids.length;
-      keep(listing.failures, prepared.failures);
-      const tail = { keepIds: run?.prune ?? false, nextOffset: page.next, total: page.totalCount };
-      const applied = run ? await timed(prepared.apply({ runId: run.id, ...tail })) : undefined;
-      keep(listing.failures, applied?.failures ?? []);
-      const counts = applied?.counts ?? (await timed(prepared.classify()));
-      for (const [outcome, n] of Object.entries(counts)) add(listing.counts, outcome, n);
-      const total = Math.max(page.totalCount, page.next);
-      options.onProgress?.({ kind, position: page.next, total, counts: listing.counts, inFlight });
-    },
-    {
-      pageSize: options.pageSize,
-      concurrency: options.concurrency ?? 1,
-      from: from.offset,
-      knownTotal: from.total,
-      signal: options.signal,
-      // Offsets shift when objects before them are deleted: Clerk's count dropping means a page may start later
-      // than where the last one ended. What is re-read is dropped as already seen, so that none is skipped.
-      onShift: ({ dropped, from: at }) =>
-        ctx.notice(`Clerk's ${sync.noun} count dropped by ${dropped}: re-reading from ${sync.noun} ${at}`),
-      onInFlight: (n) => {
-        inFlight = n;
-      },
-    },
-  );
-  ctx.timings.clerkWaitMs += paging.waitMs;
-  listing.total = paging.total;
-  listing.complete = paging.complete;
-  return listing;
 }
 
 function startNotice(ctx: Context, started: Started | undefined, kind: SyncKind) {

@@ -1,0 +1,351 @@
+import { afterEach, beforeEach, describe, expect, test } from "vitest";
+import { parseClerkEvent } from "../src/clerk/events.js";
+import { applyClerkEvent } from "../src/provisioning/apply-clerk-event.js";
+import { type FakeClerkApi, startFakeClerkApi, TEST_CLERK_SECRET_KEY } from "../support/fake-clerk-api.js";
+import { clerkUser, newUserId } from "./helpers/clerk.js";
+import { clerkMembership, clerkOrganization, newOrganizationId } from "./helpers/clerk-organizations.js";
+import { type CliDatabase, type CliResult, cliDatabases, describeRun, jsonOf, runCli } from "./helpers/cli.js";
+
+/** What `npm run sync -- --json` reports per kind besides the users. */
+interface KindSummary {
+  listed: number;
+  total: number;
+  resumedAt: number | null;
+  created: number;
+  updated: number;
+  unchanged: number;
+  skipped: Record<string, number>;
+  failed: Record<string, number>;
+  pruned: number;
+  prune: { candidates: number; gone: number; refused: { limit: number } | null; ids: string[] } | null;
+}
+interface Summary {
+  status: string;
+  dryRun: boolean;
+  runId: number | null;
+  created: number;
+  listed: number;
+  organizations: KindSummary;
+  memberships: KindSummary;
+}
+
+type Json = Record<string, unknown> & { id: string };
+
+const PAGE = 5;
+const TIMEOUT = 120_000;
+
+describe.each(cliDatabases())("npm run sync: organizations and memberships on $name", ({ open }) => {
+  let api: FakeClerkApi;
+  let database: CliDatabase;
+  let created = 0;
+  beforeEach(async () => {
+    api = await startFakeClerkApi();
+    database = await open();
+    created = 0;
+  });
+  afterEach(async () => {
+    await api?.close();
+    await database?.close();
+  });
+
+  const nextCreatedAt = () => 1_700_000_000_000 + created++;
+  /** An organization in (fake) Clerk, listed after the ones added before it. */
+  const orgInClerk = (options: Parameters<typeof clerkOrganization>[0] = {}) => {
+    const organization = clerkOrganization({ createdAt: nextCreatedAt(), ...options }) as Json;
+    api.organizations.set(organization.id, organization);
+    return organization;
+  };
+  /** A membership in (fake) Clerk, embedding its organization as Clerk does. */
+  const memberInClerk = (organization: Json, options: { userId?: string; role?: string; updatedAt?: number } = {}) => {
+    const createdAt = nextCreatedAt();
+    const membership = clerkMembership({
+      organizationId: organization.id,
+      userId: options.userId ?? newUserId(),
+      organization,
+      createdAt,
+      updatedAt: options.updatedAt ?? createdAt,
+      ...(options.role ? { role: options.role } : {}),
+    }) as Json;
+    api.memberships.set(membership.id, membership);
+    return membership;
+  };
+  const env = () => ({ ...database.env, CLERK_SECRET_KEY: TEST_CLERK_SECRET_KEY, CLERK_API_URL: api.url });
+  const sync = (args: string[] = []) => runCli("sync", ["--json", "--page-size", String(PAGE), ...args], env());
+  const expectExit = (result: CliResult, code: number) => expect(result.code, describeRun(result)).toBe(code);
+  const organizations = () =>
+    database.query<{ id: string; name: string }>("SELECT id, name FROM organizations ORDER BY id");
+  const memberships = () =>
+    database.query<{ id: string; organization_id: string; user_id: string; role: string }>(
+      "SELECT id, organization_id, user_id, role FROM organization_memberships ORDER BY id",
+    );
+  const deliver = (...events: [type: string, data: Record<string, unknown>][]) =>
+    database.withDb(async (db) => {
+      const outcomes: string[] = [];
+      for (const [type, data] of events) {
+        const event = parseClerkEvent({ type, data });
+        outcomes.push(await applyClerkEvent(db, { deliveryId: `msg_${newUserId()}`, receivedAt: new Date(), event }));
+      }
+      return outcomes;
+    });
+  const paths = () => api.requests.map((r) => r.path);
+
+  test(
+    "back-fills organizations, then memberships (their users not provisioned yet), across pages; a second run changes nothing",
+    async () => {
+      const orgs = Array.from({ length: 7 }, (_, i) => orgInClerk({ name: `Team ${i}` }));
+      const members = orgs.flatMap((org, i) => Array.from({ length: i % 3 }, () => memberInClerk(org)));
+      const admin = memberInClerk(orgs[0] as Json, { role: "org:admin" });
+      members.push(admin);
+      const first = await sync();
+      expectExit(first, 0);
+      expect(jsonOf<Summary>(first)).toMatchObject({
+        status: "completed",
+        listed: 0,
+        organizations: { listed: 7, total: 7, created: 7, updated: 0, unchanged: 0, skipped: {}, failed: {} },
+        memberships: { listed: members.length, total: members.length, created: members.length, skipped: {} },
+      });
+      // Users, then organizations (pages of 5 in creation order), then the instance's memberships.
+      const order = paths().filter((p) => p !== "/v1/users/count");
+      expect(order.indexOf("/v1/organizations")).toBeGreaterThan(order.lastIndexOf("/v1/users"));
+      expect(order.indexOf("/v1/organization_memberships")).toBeGreaterThan(order.lastIndexOf("/v1/organizations"));
+      expect(
+        api.requests
+          .filter((r) => r.path === "/v1/organizations")
+          .map((r) => [r.query.get("offset") ?? "0", r.query.get("limit"), r.query.get("order_by")]),
+      ).toEqual([
+        ["0", "5", "+created_at"],
+        ["5", "5", "+created_at"],
+      ]);
+      expect((await organizations()).map((o) => o.id)).toEqual(orgs.map((o) => o.id).sort());
+      const stored = await memberships();
+      expect(stored.map((m) => m.id)).toEqual(members.map((m) => m.id).sort());
+      expect(stored.find((m) => m.id === admin.id)?.role).toBe("org:admin");
+      expect(await database.query("SELECT count(*)::int AS n FROM users")).toEqual([{ n: 0 }]);
+
+      const second = await sync();
+      expectExit(second, 0);
+      expect(jsonOf<Summary>(second)).toMatchObject({
+        organizations: { created: 0, updated: 0, unchanged: 7 },
+        memberships: { created: 0, updated: 0, unchanged: members.length },
+      });
+      expect(await memberships()).toEqual(stored);
+      const runs = await database.query<{ status: string; phase: string; counts: Record<string, number> }>(
+        "SELECT status, phase, counts FROM sync_runs ORDER BY id",
+      );
+      expect(runs.map((r) => [r.status, r.phase])).toEqual([
+        ["completed", "memberships"],
+        ["completed", "memberships"],
+      ]);
+      expect(runs[1]?.counts).toEqual({ "organizations:unchanged": 7, "memberships:unchanged": members.length });
+    },
+    TIMEOUT,
+  );
+
+  test(
+    "a membership whose organization the listing did not show is stored with the organization from its snapshot",
+    async () => {
+      const hidden = orgInClerk({ name: "Created during the run" });
+      const member = memberInClerk(hidden);
+      api.intercept = (request) =>
+        request.path === "/v1/organizations" ? { status: 200, body: { data: [], total_count: 0 } } : undefined;
+      const result = await sync();
+      expectExit(result, 0);
+      expect(jsonOf<Summary>(result)).toMatchObject({ organizations: { listed: 0 }, memberships: { created: 1 } });
+      expect(await organizations()).toEqual([{ id: hidden.id, name: "Created during the run" }]);
+      expect((await memberships()).map((m) => m.id)).toEqual([member.id]);
+    },
+    TIMEOUT,
+  );
+
+  test(
+    "the webhook's rules: a listing older than what a webhook stored changes nothing; a deleted organization and a deleted membership never come back",
+    async () => {
+      const newer = orgInClerk({ name: "Listed", updatedAt: 1_000 });
+      const deleted = orgInClerk({ name: "Deleted" });
+      const member = memberInClerk(newer, { role: "org:member", updatedAt: 2_000 });
+      const gone = memberInClerk(newer, { updatedAt: 2_000 });
+      const ofDeleted = memberInClerk(deleted);
+      expect(
+        await deliver(
+          ["organization.updated", { ...newer, name: "Webhook", updated_at: 5_000 }],
+          ["organizationMembership.updated", { ...member, role: "org:admin", updated_at: 6_000 }],
+          ["organizationMembership.created", gone],
+          ["organizationMembership.deleted", gone],
+          ["organization.created", deleted],
+          ["organization.deleted", { id: deleted.id, object: "organization", deleted: true }],
+        ),
+      ).toEqual(["provisioned", "provisioned", "provisioned", "deleted", "provisioned", "deleted"]);
+
+      const result = await sync();
+      expectExit(result, 0);
+      expect(jsonOf<Summary>(result)).toMatchObject({
+        organizations: { created: 0, updated: 0, skipped: { stored_newer: 1, deleted: 1 } },
+        memberships: { created: 0, updated: 0, skipped: { stored_newer: 1, deleted: 2 } },
+      });
+      expect(await organizations()).toEqual([{ id: newer.id, name: "Webhook" }]);
+      expect((await memberships()).map((m) => [m.id, m.role])).toEqual([[member.id, "org:admin"]]);
+      expect(ofDeleted.id).not.toBe(gone.id);
+    },
+    TIMEOUT,
+  );
+
+  test(
+    "--prune removes organizations and memberships Clerk no longer has, recorded like a user prune; over the limit nothing is removed",
+    async () => {
+      const kept = orgInClerk();
+      const keptMember = memberInClerk(kept);
+      const goneOrg = clerkOrganization({ id: newOrganizationId() }) as Json;
+      const goneOrgMember = clerkMembership({ organizationId: goneOrg.id, userId: newUserId(), organization: goneOrg });
+      const goneMember = clerkMembership({ organizationId: kept.id, userId: newUserId(), organization: kept }) as Json;
+      expect(
+        await deliver(
+          ["organization.created", goneOrg],
+          ["organizationMembership.created", goneOrgMember],
+          ["organizationMembership.created", goneMember],
+        ),
+      ).toEqual(["provisioned", "provisioned", "provisioned"]);
+
+      const refused = await sync(["--prune", "--max-prune", "0"]);
+      expectExit(refused, 5);
+      expect(jsonOf<Summary>(refused)).toMatchObject({
+        organizations: { pruned: 0, prune: { candidates: 1, gone: 1, refused: { limit: 0 } } },
+        memberships: { pruned: 0, prune: { candidates: 1, gone: 1, refused: { limit: 0 } } },
+      });
+      expect((await organizations()).length).toBe(2);
+      expect((await memberships()).length).toBe(3);
+
+      const result = await sync(["--prune"]);
+      expectExit(result, 0);
+      expect(jsonOf<Summary>(result)).toMatchObject({
+        organizations: { pruned: 1, prune: { candidates: 1, gone: 1, refused: null, ids: [goneOrg.id] } },
+        memberships: { pruned: 1, prune: { candidates: 1, gone: 1, refused: null, ids: [goneMember.id] } },
+      });
+      expect(await organizations()).toEqual([{ id: kept.id, name: kept.name }]);
+      expect((await memberships()).map((m) => m.id)).toEqual([keptMember.id]);
+      expect(
+        await database.query(
+          `SELECT delivery_id, event_type, outcome, reason FROM clerk_deliveries WHERE delivery_id LIKE 'sync-prune:%'
+           ORDER BY event_type`,
+        ),
+      ).toEqual([
+        {
+          delivery_id: `sync-prune:${goneOrg.id}`,
+          event_type: "organization.deleted",
+          outcome: "deleted",
+          reason: "pruned",
+        },
+        {
+          delivery_id: `sync-prune:${goneMember.id}`,
+          event_type: "organizationMembership.deleted",
+          outcome: "deleted",
+          reason: "pruned",
+        },
+      ]);
+      // Tombstoned: a late event for a pruned organization or membership changes nothing.
+      expect(
+        await deliver(
+          ["organization.updated", { ...goneOrg, updated_at: 9e12 }],
+          ["organizationMembership.updated", { ...goneMember, updated_at: 9e12 }],
+        ),
+      ).toEqual(["stale", "stale"]);
+      expect(await database.query("SELECT count(*)::int AS n FROM sync_run_objects")).toEqual([{ n: 0 }]);
+    },
+    TIMEOUT,
+  );
+
+  test(
+    "Clerk failing mid organization listing: exit 1, the pages applied are kept; the next run resumes there, without listing users again",
+    async () => {
+      const orgs = Array.from({ length: 12 }, () => orgInClerk());
+      for (const org of orgs.slice(0, 3)) memberInClerk(org);
+      api.intercept = (request) =>
+        request.path === "/v1/organizations" && request.query.get("offset") === "10" ? { status: 502 } : undefined;
+      const failed = await sync(["--max-retries", "0", "--prune"]);
+      expectExit(failed, 1);
+      expect(await database.query("SELECT status, phase, organization_offset FROM sync_runs")).toEqual([
+        { status: "failed", phase: "organizations", organization_offset: 10 },
+      ]);
+      expect((await organizations()).length).toBe(10);
+
+      api.intercept = undefined;
+      const before = api.requests.length;
+      const resumed = await sync(["--prune"]);
+      expectExit(resumed, 0);
+      expect(jsonOf<Summary>(resumed)).toMatchObject({
+        status: "completed",
+        organizations: { resumedAt: 10, listed: 2, created: 12, prune: { candidates: 0, gone: 0 } },
+        memberships: { listed: 3, created: 3 },
+      });
+      const again = api.requests.slice(before).map((r) => [r.path, r.query.get("offset")]);
+      expect(again.filter(([path]) => path === "/v1/users")).toEqual([]);
+      expect(again.filter(([path]) => path === "/v1/organizations")).toEqual([["/v1/organizations", "10"]]);
+      expect((await organizations()).length).toBe(12);
+    },
+    TIMEOUT,
+  );
+
+  test(
+    "--dry-run reports what organizations and memberships would come to, and changes nothing",
+    async () => {
+      const same = orgInClerk();
+      orgInClerk();
+      const member = memberInClerk(same);
+      memberInClerk(same);
+      const goneOrg = clerkOrganization() as Json;
+      expect(
+        await deliver(
+          ["organization.created", same],
+          ["organizationMembership.created", member],
+          ["organization.created", goneOrg],
+        ),
+      ).toEqual(["provisioned", "provisioned", "provisioned"]);
+      const before = { organizations: await organizations(), memberships: await memberships() };
+      const result = await sync(["--dry-run", "--prune"]);
+      expectExit(result, 0);
+      expect(jsonOf<Summary>(result)).toMatchObject({
+        dryRun: true,
+        runId: null,
+        organizations: { created: 1, unchanged: 1, prune: { candidates: 1, gone: 1, ids: [goneOrg.id] } },
+        memberships: { created: 1, unchanged: 1, prune: { candidates: 0, gone: 0, ids: [] } },
+      });
+      expect({ organizations: await organizations(), memberships: await memberships() }).toEqual(before);
+      expect(await database.query("SELECT count(*)::int AS n FROM sync_runs")).toEqual([{ n: 0 }]);
+
+      const human = await runCli("sync", ["--dry-run", "--prune", "--page-size", "5"], env());
+      expectExit(human, 0);
+      expect(human.stdout).toMatch(
+        /^organizations: 2 of 2 listed · would be created 1 · unchanged 1 · would be pruned 1$/m,
+      );
+      expect(human.stdout).toMatch(new RegExp(`would prune organizations: ${goneOrg.id}`));
+    },
+    TIMEOUT,
+  );
+
+  test(
+    "a membership of a user the sync itself provisions: users first, so it is stored beside its user; one request per organization page",
+    async () => {
+      const user = clerkUser() as Json;
+      api.users.set(user.id, { ...user, created_at: 1 });
+      const org = orgInClerk();
+      memberInClerk(org, { userId: user.id });
+      const result = await sync();
+      expectExit(result, 0);
+      expect(jsonOf<Summary>(result)).toMatchObject({
+        created: 1,
+        organizations: { created: 1 },
+        memberships: { created: 1 },
+      });
+      expect(
+        await database.query(
+          "SELECT u.id FROM users u JOIN organization_memberships m ON m.user_id = u.id WHERE m.organization_id = $1",
+          [org.id],
+        ),
+      ).toEqual([{ id: user.id }]);
+      expect(paths().filter((p) => p.startsWith("/v1/organization"))).toEqual([
+        "/v1/organizations",
+        "/v1/organization_memberships",
+      ]);
+    },
+    TIMEOUT,
+  );
+});
