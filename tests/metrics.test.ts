@@ -3,6 +3,7 @@ import { createApp } from "../src/app.js";
 import { createLogger } from "../src/logger.js";
 import { createMetrics } from "../src/metrics.js";
 import { clerkEvent, clerkUser, fixture, newSvixId, newUserId, signDelivery, TEST_SECRET } from "./helpers/clerk.js";
+import { clerkMembership, clerkOrganization } from "./helpers/clerk-organizations.js";
 import { drivers } from "./helpers/database.js";
 import { createHarness, describeResponse, type Harness } from "./helpers/harness.js";
 
@@ -56,6 +57,40 @@ describe.each(drivers())("GET /metrics on $name", ({ open }) => {
     expect(count("unknown", "invalid")).toBe(2);
     expect(sample(text, "clerk_provisioning_duration_seconds_count", { type: "user.created" })).toBe(3);
     expect(sample(text, "clerk_provisioning_duration_seconds_bucket", { type: "user.created", le: "+Inf" })).toBe(3);
+  });
+
+  test("counts organization and membership deliveries by their type and outcome", async () => {
+    const organization = clerkOrganization({ updatedAt: 2_000 });
+    const id = organization.id as string;
+    const membership = clerkMembership({ organizationId: id, userId: newUserId(), organization, updatedAt: 3_000 });
+    const before = await scrape();
+    const svixId = newSvixId();
+    const answers = [
+      await h.deliver(clerkEvent("organization.created", organization), { svixId }),
+      await h.deliver(clerkEvent("organization.created", organization), { svixId }), // the same delivery again
+      await h.deliver(clerkEvent("organization.updated", { ...organization, updated_at: 1_000 })), // older
+      await h.deliver(clerkEvent("organizationMembership.created", membership)),
+      await h.deliver(clerkEvent("organizationMembership.deleted", membership)),
+      await h.deliver(clerkEvent("organizationMembership.updated", { ...membership, updated_at: 4_000 })), // deleted id
+      await h.deliver(clerkEvent("organization.deleted", { id, object: "organization", deleted: true })),
+      await h.deliver(clerkEvent("organizationMembership.created", { ...membership, role: 7 })), // 422
+    ];
+    expect(answers.map((res) => res.status)).toEqual([200, 200, 200, 200, 200, 200, 200, 422]);
+    const after = await scrape();
+    const delta = (type: string, outcome: string) =>
+      (sample(after, "clerk_deliveries_total", { type, outcome }) ?? 0) -
+      (sample(before, "clerk_deliveries_total", { type, outcome }) ?? 0);
+    expect(delta("organization.created", "provisioned")).toBe(1);
+    expect(delta("organization.created", "duplicate")).toBe(1);
+    expect(delta("organization.updated", "stale")).toBe(1);
+    expect(delta("organizationMembership.created", "provisioned")).toBe(1);
+    expect(delta("organizationMembership.deleted", "deleted")).toBe(1);
+    expect(delta("organizationMembership.updated", "stale")).toBe(1);
+    expect(delta("organization.deleted", "deleted")).toBe(1);
+    expect(delta("unknown", "invalid")).toBe(1); // as for any payload that fails validation
+    const observed = (text: string) =>
+      sample(text, "clerk_provisioning_duration_seconds_count", { type: "organizationMembership.created" }) ?? 0;
+    expect(observed(after) - observed(before)).toBeGreaterThanOrEqual(1);
   });
 
   test("reports the database calls in flight against the pool's size, while a delivery runs and after", async () => {
