@@ -176,3 +176,61 @@ export function benchUser(i: number): Record<string, unknown> {
     profile_image_url: "https://www.gravatar.com/avatar?d=mp",
   };
 }
+
+/** Organization `i` of the organizations workload: Clerk's `OrganizationJSON`, as the Backend API lists it. */
+export function benchOrganization(i: number): Record<string, unknown> {
+  const h = Math.imul(i + 1, 0x85ebca6b) >>> 0;
+  const created = 1_700_000_000_000 + i * 1000;
+  const name = `${(LAST[h % LAST.length] as string).replace(/^./, (c) => c.toUpperCase())} Team ${i}`;
+  return {
+    object: "organization",
+    id: `org_${i.toString(36).padStart(6, "0")}${randomBytes(10).toString("hex")}`,
+    name,
+    slug: `team-${i}`,
+    image_url: `https://img.clerk.com/org-${i}`,
+    has_image: false,
+    members_count: null,
+    max_allowed_memberships: 0,
+    admin_delete_enabled: true,
+    public_metadata: {},
+    private_metadata: {},
+    created_by: null,
+    created_at: created,
+    updated_at: created + 1_000,
+  };
+}
+
+/**
+ * Membership `i` of the workload: of organization `i % organizations.length` (so every organization gets about
+ * the same number), for a user spread over `userIds` so that no user is twice in one organization while there are
+ * at most as many memberships as users; the first of each organization is its admin.
+ */
+export function benchMembership(
+  i: number,
+  organizations: readonly Record<string, unknown>[],
+  userIds: readonly string[],
+): Record<string, unknown> {
+  const organization = organizations[i % organizations.length] as Record<string, unknown>;
+  const userId = userIds[(i * 7919) % userIds.length] as string;
+  const created = 1_700_000_000_000 + i * 100;
+  return {
+    object: "organization_membership",
+    id: `orgmem_${i.toString(36).padStart(6, "0")}${randomBytes(10).toString("hex")}`,
+    role: i < organizations.length ? "org:admin" : "org:member",
+    role_name: i < organizations.length ? "Admin" : "Member",
+    permissions: [],
+    public_metadata: {},
+    private_metadata: {},
+    created_at: created,
+    updated_at: created,
+    organization,
+    public_user_data: {
+      user_id: userId,
+      identifier: `${userId}@example.com`,
+      first_name: null,
+      last_name: null,
+      image_url: "https://img.clerk.com/user",
+      has_image: false,
+    },
+  };
+}

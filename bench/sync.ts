@@ -10,11 +10,13 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startFakeClerkApi, TEST_CLERK_SECRET_KEY } from "../support/fake-clerk-api.js";
 import { createMigratedDatabase } from "../support/migrated-database.js";
-import { benchUser } from "./sync-workload.js";
+import { benchMembership, benchOrganization, benchUser } from "./sync-workload.js";
 
 const { values: args } = parseArgs({
   options: {
     users: { type: "string", default: "100000" },
+    organizations: { type: "string", default: "0" },
+    memberships: { type: "string", default: "0" },
     embedded: { type: "boolean", default: false },
     "page-size": { type: "string", default: "500" },
     latency: { type: "string", default: "0" },
@@ -28,6 +30,8 @@ const { values: args } = parseArgs({
 if (args.help) {
   process.stdout.write(`npm run bench:sync -- [options]
   --users N       Clerk users served (default 100000)
+  --organizations N  Clerk organizations served too (default 0: the users-only run)
+  --memberships N    organization memberships served (default 0; needs --organizations), spread over the users
   --embedded      PGlite in a temporary directory instead of a fresh database on BENCH_DATABASE_URL
                   (default postgres://postgres@127.0.0.1:5432/postgres; the database is created and dropped)
   --page-size N   users per request (default 500)
@@ -42,6 +46,8 @@ if (args.help) {
 }
 
 const USERS = Number(args.users);
+const ORGANIZATIONS = Number(args.organizations);
+const MEMBERSHIPS = ORGANIZATIONS > 0 ? Number(args.memberships) : 0;
 const RATE_LIMIT = Number(args["rate-limit"]);
 const WINDOW_MS = 10_000;
 const syncArgs = [
@@ -54,7 +60,18 @@ const ROOT = new URL("..", import.meta.url).pathname;
 const RESULTS = new URL("./results/", import.meta.url).pathname;
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
+interface KindSummary {
+  listed: number;
+  created: number;
+  updated: number;
+  unchanged: number;
+  skipped: Record<string, number>;
+  failed: Record<string, number>;
+}
+
 interface SyncSummary {
+  organizations: KindSummary | null;
+  memberships: KindSummary | null;
   status: string;
   listed: number;
   created: number;
@@ -113,6 +130,62 @@ function requestStats(arrivals: number[], refused: number, peakInFlight: number)
   return { count: arrivals.length, per10s, peakPer10s: peak, refused, peakInFlight };
 }
 
+interface PhaseStats {
+  phase: "organizations" | "memberships";
+  /** From the phase's first request to the next phase's (or the process's end). */
+  wallSeconds: number;
+  pages: number;
+  per10s: number;
+  peakPer10s: number;
+}
+
+const PHASE_PATHS = { organizations: "/v1/organizations", memberships: "/v1/organization_memberships" } as const;
+
+/** The organization and membership phases of one run, told apart by the path each lists. */
+function phaseStats(requests: { path: string; at: number }[], wallMs: number, startedAt: number): PhaseStats[] {
+  const firstOf = (path: string) => requests.find((r) => r.path === path)?.at;
+  const endAt = startedAt + wallMs;
+  return (["organizations", "memberships"] as const).flatMap((phase) => {
+    const from = firstOf(PHASE_PATHS[phase]);
+    if (from === undefined) return [];
+    const until = phase === "organizations" ? (firstOf(PHASE_PATHS.memberships) ?? endAt) : endAt;
+    const arrivals = requests.filter((r) => r.path === PHASE_PATHS[phase]).map((r) => r.at);
+    const stats = requestStats(arrivals, 0, 0);
+    return [
+      {
+        phase,
+        wallSeconds: +((until - from) / 1000).toFixed(2),
+        pages: arrivals.length,
+        per10s: stats.per10s,
+        peakPer10s: stats.peakPer10s,
+      },
+    ];
+  });
+}
+
+function printPhases(
+  rows: { run: string; phases: PhaseStats[]; organizations: KindSummary | null; memberships: KindSummary | null }[],
+) {
+  process.stdout.write(
+    `\n${"phase".padEnd(46)}${"wall s".padStart(8)}${"pages".padStart(7)}${"rows/s".padStart(9)}${"req/10s".padStart(9)}${"peak/10s".padStart(10)}   outcome\n`,
+  );
+  for (const row of rows) {
+    for (const p of row.phases) {
+      const summary = row[p.phase];
+      const listed = summary?.listed ?? 0;
+      process.stdout.write(
+        `${`${row.run}: ${p.phase}`.padEnd(46)}${p.wallSeconds.toFixed(2).padStart(8)}${String(p.pages).padStart(7)}${Math.round(
+          listed / Math.max(p.wallSeconds, 0.001),
+        )
+          .toLocaleString("en-US")
+          .padStart(
+            9,
+          )}${String(p.per10s).padStart(9)}${String(p.peakPer10s).padStart(10)}   created ${summary?.created}, updated ${summary?.updated}, unchanged ${summary?.unchanged}, skipped ${JSON.stringify(summary?.skipped)}, failed ${JSON.stringify(summary?.failed)}\n`,
+      );
+    }
+  }
+}
+
 async function main() {
   log(`generating ${USERS.toLocaleString("en-US")} Clerk users …`);
   const api = await startFakeClerkApi({ cacheJson: true });
@@ -120,13 +193,30 @@ async function main() {
     const user = benchUser(i);
     api.users.set(user.id as string, user);
   }
-  // Serialize every user once now (the cache), so that the timed runs measure the sync, not this process.
-  await fetch(`${api.url}/v1/users?limit=1`, { headers: { authorization: `Bearer ${TEST_CLERK_SECRET_KEY}` } });
-  for (let offset = 0; offset < USERS; offset += 500) {
-    const res = await fetch(`${api.url}/v1/users?limit=500&offset=${offset}&order_by=%2Bcreated_at`, {
-      headers: { authorization: `Bearer ${TEST_CLERK_SECRET_KEY}` },
-    });
-    await res.arrayBuffer();
+  const organizations = Array.from({ length: ORGANIZATIONS }, (_, i) => benchOrganization(i));
+  for (const organization of organizations) api.organizations.set(organization.id as string, organization);
+  const userIds = [...api.users.keys()];
+  for (let i = 0; i < MEMBERSHIPS; i++) {
+    const membership = benchMembership(i, organizations, userIds);
+    api.memberships.set(membership.id as string, membership);
+  }
+  if (ORGANIZATIONS > 0) {
+    log(
+      `… and ${ORGANIZATIONS.toLocaleString("en-US")} organizations, ${MEMBERSHIPS.toLocaleString("en-US")} memberships`,
+    );
+  }
+  // Serialize everything once now (the cache), so that the timed runs measure the sync, not this process.
+  for (const [path, count] of [
+    ["/v1/users", USERS],
+    ["/v1/organizations", ORGANIZATIONS],
+    ["/v1/organization_memberships", MEMBERSHIPS],
+  ] as const) {
+    for (let offset = 0; offset < count; offset += 500) {
+      const res = await fetch(`${api.url}${path}?limit=500&offset=${offset}&order_by=%2Bcreated_at`, {
+        headers: { authorization: `Bearer ${TEST_CLERK_SECRET_KEY}` },
+      });
+      await res.arrayBuffer();
+    }
   }
   api.latencyMs = Number(args.latency);
   if (RATE_LIMIT > 0) api.rateLimit = { requests: RATE_LIMIT, windowMs: WINDOW_MS };
@@ -156,7 +246,13 @@ async function main() {
         .map((n) => n.toFixed(2))
         .join(" ")}`,
     );
-    const runs: { name: string; wallMs: number; summary: SyncSummary; requests: RequestStats }[] = [];
+    const runs: {
+      name: string;
+      wallMs: number;
+      summary: SyncSummary;
+      requests: RequestStats;
+      phases: PhaseStats[];
+    }[] = [];
     for (const name of ["first run (back-fill)", "second run (nothing to change)"]) {
       log(`${name} …`);
       const before = { requests: api.requests.length, refused: api.refused };
@@ -168,9 +264,10 @@ async function main() {
         api.refused - before.refused,
         api.peakInFlight,
       );
-      runs.push({ name, wallMs, summary, requests });
+      const phases = phaseStats(api.requests.slice(before.requests), wallMs, api.requests[before.requests]?.at ?? 0);
+      runs.push({ name, wallMs, summary, requests, phases });
     }
-    const rows = runs.map(({ name, wallMs, summary, requests }) => {
+    const rows = runs.map(({ name, wallMs, summary, requests, phases }) => {
       const t = summary.timings;
       return {
         run: name,
@@ -186,6 +283,9 @@ async function main() {
         skipped: summary.skipped,
         failed: summary.failed,
         requests,
+        organizations: summary.organizations,
+        memberships: summary.memberships,
+        phases,
       };
     });
     process.stdout.write(
@@ -200,6 +300,7 @@ async function main() {
         `${r.run.padEnd(32)}${r.wallSeconds.toFixed(2).padStart(8)}${r.usersPerSecond.toLocaleString("en-US").padStart(10)}${`${(r.databaseShare * 100).toFixed(0)}%`.padStart(8)}${`${(r.clerkWaitShare * 100).toFixed(0)}%`.padStart(15)}${String(q.count).padStart(6)}${String(q.per10s).padStart(9)}${String(q.peakPer10s).padStart(10)}${String(q.refused).padStart(9)}${String(q.peakInFlight).padStart(11)}   created ${r.created}, updated ${r.updated}, unchanged ${r.unchanged}, skipped ${JSON.stringify(r.skipped)}, failed ${JSON.stringify(r.failed)}\n`,
       );
     }
+    if (ORGANIZATIONS > 0) printPhases(rows);
     process.stdout.write(
       "\nwall s: the whole child process (start-up, migration check, listing, writes, summary). in DB: share of the sync's\n" +
         "time spent waiting for the database; waiting Clerk: waiting for the next page to apply. req: HTTP requests the\n" +
@@ -207,9 +308,10 @@ async function main() {
         "peak/10s: the most in any 10 s; refused: answered 429 by the fake's rate limit; in flight: the most at once.\n",
     );
     mkdirSync(RESULTS, { recursive: true });
+    const file = ORGANIZATIONS > 0 ? "sync-organizations-latest.json" : "sync-latest.json";
     writeFileSync(
-      join(RESULTS, "sync-latest.json"),
-      `${JSON.stringify({ at: new Date().toISOString(), users: USERS, database: describe, cpus: cpus().length, load: loadavg(), rows }, null, 2)}\n`,
+      join(RESULTS, file),
+      `${JSON.stringify({ at: new Date().toISOString(), users: USERS, organizations: ORGANIZATIONS, memberships: MEMBERSHIPS, database: describe, cpus: cpus().length, load: loadavg(), rows }, null, 2)}\n`,
     );
   } finally {
     await cleanup();
