@@ -82,7 +82,9 @@ interface SyncSummary {
   timings: { totalMs: number; databaseMs: number; clerkWaitMs: number };
 }
 
-function runSync(env: Record<string, string>): Promise<{ wallMs: number; summary: SyncSummary; code: number | null }> {
+function runSync(
+  env: Record<string, string>,
+): Promise<{ wallMs: number; endedAt: number; summary: SyncSummary; code: number | null }> {
   const started = performance.now();
   const child = spawn(
     process.execPath,
@@ -100,9 +102,10 @@ function runSync(env: Record<string, string>): Promise<{ wallMs: number; summary
   return new Promise((resolve, reject) => {
     child.on("error", reject);
     child.on("exit", (code) => {
-      const wallMs = performance.now() - started;
+      const endedAt = performance.now();
+      const wallMs = endedAt - started;
       try {
-        resolve({ wallMs, summary: JSON.parse(stdout.trim().split("\n").pop() ?? "") as SyncSummary, code });
+        resolve({ wallMs, endedAt, summary: JSON.parse(stdout.trim().split("\n").pop() ?? "") as SyncSummary, code });
       } catch {
         reject(new Error(`sync exited ${code} without a JSON summary:\n${stdout}`));
       }
@@ -141,10 +144,12 @@ interface PhaseStats {
 
 const PHASE_PATHS = { organizations: "/v1/organizations", memberships: "/v1/organization_memberships" } as const;
 
-/** The organization and membership phases of one run, told apart by the path each lists. */
-function phaseStats(requests: { path: string; at: number }[], wallMs: number, startedAt: number): PhaseStats[] {
+/**
+ * The organization and membership phases of one run, told apart by the path each lists; `endAt` (the process's
+ * exit on the fake API's clock) ends the last.
+ */
+function phaseStats(requests: { path: string; at: number }[], endAt: number): PhaseStats[] {
   const firstOf = (path: string) => requests.find((r) => r.path === path)?.at;
-  const endAt = startedAt + wallMs;
   return (["organizations", "memberships"] as const).flatMap((phase) => {
     const from = firstOf(PHASE_PATHS[phase]);
     if (from === undefined) return [];
@@ -188,6 +193,8 @@ function printPhases(
 
 async function main() {
   log(`generating ${USERS.toLocaleString("en-US")} Clerk users …`);
+  // The fake API's clock (its requests' `at`) starts about now: the phases end when the sync's process does.
+  const apiStartedAt = performance.now();
   const api = await startFakeClerkApi({ cacheJson: true });
   for (let i = 0; i < USERS; i++) {
     const user = benchUser(i);
@@ -257,14 +264,14 @@ async function main() {
       log(`${name} …`);
       const before = { requests: api.requests.length, refused: api.refused };
       api.peakInFlight = 0;
-      const { wallMs, summary, code } = await runSync(env);
+      const { wallMs, endedAt, summary, code } = await runSync(env);
       if (code !== 0) throw new Error(`sync exited ${code}: ${JSON.stringify(summary)}`);
       const requests = requestStats(
         api.requests.slice(before.requests).map((r) => r.at),
         api.refused - before.refused,
         api.peakInFlight,
       );
-      const phases = phaseStats(api.requests.slice(before.requests), wallMs, api.requests[before.requests]?.at ?? 0);
+      const phases = phaseStats(api.requests.slice(before.requests), endedAt - apiStartedAt);
       runs.push({ name, wallMs, summary, requests, phases });
     }
     const rows = runs.map(({ name, wallMs, summary, requests, phases }) => {

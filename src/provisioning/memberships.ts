@@ -102,14 +102,14 @@ const writeMemberships = (input: SQL, v: Values) => sql`WITH input AS (${input}
     RETURNING id, (xmax = 0) AS created
   ), results AS (
     SELECT i.id, i.delivery_id, i.user_id, CASE
-        WHEN u.id IS NOT NULL THEN CASE WHEN u.created THEN 'created' ELSE 'updated' END
+        WHEN i.id IN (SELECT id FROM upserted WHERE created) THEN 'created'
+        WHEN i.id IN (SELECT id FROM upserted) THEN 'updated'
         WHEN p.deleted_at IS NOT NULL OR i.organization_id NOT IN (SELECT organization_id FROM org_lock)
           OR i.user_id NOT IN (SELECT user_id FROM user_lock) THEN 'deleted'
         WHEN p.clerk_updated_at = i.updated_at THEN 'unchanged' ELSE 'stored_newer' END AS result
     FROM fresh i
     LEFT JOIN LATERAL (SELECT p.clerk_updated_at, p.deleted_at FROM ${clerkMembershipVersions} p
       WHERE p.membership_id = i.id LIMIT 1) p ON true
-    LEFT JOIN upserted u USING (id)
   ), ${recordDeliveries(
     sql`SELECT delivery_id, user_id, CASE WHEN result IN ('created', 'updated')
       THEN 'provisioned' ELSE 'stale' END AS outcome, NULL::text AS reason FROM results`,

@@ -76,10 +76,11 @@ const writeOrganizations = (input: SQL, v: Values) => sql`WITH input AS (${input
       created_by = excluded.created_by, created_at = excluded.created_at, updated_at = excluded.updated_at
     RETURNING id, (xmax = 0) AS created
   ), results AS (
-    SELECT i.id, i.delivery_id, CASE WHEN u.id IS NOT NULL THEN CASE WHEN u.created THEN 'created' ELSE 'updated' END
+    SELECT i.id, i.delivery_id, CASE WHEN i.id IN (SELECT id FROM upserted WHERE created) THEN 'created'
+        WHEN i.id IN (SELECT id FROM upserted) THEN 'updated'
         WHEN p.deleted_at IS NOT NULL THEN 'deleted'
         WHEN p.clerk_updated_at = i.updated_at THEN 'unchanged' ELSE 'stored_newer' END AS result
-    FROM fresh i JOIN prior p USING (id) LEFT JOIN upserted u USING (id)
+    FROM fresh i JOIN prior p USING (id)
   ), ${recordDeliveries(
     sql`SELECT delivery_id, NULL::text AS user_id, CASE WHEN result IN ('created', 'updated')
       THEN 'provisioned' ELSE 'stale' END AS outcome, NULL::text AS reason FROM results`,
