@@ -1,8 +1,9 @@
 import { type SQL, sql } from "drizzle-orm";
-import type { CallPolicy } from "../db/call.js";
-import { type BoundStatement, type RunStatement, runStatement, runTransaction } from "../db/query.js";
+import { BACKGROUND, type CallPolicy, REQUEST } from "../db/call.js";
+import { type BoundStatement, defineStatement, type RunStatement, runStatement, runTransaction } from "../db/query.js";
 import type { Db } from "../db/types.js";
-import { type Columns, rowValues } from "./rows-input.js";
+import { type Columns, inputRows, rowValues } from "./rows-input.js";
+import { notRecorded, recordDeliveries } from "./user-sql.js";
 import type { DeliveryStamp } from "./users.js";
 
 /**
@@ -74,11 +75,50 @@ export function runBatch<T>(target: Db | RunStatement, statement: BoundStatement
 export type RemoveResult = "deleted" | "stale" | "duplicate";
 
 /**
+ * A removal's first statement, in both shapes: `version(fresh)` inserts the tombstones of the rows not delivered yet
+ * (`RETURNING … AS id`: those tombstoned now); each row's result is `deleted` or `stale` (already tombstoned), and
+ * its delivery recorded (`user_id`: the column of `columns` naming the Clerk user, if any).
+ */
+export function tombstoneStatements<C extends Columns>(columns: C, userId: SQL, version: SQL) {
+  const statement = (shape: "one" | "many") =>
+    defineStatement<Record<keyof C | "eventType" | "receivedAt" | "reason", unknown>>(
+      (v) => sql`WITH input AS (${inputRows(columns, v, shape)}
+    ), fresh AS (
+      SELECT i.* FROM input i WHERE i.delivery_id IS NULL OR ${notRecorded}
+    ), version AS (${version}
+    ), results AS (
+      SELECT f.id, f.delivery_id, ${userId} AS user_id,
+        CASE WHEN v.id IS NOT NULL THEN 'deleted' ELSE 'stale' END AS result
+      FROM fresh f LEFT JOIN version v USING (id)
+    ), ${recordDeliveries(sql`SELECT delivery_id, user_id, result AS outcome, ${v.reason}::text AS reason FROM results`, v)}
+    ${resultPerRow("id")}`,
+    );
+  return { one: statement("one"), many: statement("many") };
+}
+
+/** A removal of `values` (rows of `columns`, distinct ids) by `tombstones`, then `remove` of those tombstoned now. */
+export function removeBatch<C extends Columns>(
+  target: Db | RunStatement,
+  batch: {
+    columns: C;
+    tombstones: ReturnType<typeof tombstoneStatements<C>>;
+    values: readonly { [K in keyof C]: unknown }[];
+    remove: (ids: string[]) => BoundStatement;
+  },
+  options: { stamp?: DeliveryStamp & { reason?: string }; policy?: CallPolicy },
+): Promise<{ id: string; result: RemoveResult }[]> {
+  if (batch.values.length === 0) return Promise.resolve([]);
+  const tombstone = bindBatch(batch.columns, batch.tombstones, batch.values, stampValues(options.stamp));
+  const policy = options.policy ?? (batch.values.length === 1 ? REQUEST : BACKGROUND);
+  return tombstoneThenDelete(target, tombstone, batch.remove, policy);
+}
+
+/**
  * A removal: `tombstone` (taking the version rows' locks, recording each delivery; rows `(id, result)`), then
  * `remove` of the ids it tombstoned, in a second statement whose fresh snapshot sees every row committed by a writer
  * that held a version lock before us. One transaction (`target`'s when it is one).
  */
-export function tombstoneThenDelete(
+function tombstoneThenDelete(
   target: Db | RunStatement,
   tombstone: BoundStatement,
   remove: (ids: string[]) => BoundStatement,

@@ -14,10 +14,11 @@ import {
   fromClerkTime,
   newestPerKey,
   type RemoveResult,
+  removeBatch,
   resultPerRow,
   runBatch,
   stampValues,
-  tombstoneThenDelete,
+  tombstoneStatements,
   withDeliveries,
 } from "./batch.js";
 import { insertOrganizations, type RowResult, type Written } from "./organizations.js";
@@ -178,26 +179,14 @@ const tombstoneColumns = {
   delivery_id: "text",
 } as const satisfies Columns;
 
-const tombstoneStatement = (shape: "one" | "many") =>
-  defineStatement<Record<keyof typeof tombstoneColumns | "eventType" | "receivedAt" | "reason", unknown>>(
-    (v) => sql`WITH input AS (${inputRows(tombstoneColumns, v, shape)}
-    ), fresh AS (
-      SELECT i.* FROM input i WHERE i.delivery_id IS NULL OR ${notRecorded}
-    ), version AS (
-      INSERT INTO ${clerkMembershipVersions} (membership_id, organization_id, user_id, clerk_updated_at, deleted_at)
+const tombstones = tombstoneStatements(
+  tombstoneColumns,
+  sql`f.user_id`,
+  sql`INSERT INTO ${clerkMembershipVersions} (membership_id, organization_id, user_id, clerk_updated_at, deleted_at)
       SELECT id, organization_id, user_id, updated_at, now() FROM fresh ORDER BY id
       ON CONFLICT (membership_id) DO UPDATE SET deleted_at = now() WHERE ${clerkMembershipVersions.deletedAt} IS NULL
-      RETURNING membership_id AS id
-    ), results AS (
-      SELECT f.id, f.delivery_id, f.user_id, CASE WHEN v.id IS NOT NULL THEN 'deleted' ELSE 'stale' END AS result
-      FROM fresh f LEFT JOIN version v USING (id)
-    ), ${recordDeliveries(
-      sql`SELECT delivery_id, user_id, result AS outcome, ${v.reason}::text AS reason FROM results`,
-      v,
-    )}
-    ${resultPerRow("id")}`,
-  );
-const tombstones = { one: tombstoneStatement("one"), many: tombstoneStatement("many") };
+      RETURNING membership_id AS id`,
+);
 
 const deleteStatement = defineStatement<{ ids: string[] }>(
   (v) => sql`DELETE FROM ${organizationMemberships} WHERE ${organizationMemberships.id} = ANY(${v.ids}::text[])`,
@@ -213,7 +202,6 @@ export function removeMemberships(
   keys: readonly MembershipKey[],
   options: { stamp?: DeliveryStamp & { reason?: string }; policy?: CallPolicy } = {},
 ): Promise<Written<RemoveResult>[]> {
-  if (keys.length === 0) return Promise.resolve([]);
   const values = newestPerKey(withDeliveries(keys, options.stamp), (k) => k.id).map(({ row, deliveryId }) => ({
     id: row.id,
     organization_id: row.organizationId,
@@ -221,7 +209,6 @@ export function removeMemberships(
     updated_at: row.updatedAt,
     delivery_id: deliveryId,
   }));
-  const tombstone = bindBatch(tombstoneColumns, tombstones, values, stampValues(options.stamp));
-  const policy = options.policy ?? (keys.length === 1 ? REQUEST : BACKGROUND);
-  return tombstoneThenDelete(target, tombstone, (deleted) => deleteStatement({ ids: deleted }), policy);
+  const remove = (deleted: string[]) => deleteStatement({ ids: deleted });
+  return removeBatch(target, { columns: tombstoneColumns, tombstones, values, remove }, options);
 }

@@ -9,10 +9,11 @@ import {
   fromClerkTime,
   newestPerKey,
   type RemoveResult,
+  removeBatch,
   resultPerRow,
   runBatch,
   stampValues,
-  tombstoneThenDelete,
+  tombstoneStatements,
   withDeliveries,
 } from "./batch.js";
 import type { UserResult as RowResult } from "./outcome.js";
@@ -130,26 +131,14 @@ export function upsertOrganizations(
 
 const tombstoneColumns = { id: "text", delivery_id: "text" } as const satisfies Columns;
 
-const tombstoneStatement = (shape: "one" | "many") =>
-  defineStatement<Record<keyof typeof tombstoneColumns | "eventType" | "receivedAt" | "reason", unknown>>(
-    (v) => sql`WITH input AS (${inputRows(tombstoneColumns, v, shape)}
-    ), fresh AS (
-      SELECT i.* FROM input i WHERE i.delivery_id IS NULL OR ${notRecorded}
-    ), version AS (
-      INSERT INTO ${clerkOrganizationVersions} (organization_id, clerk_updated_at, deleted_at)
+const tombstones = tombstoneStatements(
+  tombstoneColumns,
+  sql`NULL::text`,
+  sql`INSERT INTO ${clerkOrganizationVersions} (organization_id, clerk_updated_at, deleted_at)
       SELECT id, 0, now() FROM fresh ORDER BY id
       ON CONFLICT (organization_id) DO UPDATE SET deleted_at = now() WHERE ${clerkOrganizationVersions.deletedAt} IS NULL
-      RETURNING organization_id AS id
-    ), results AS (
-      SELECT f.id, f.delivery_id, CASE WHEN v.id IS NOT NULL THEN 'deleted' ELSE 'stale' END AS result
-      FROM fresh f LEFT JOIN version v USING (id)
-    ), ${recordDeliveries(
-      sql`SELECT delivery_id, NULL::text AS user_id, result AS outcome, ${v.reason}::text AS reason FROM results`,
-      v,
-    )}
-    ${resultPerRow("id")}`,
-  );
-const tombstones = { one: tombstoneStatement("one"), many: tombstoneStatement("many") };
+      RETURNING organization_id AS id`,
+);
 
 /** Deleting an organization deletes its memberships (the foreign key cascades). */
 const deleteStatement = defineStatement<{ ids: string[] }>(
@@ -166,14 +155,12 @@ export function removeOrganizations(
   ids: readonly string[],
   options: { stamp?: DeliveryStamp & { reason?: string }; policy?: CallPolicy } = {},
 ): Promise<Written<RemoveResult>[]> {
-  if (ids.length === 0) return Promise.resolve([]);
   const seen = new Set<string>();
   const values = ids.flatMap((id, i) => {
     if (seen.has(id)) return [];
     seen.add(id);
     return [{ id, delivery_id: options.stamp?.deliveryIds[i] ?? null }];
   });
-  const tombstone = bindBatch(tombstoneColumns, tombstones, values, stampValues(options.stamp));
-  const policy = options.policy ?? (ids.length === 1 ? REQUEST : BACKGROUND);
-  return tombstoneThenDelete(target, tombstone, (deleted) => deleteStatement({ ids: deleted }), policy);
+  const remove = (deleted: string[]) => deleteStatement({ ids: deleted });
+  return removeBatch(target, { columns: tombstoneColumns, tombstones, values, remove }, options);
 }
