@@ -1,10 +1,18 @@
-import { afterEach, beforeEach, describe, expect, test } from "vitest";
+import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
 import { parseClerkEvent } from "../src/clerk/events.js";
 import { applyClerkEvent } from "../src/provisioning/apply-clerk-event.js";
 import { type FakeClerkApi, startFakeClerkApi, TEST_CLERK_SECRET_KEY } from "../support/fake-clerk-api.js";
 import { clerkUser, newUserId } from "./helpers/clerk.js";
 import { clerkMembership, clerkOrganization, newOrganizationId } from "./helpers/clerk-organizations.js";
-import { type CliDatabase, type CliResult, cliDatabases, describeRun, jsonOf, runCli } from "./helpers/cli.js";
+import {
+  type CliDatabase,
+  type CliResult,
+  cliDatabases,
+  describeRun,
+  jsonOf,
+  runCli,
+  startCli,
+} from "./helpers/cli.js";
 
 /** What `npm run sync -- --json` reports per kind besides the users. */
 interface KindSummary {
@@ -34,7 +42,7 @@ type Json = Record<string, unknown> & { id: string };
 const PAGE = 5;
 const TIMEOUT = 120_000;
 
-describe.each(cliDatabases())("npm run sync: organizations and memberships on $name", ({ open }) => {
+describe.each(cliDatabases())("npm run sync: organizations and memberships on $name", ({ name, open }) => {
   let api: FakeClerkApi;
   let database: CliDatabase;
   let created = 0;
@@ -348,4 +356,47 @@ describe.each(cliDatabases())("npm run sync: organizations and memberships on $n
     },
     TIMEOUT,
   );
+
+  if (name !== "pglite") {
+    test(
+      "a crash (SIGKILL) mid organization listing loses nothing: the next run resumes after the last committed organization page",
+      async () => {
+        const orgs = Array.from({ length: 17 }, () => orgInClerk());
+        const members = orgs.slice(0, 4).map((org) => memberInClerk(org));
+        let held = false;
+        api.intercept = (request) => {
+          if (request.path === "/v1/organizations" && request.query.get("offset") === "10" && !held) {
+            held = true;
+            return { status: 200, hang: true };
+          }
+          return undefined;
+        };
+        const cli = startCli("sync", ["--json", "--page-size", String(PAGE)], env());
+        await vi.waitFor(
+          async () =>
+            expect(await database.query("SELECT phase, organization_offset FROM sync_runs")).toEqual([
+              { phase: "organizations", organization_offset: 10 },
+            ]),
+          { timeout: 30_000, interval: 50 },
+        );
+        expect(held).toBe(true);
+        cli.child.kill("SIGKILL");
+        expect((await cli.exited).signal).toBe("SIGKILL");
+        expect(await database.query("SELECT status FROM sync_runs")).toEqual([{ status: "running" }]);
+        expect((await organizations()).length).toBe(10);
+
+        api.intercept = undefined;
+        const resumed = await sync();
+        expectExit(resumed, 0);
+        expect(jsonOf<Summary>(resumed)).toMatchObject({
+          organizations: { resumedAt: 10, listed: 7, created: 17 },
+          memberships: { listed: 4, created: 4 },
+        });
+        expect((await organizations()).length).toBe(17);
+        expect((await memberships()).map((m) => m.id)).toEqual(members.map((m) => m.id).sort());
+        expect(await database.query("SELECT status FROM sync_runs")).toEqual([{ status: "completed" }]);
+      },
+      TIMEOUT,
+    );
+  }
 });
