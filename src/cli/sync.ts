@@ -6,6 +6,7 @@ import { createRequestBudget, defaultRequestsPerWindow } from "../clerk/request-
 import { loadConfig } from "../config.js";
 import { reconcile, type SyncKind } from "../provisioning/reconcile.js";
 import {
+  type CommandIo,
   command,
   EXIT,
   formatCount,
@@ -17,7 +18,7 @@ import {
   requireSecretKey,
   usageError,
 } from "./cli.js";
-import { createProgress, formatDuration, type Progress } from "./progress.js";
+import { createProgress, formatDuration, type Progress, type ProgressMode } from "./progress.js";
 import { failedCount, printHuman, summarize } from "./sync-summary.js";
 
 const DEFAULT_CONCURRENCY = 8;
@@ -46,6 +47,26 @@ brought back. Resumes an interrupted run where it stopped.
 Needs CLERK_SECRET_KEY (and CLERK_API_URL for a non-default API); DATABASE_URL as for npm start.
 Exit codes: 0 done · 1 stopped by an error (run again to resume) · 2 bad usage or configuration
 · 3 Clerk refused the key · 4 done, but some users failed · 5 prune refused (--max-prune) · 130 interrupted.`;
+
+/** One progress line per kind listed: `sync` (users), `sync organizations`, `sync memberships`; notes on the current. */
+function progressPerKind(label: string, mode: ProgressMode, stderr: CommandIo["stderr"]) {
+  let current = createProgress(label, mode, stderr);
+  const byKind = new Map<SyncKind, Progress>([["users", current]]);
+  return {
+    of(kind: SyncKind): Progress {
+      let found = byKind.get(kind);
+      if (!found) {
+        current.end();
+        found = createProgress(`${label} ${kind}`, mode, stderr);
+        byKind.set(kind, found);
+      }
+      current = found;
+      return found;
+    },
+    note: (message: string) => current.note(message),
+    end: () => current.end(),
+  };
+}
 
 export const run = command("sync", async (argv, io) => {
   const { values } = parseCliArgs({
@@ -79,21 +100,7 @@ export const run = command("sync", async (argv, io) => {
   const secretKey = requireSecretKey(config);
   const budget = createRequestBudget(rate ?? defaultRequestsPerWindow(secretKey));
 
-  // One progress line per kind listed: `sync` (users), `sync organizations`, `sync memberships`.
-  const label = values["dry-run"] ? "sync (dry run)" : "sync";
-  const progresses = new Map<SyncKind, Progress>();
-  let progress = createProgress(label, progressMode, io.stderr);
-  progresses.set("users", progress);
-  const progressOf = (kind: SyncKind) => {
-    let found = progresses.get(kind);
-    if (!found) {
-      progress.end();
-      found = createProgress(`${label} ${kind}`, progressMode, io.stderr);
-      progresses.set(kind, found);
-    }
-    progress = found;
-    return found;
-  };
+  const progress = progressPerKind(values["dry-run"] ? "sync (dry run)" : "sync", progressMode, io.stderr);
   const { signal } = io;
   onInterrupt(signal, (name) =>
     progress.note(`${name}: stopping after the page being applied (again to exit at once)`),
@@ -125,7 +132,7 @@ export const run = command("sync", async (argv, io) => {
         concurrency,
         signal,
         onProgress: ({ kind, position, total, inFlight }) =>
-          progressOf(kind).update(position, total, `${inFlight} in flight · ${formatCount(budget.recent())} req/10s`),
+          progress.of(kind).update(position, total, `${inFlight} in flight · ${formatCount(budget.recent())} req/10s`),
         onNotice: (message) => progress.note(message),
       },
     );

@@ -167,20 +167,31 @@ async function reconcileWith(deps: Deps, options: ReconcileOptions, started: Sta
     failures: listings[kind]?.failures ?? [],
     resumedAt: started?.resumed && kinds[phase] === kind && run ? cursorOf(run, kind).offset : undefined,
   });
-  const users = result("users");
-  return {
+  return summarize(result, kinds, {
     runId: run?.id,
     resumedAt: started?.resumed ? run?.nextOffset : undefined,
     status,
+    timings: { totalMs: performance.now() - began, ...ctx.timings },
+  });
+}
+
+/** The users' figures at the top, the other kinds listed beside them. */
+function summarize(
+  result: (kind: SyncKind) => KindResult,
+  kinds: readonly SyncKind[],
+  run: Pick<ReconcileResult, "runId" | "resumedAt" | "status" | "timings">,
+): ReconcileResult {
+  const users = result("users");
+  return {
+    ...run,
     listed: users.listed,
     total: users.total,
     counts: users.counts,
     prune: users.prune,
     failures: users.failures.map((f) => ({ userId: f.id, reason: f.reason })),
-    timings: { totalMs: performance.now() - began, ...ctx.timings },
     ...(kinds.includes("organizations") ? { organizations: result("organizations") } : {}),
     ...(kinds.includes("memberships") ? { memberships: result("memberships") } : {}),
-  } satisfies ReconcileResult;
+  };
 }
 
 function refusal(prunes: Partial<Record<SyncKind, PruneReport>>): string | null {
