@@ -74,6 +74,35 @@ describe.each(drivers())("/v1/me organizations on $name", ({ open }) => {
       )
     )[0];
 
+  test("a serialization failure and a deadlock while applying the active organization just in time are retried", async () => {
+    const userId = await signedUp();
+    const team = inClerk(userId, "org:admin", "Retried Team");
+    // The membership's write fails twice, as PostgreSQL fails a transaction it asks to be retried (40001, 40P01).
+    // A sequence counts the attempts: nextval is not rolled back with them.
+    await h.database.query("CREATE SEQUENCE jit_attempts");
+    await h.database.query(`CREATE FUNCTION fail_twice() RETURNS trigger LANGUAGE plpgsql AS $fn$
+      DECLARE attempt bigint := nextval('jit_attempts');
+      BEGIN
+        IF attempt = 1 THEN RAISE EXCEPTION 'forced serialization failure' USING ERRCODE = '40001'; END IF;
+        IF attempt = 2 THEN RAISE EXCEPTION 'forced deadlock' USING ERRCODE = '40P01'; END IF;
+        RETURN NEW;
+      END $fn$`);
+    await h.database.query(
+      `CREATE TRIGGER fail_twice BEFORE INSERT ON organization_memberships FOR EACH ROW
+       WHEN (NEW.organization_id = '${team.id}') EXECUTE FUNCTION fail_twice()`,
+    );
+    try {
+      const body = await me(signer.token({ sub: userId, o: { id: team.id } }));
+      expect(body.organizations.map((o) => [o.id, o.role])).toEqual([[team.id, "org:admin"]]);
+      expect(await h.database.query("SELECT last_value::int AS n FROM jit_attempts")).toEqual([{ n: 3 }]);
+      expect(await stored(team.id)).toEqual({ organizations: 1, memberships: 1 });
+    } finally {
+      await h.database.query("DROP TRIGGER fail_twice ON organization_memberships");
+      await h.database.query("DROP FUNCTION fail_twice()");
+      await h.database.query("DROP SEQUENCE jit_attempts");
+    }
+  });
+
   test("lists the user's memberships with their roles, without asking Clerk when no organization is active", async () => {
     const userId = await signedUp();
     const a = inClerk(userId, "org:admin", "Alpha");
