@@ -357,6 +357,33 @@ describe.each(cliDatabases())("npm run sync: organizations and memberships on $n
     TIMEOUT,
   );
 
+  test(
+    "progress lines per kind on stderr; an organization Clerk sends that we cannot read fails alone (exit 4), the rest is applied",
+    async () => {
+      const good = orgInClerk();
+      const bad = orgInClerk();
+      api.organizations.set(bad.id, { ...bad, name: 7 });
+      memberInClerk(good);
+      const result = await runCli("sync", ["--json", "--page-size", "5", "--progress", "lines"], env());
+      expectExit(result, 4);
+      const summary = jsonOf<Summary & { organizations: { failures: { id: string; reason: string }[] } }>(result);
+      expect(summary).toMatchObject({
+        organizations: { listed: 2, created: 1, failed: { invalid_payload: 1 } },
+        memberships: { created: 1 },
+      });
+      expect(summary.organizations.failures).toEqual([
+        { id: bad.id, reason: expect.stringMatching(/^invalid_payload \(data\.name: /) },
+      ]);
+      expect(result.stderr).toMatch(/^sync: 0\/0 100% · /m);
+      expect(result.stderr).toMatch(
+        /^sync organizations: 2\/2 100% · [\d,]+\/s · ETA 0s · \d+ in flight · \d+ req\/10s$/m,
+      );
+      expect(result.stderr).toMatch(/^sync memberships: 1\/1 100% · /m);
+      expect((await organizations()).map((o) => o.id)).toEqual([good.id]);
+    },
+    TIMEOUT,
+  );
+
   if (name !== "pglite") {
     test(
       "a crash (SIGKILL) mid organization listing loses nothing: the next run resumes after the last committed organization page",
