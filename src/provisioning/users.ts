@@ -2,7 +2,7 @@ import { type SQL, sql } from "drizzle-orm";
 import { BACKGROUND, type CallPolicy, REQUEST } from "../db/call.js";
 import { toDatabaseError } from "../db/errors.js";
 import { type BoundStatement, defineStatement, type RunStatement, runStatement } from "../db/query.js";
-import { clerkUserVersions, users } from "../db/schema.js";
+import { clerkUserVersions, users, workspaces } from "../db/schema.js";
 import type { Db } from "../db/types.js";
 import { ServiceError } from "../errors.js";
 import type { UserResult } from "./outcome.js";
@@ -42,20 +42,23 @@ const userColumns = {
 type UserValues = Placeholders<typeof userColumns> & { eventType: unknown; receivedAt: unknown };
 
 /**
- * The rules, once. What the statement's snapshot holds for each fresh row is read with `LATERAL … LIMIT 1` probes
- * (as a join, the planner hashed a full scan of users for every page once the table had grown). A row is written
- * only when it is newer than its version row and not tombstoned (equal is not newer); the version upsert's own
- * `WHERE` decides again for rows that changed since the snapshot, and its row lock serialises all writes of a user.
+ * The rules, once. What the statement's snapshot holds for each row is read with `LATERAL … LIMIT 1` probes (as a
+ * join, the planner hashed a full scan of users for every page once the table had grown). A row is written only
+ * when it is newer than its version row and not tombstoned (equal is not newer); the version upsert's own `WHERE`
+ * decides again for rows that changed since the snapshot, and its row lock serialises all writes of a user.
+ * `recording`: rows carry delivery ids, a row whose delivery is recorded is a duplicate and writes nothing, and each
+ * row's delivery is recorded. Pages carry none, and without the duplicate filter their generic plan is sound (docs).
  */
-const writeUsers = (input: SQL, v: UserValues) => sql`WITH input AS (${input}
+const writeUsers = (input: SQL, v: UserValues, recording: boolean) => sql`WITH input AS (${input}
   ), fresh AS (
-    SELECT i.* FROM input i WHERE i.delivery_id IS NULL OR ${notRecorded}
+    SELECT i.* FROM input i${recording ? sql` WHERE i.delivery_id IS NULL OR ${notRecorded}` : sql``}
   ), prior AS (
-    SELECT i.user_id, v.clerk_updated_at, v.deleted_at, u.username AS stored_username
+    SELECT i.user_id, v.clerk_updated_at, v.deleted_at, u.username AS stored_username, w.user_id IS NOT NULL AS housed
     FROM fresh i
     LEFT JOIN LATERAL (SELECT v.clerk_updated_at, v.deleted_at FROM ${clerkUserVersions} v
       WHERE v.user_id = i.user_id LIMIT 1) v ON true
     LEFT JOIN LATERAL (SELECT u.username FROM ${users} u WHERE u.id = i.user_id LIMIT 1) u ON true
+    LEFT JOIN LATERAL (SELECT w.user_id FROM ${workspaces} w WHERE w.user_id = i.user_id LIMIT 1) w ON true
   ), version AS (
     INSERT INTO ${clerkUserVersions} (user_id, clerk_updated_at)
     SELECT i.user_id, i.updated_at FROM fresh i JOIN prior p USING (user_id)
@@ -76,8 +79,8 @@ const writeUsers = (input: SQL, v: UserValues) => sql`WITH input AS (${input}
     ON CONFLICT (id) DO UPDATE SET ${assignments(fromExcluded)}
     RETURNING id, (xmax = 0) AS created
   ), workspace AS (
-    ${ensureWorkspaces(sql`SELECT id FROM inserted UNION SELECT id FROM updated
-      UNION SELECT user_id FROM prior WHERE stored_username IS NOT NULL AND deleted_at IS NULL`)}
+    ${ensureWorkspaces(sql`SELECT id FROM inserted
+      UNION ALL SELECT user_id FROM prior WHERE stored_username IS NOT NULL AND deleted_at IS NULL AND NOT housed`)}
   ), results AS (
     SELECT i.user_id, i.delivery_id, CASE
         WHEN ins.id IS NOT NULL THEN CASE WHEN ins.created THEN 'created' ELSE 'updated' END
@@ -88,15 +91,20 @@ const writeUsers = (input: SQL, v: UserValues) => sql`WITH input AS (${input}
     FROM fresh i JOIN prior p USING (user_id)
     LEFT JOIN inserted ins ON ins.id = i.user_id
     LEFT JOIN updated upd ON upd.id = i.user_id
-  ), ${recordDeliveries(
-    sql`SELECT delivery_id, user_id, CASE WHEN result IN ('created', 'updated')
-      THEN 'provisioned' ELSE 'stale' END AS outcome, NULL::text AS reason FROM results`,
-    v,
-  )}
+  )${
+    recording
+      ? sql`, ${recordDeliveries(
+          sql`SELECT delivery_id, user_id, CASE WHEN result IN ('created', 'updated')
+            THEN 'provisioned' ELSE 'stale' END AS outcome, NULL::text AS reason FROM results`,
+          v,
+        )}
   SELECT i.user_id, CASE WHEN i.delivery_id IS NOT NULL
       AND NOT EXISTS (SELECT 1 FROM recorded x WHERE x.delivery_id = i.delivery_id) THEN 'duplicate'
     ELSE r.result END AS result
-  FROM input i LEFT JOIN results r USING (user_id)`;
+  FROM input i LEFT JOIN results r USING (user_id)`
+      : sql`
+  SELECT user_id, result FROM results`
+  }`;
 
 /**
  * Usernames: a row needs one when its user is new, or when Clerk's own username changed to something the stored
@@ -170,17 +178,19 @@ const fromExcluded = (name: Field) => {
 
 const provisionStatement = (shape: "one" | "many") =>
   defineStatement<Record<keyof typeof userColumns | "eventType" | "receivedAt", unknown>>((v) =>
-    writeUsers(inputRows(userColumns, v, shape), v),
+    writeUsers(inputRows(userColumns, v, shape), v, shape === "one"),
   );
 /**
- * A batch of one (the webhook's hot path) binds scalars, not arrays: its generic plan then costs what a custom one
- * does, so PostgreSQL stops planning it per delivery after five executions.
+ * A batch of one (the webhook's hot path, with its delivery) binds scalars, not arrays: its generic plan then costs
+ * what a custom one does, so PostgreSQL stops planning it per delivery after five executions. A page (`sync`,
+ * `replay`) binds arrays and records no delivery: a delivery is one event, of one user.
  */
 const provisionOne = provisionStatement("one");
 const provisionMany = provisionStatement("many");
 
 /** The statement writing `rows` (distinct user ids) on attempt `attempt` (exported for the benchmark's ceiling). */
 export function provisionUsersStatement(rows: readonly UserRow[], stamp?: DeliveryStamp, attempt = 1): BoundStatement {
+  if (stamp && rows.length !== 1) throw new Error("provisionUsers: a delivery is recorded with a batch of one");
   const skip = attempt === 1 ? 0 : 1 + Math.floor(Math.random() * 4 * attempt);
   const values = rows.map((row, i) => ({
     user_id: row.userId,
