@@ -22,6 +22,7 @@ const { values: args } = parseArgs({
     rate: { type: "string" },
     concurrency: { type: "string" },
     keep: { type: "boolean", default: false },
+    "cpu-prof": { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   },
 });
@@ -37,6 +38,7 @@ if (args.help) {
   --rate N        the sync's --rate (default: 90 % of --rate-limit; with --rate-limit 0 the sync's own default)
   --concurrency N the sync's --concurrency (default: its own)
   --keep          keep the database (its URL is printed)
+  --cpu-prof      each sync writes a V8 CPU profile to bench/results/
 `);
   process.exit(0);
 }
@@ -69,7 +71,16 @@ function runSync(env: Record<string, string>): Promise<{ wallMs: number; summary
   const started = performance.now();
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", "src/bin/sync.ts", "--json", "--progress", "none", ...syncArgs],
+    [
+      ...(args["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${join(ROOT, "bench", "results")}`] : []),
+      "--import",
+      "tsx",
+      "src/bin/sync.ts",
+      "--json",
+      "--progress",
+      "none",
+      ...syncArgs,
+    ],
     {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },

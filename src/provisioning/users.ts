@@ -1,4 +1,5 @@
 import { type SQL, sql } from "drizzle-orm";
+import type { PgColumn } from "drizzle-orm/pg-core";
 import { BACKGROUND, type CallPolicy, REQUEST } from "../db/call.js";
 import { toDatabaseError } from "../db/errors.js";
 import { type BoundStatement, defineStatement, type RunStatement, runStatement } from "../db/query.js";
@@ -7,9 +8,9 @@ import type { Db } from "../db/types.js";
 import { ServiceError } from "../errors.js";
 import type { UserResult } from "./outcome.js";
 import { type Columns, inputRows, type Placeholders, rowValues } from "./rows-input.js";
-import type { UserRow } from "./user-row.js";
+import type { CopiedField, UserRow } from "./user-row.js";
 import { ensureWorkspaces, notRecorded, recordDeliveries } from "./user-sql.js";
-import { HASHED_SUFFIX_DIGITS, SEQUENTIAL_SUFFIXES } from "./username.js";
+import { nameUsers } from "./username-sql.js";
 
 /**
  * The two verbs that write Clerk users, for every caller: the webhook and `/v1/me` (a batch of one, with its
@@ -25,19 +26,28 @@ export interface DeliveryStamp {
   receivedAt: Date;
 }
 
+/**
+ * The row's fields stored as they are, each in its users column (the type checker asks for every one: user-row.ts).
+ * The statement's input, insert and updates are made from this table.
+ */
+const COPIED = {
+  email: users.email,
+  firstName: users.firstName,
+  lastName: users.lastName,
+  imageUrl: users.avatarUrl,
+} as const satisfies Record<CopiedField, PgColumn>;
+const copiedColumns = Object.values(COPIED).map((column) => column.name);
+
 const userColumns = {
   user_id: "text",
   updated_at: "bigint",
-  email: "text",
-  first_name: "text",
-  last_name: "text",
-  image_url: "text",
+  ...Object.fromEntries(copiedColumns.map((name) => [name, "text" as const])),
   username: "text",
   username_from_clerk: "boolean",
   username_forms: "text",
   delivery_id: "text",
   skip: "int",
-} as const satisfies Columns;
+} satisfies Columns;
 
 type UserValues = Placeholders<typeof userColumns> & { eventType: unknown; receivedAt: unknown };
 
@@ -68,15 +78,18 @@ const writeUsers = (input: SQL, v: UserValues, recording: boolean) => sql`WITH i
       WHERE ${clerkUserVersions.deletedAt} IS NULL AND ${clerkUserVersions.clerkUpdatedAt} < excluded.clerk_updated_at
     RETURNING user_id
   ), ${nameUsers}, updated AS (
-    UPDATE ${users} SET ${assignments(fromNamed)}
+    UPDATE ${users} SET ${assignments(fromNamed, namedRule)}
     FROM named r WHERE ${users.id} = r.user_id AND r.stored_username IS NOT NULL
     RETURNING ${users.id} AS id
   ), inserted AS (
-    INSERT INTO ${users} (id, email, username, first_name, last_name, avatar_url)
-    SELECT r.user_id, r.email, r.new_username, r.first_name, r.last_name, r.image_url
+    INSERT INTO ${users} (id, username, ${sql.join(
+      copiedColumns.map((name) => sql.identifier(name)),
+      sql`, `,
+    )})
+    SELECT r.user_id, r.new_username, ${sql.join(copiedColumns.map(fromNamed), sql`, `)}
     FROM named r WHERE r.stored_username IS NULL
     ORDER BY r.user_id
-    ON CONFLICT (id) DO UPDATE SET ${assignments(fromExcluded)}
+    ON CONFLICT (id) DO UPDATE SET ${assignments(fromExcluded, excludedRule)}
     RETURNING id, (xmax = 0) AS created
   ), workspace AS (
     ${ensureWorkspaces(sql`SELECT id FROM inserted
@@ -106,74 +119,34 @@ const writeUsers = (input: SQL, v: UserValues, recording: boolean) => sql`WITH i
   SELECT user_id, result FROM results`
   }`;
 
-/**
- * Usernames: a row needs one when its user is new, or when Clerk's own username changed to something the stored
- * one is not a form of. Rows of one batch wanting the same base are ranked in the order given; the k-th takes the
- * k-th name still free: the base, then base2 … base100, each a scalar probe of the username index; past those, a
- * 9-digit suffix from the user id, so that a crowded base stays a bounded search and never runs out. After a
- * collision with a concurrent writer, `skip` (> 0 on a retry) spreads the racers apart.
- */
-const nameUsers = sql`ranked AS (
-    SELECT n.*, CASE WHEN n.needs_name
-      THEN row_number() OVER (PARTITION BY n.needs_name, n.username ORDER BY n.position) - 1 END AS rank
-    FROM (
-      SELECT i.*, p.stored_username,
-        p.stored_username IS NULL OR (i.username_from_clerk AND p.stored_username !~ i.username_forms) AS needs_name
-      FROM fresh i JOIN prior p USING (user_id)
-      WHERE i.user_id IN (SELECT user_id FROM version)
-    ) n
-  ), named AS (
-    SELECT r.*, CASE WHEN NOT r.needs_name THEN r.stored_username ELSE COALESCE(
-      (SELECT r.username WHERE r.rank = 0 AND r.skip = 0 AND NOT EXISTS (${holders(sql`r.username`)})),
-      (SELECT c.name FROM (SELECT left(r.username, 30 - length(s.n::text)) || s.n AS name
-          FROM generate_series(2, ${sql.raw(String(SEQUENTIAL_SUFFIXES + 1))}) AS s(n)) c
-        WHERE (${holders(sql`c.name`)} LIMIT 1) IS NULL
-        LIMIT 1 OFFSET greatest(r.rank + r.skip - (NOT EXISTS (${holders(sql`r.username`)}))::int, 0)),
-      left(r.username, ${sql.raw(String(30 - HASHED_SUFFIX_DIGITS))})
-        || (${sql.raw(`1${"0".repeat(HASHED_SUFFIX_DIGITS - 1)}`)}
-          + abs(hashtextextended(r.user_id || ':' || r.skip, 0)) % ${sql.raw(`9${"0".repeat(HASHED_SUFFIX_DIGITS - 1)}`)})::text
-    ) END AS new_username
-    FROM ranked r
-  )`;
-
-/** The users other than the row's own holding `candidate` (at most one: usernames are unique). */
-function holders(candidate: SQL) {
-  return sql`SELECT 1 FROM ${users} u WHERE u.username = ${candidate} AND u.id <> r.user_id`;
+/** How the username of an existing user changes (see above): the candidate, and the rule of the row. */
+interface UsernameRule {
+  candidate: SQL;
+  fromClerk: SQL;
+  forms: SQL;
 }
 
-/**
- * An existing user updated to a newer Clerk state; its username changes only as above. `field` reads the named
- * row's value (in `ON CONFLICT DO UPDATE` only `excluded` is in scope, so the username rule is looked up in `input`).
- */
-type Field =
-  | "email"
-  | "first_name"
-  | "last_name"
-  | "image_url"
-  | "new_username"
-  | "username_from_clerk"
-  | "username_forms";
-const assignments = (field: (name: Field) => SQL) => sql`email = ${field("email")},
-        username = CASE WHEN ${field("username_from_clerk")} AND ${users.username} !~ ${field("username_forms")}
-          THEN ${field("new_username")} ELSE ${users.username} END,
-        first_name = ${field("first_name")},
-        last_name = ${field("last_name")},
-        avatar_url = ${field("image_url")},
+/** An existing user updated to a newer Clerk state: `copied` reads a copied column's new value. */
+const assignments = (copied: (column: string) => SQL, rule: UsernameRule) => sql`${sql.join(
+  copiedColumns.map((name) => sql`${sql.identifier(name)} = ${copied(name)}`),
+  sql`, `,
+)},
+        username = CASE WHEN ${rule.fromClerk} AND ${users.username} !~ ${rule.forms}
+          THEN ${rule.candidate} ELSE ${users.username} END,
         updated_at = now()`;
 
-const fromNamed = (name: Field) => sql`r.${sql.identifier(name)}`;
-const fromExcluded = (name: Field) => {
-  if (name === "username_from_clerk" || name === "username_forms") {
-    return sql`(SELECT i.${sql.identifier(name)} FROM input i WHERE i.user_id = excluded.id)`;
-  }
-  const column = {
-    email: "email",
-    first_name: "first_name",
-    last_name: "last_name",
-    image_url: "avatar_url",
-    new_username: "username",
-  }[name];
-  return sql`excluded.${sql.identifier(column)}`;
+const fromNamed = (column: string) => sql`r.${sql.identifier(column)}`;
+const namedRule = {
+  candidate: sql`r.new_username`,
+  fromClerk: sql`r.username_from_clerk`,
+  forms: sql`r.username_forms`,
+};
+/** In `ON CONFLICT DO UPDATE` only `excluded` is in scope: the username rule is looked up in `input`. */
+const fromExcluded = (column: string) => sql`excluded.${sql.identifier(column)}`;
+const excludedRule = {
+  candidate: sql`excluded.username`,
+  fromClerk: sql`(SELECT i.username_from_clerk FROM input i WHERE i.user_id = excluded.id)`,
+  forms: sql`(SELECT i.username_forms FROM input i WHERE i.user_id = excluded.id)`,
 };
 
 const provisionStatement = (shape: "one" | "many") =>
@@ -195,10 +168,7 @@ export function provisionUsersStatement(rows: readonly UserRow[], stamp?: Delive
   const values = rows.map((row, i) => ({
     user_id: row.userId,
     updated_at: row.updatedAt,
-    email: row.email,
-    first_name: row.firstName,
-    last_name: row.lastName,
-    image_url: row.imageUrl,
+    ...Object.fromEntries(Object.entries(COPIED).map(([field, column]) => [column.name, row[field as CopiedField]])),
     username: row.username,
     username_from_clerk: row.usernameFromClerk,
     username_forms: row.usernameForms,
