@@ -48,6 +48,8 @@ export interface FakeClerkApi {
   failWith: number | undefined;
   /** Every authenticated request, in arrival order. */
   requests: FakeRequest[];
+  /** Runs when any authenticated request arrives, before it is answered (to interleave other work). */
+  beforeAnswer: ((request: FakeRequest) => Promise<void>) | undefined;
   /** Called for each authenticated request; an answer it returns replaces the API's (429s, 500s, hangs). */
   intercept: ((request: FakeRequest) => FakeResponse | undefined) | undefined;
   /** Milliseconds before each answer (Clerk's own latency); a function to vary it per request. */
@@ -102,6 +104,7 @@ export async function startFakeClerkApi(options: { cacheJson?: boolean } = {}): 
     onLookup: undefined,
     failWith: undefined,
     requests: [],
+    beforeAnswer: undefined,
     intercept: undefined,
     latencyMs: 0,
     rateLimit: undefined,
@@ -187,6 +190,7 @@ export async function startFakeClerkApi(options: { cacheJson?: boolean } = {}): 
         "retry-after": String(retryAfter),
       });
     }
+    await api.beforeAnswer?.(request);
     const scripted = api.intercept?.(request);
     if (scripted?.hang) return;
     if (scripted)
