@@ -156,8 +156,9 @@ async function main() {
     databaseEnv = { DATABASE_URL: created.url };
     describe = `PostgreSQL ${created.serverVersion} at ${new URL(created.url).host}, fresh database ${created.name}`;
     cleanup = async () => {
-      if (args.keep) log(`kept ${created.url}`);
-      else await created.drop();
+      if (!args.keep) return created.drop();
+      log(`kept ${created.url}`);
+      await created.keep();
     };
   }
   const env = { ...databaseEnv, CLERK_SECRET_KEY: TEST_CLERK_SECRET_KEY, CLERK_API_URL: api.url };
