@@ -118,7 +118,7 @@ export function createClerkDirectory(options: ClerkDirectoryOptions): ClerkDirec
   const timeoutMs = options.timeoutMs ?? 30_000;
   const backoffMs = options.backoffMs ?? 500;
   const client = createClerkClient({ secretKey, ...(apiUrl ? { apiUrl } : {}), telemetry: { disabled: true } });
-  // `GET /v1/users` alone, through the client's own request (its errors, deserialized users), as getUserList sends it.
+  // The `GET /v1/users` getUserList sends, alone, through the client's own request (its errors, deserialized users).
   const listUsersOnly = (params: { limit: number; offset: number; orderBy: "+created_at" }) =>
     (client.users as unknown as { request: (options: object) => Promise<User[]> }).request({
       method: "GET",
