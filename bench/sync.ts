@@ -24,6 +24,7 @@ const { values: args } = parseArgs({
     rate: { type: "string" },
     concurrency: { type: "string" },
     keep: { type: "boolean", default: false },
+    "cpu-prof": { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   },
 });
@@ -41,6 +42,7 @@ if (args.help) {
   --rate N        the sync's --rate (default: 90 % of --rate-limit; with --rate-limit 0 the sync's own default)
   --concurrency N the sync's --concurrency (default: its own)
   --keep          keep the database (its URL is printed)
+  --cpu-prof      each sync writes a V8 CPU profile to bench/results/
 `);
   process.exit(0);
 }
@@ -88,7 +90,16 @@ function runSync(
   const started = performance.now();
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", "src/bin/sync.ts", "--json", "--progress", "none", ...syncArgs],
+    [
+      ...(args["cpu-prof"] ? ["--cpu-prof", `--cpu-prof-dir=${join(ROOT, "bench", "results")}`] : []),
+      "--import",
+      "tsx",
+      "src/bin/sync.ts",
+      "--json",
+      "--progress",
+      "none",
+      ...syncArgs,
+    ],
     {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
@@ -242,8 +253,9 @@ async function main() {
     databaseEnv = { DATABASE_URL: created.url };
     describe = `PostgreSQL ${created.serverVersion} at ${new URL(created.url).host}, fresh database ${created.name}`;
     cleanup = async () => {
-      if (args.keep) log(`kept ${created.url}`);
-      else await created.drop();
+      if (!args.keep) return created.drop();
+      log(`kept ${created.url}`);
+      await created.keep();
     };
   }
   const env = { ...databaseEnv, CLERK_SECRET_KEY: TEST_CLERK_SECRET_KEY, CLERK_API_URL: api.url };

@@ -48,6 +48,11 @@ export interface FakeClerkApi {
   failWith: number | undefined;
   /** Every authenticated request, in arrival order. */
   requests: FakeRequest[];
+  /**
+   * Runs when any authenticated request arrives (after its latency), before it is answered, to interleave other
+   * work: what it changes (a user deleted) is in this answer and not in those given before it.
+   */
+  beforeAnswer: ((request: FakeRequest) => Promise<void> | void) | undefined;
   /** Called for each authenticated request; an answer it returns replaces the API's (429s, 500s, hangs). */
   intercept: ((request: FakeRequest) => FakeResponse | undefined) | undefined;
   /** Milliseconds before each answer (Clerk's own latency); a function to vary it per request. */
@@ -59,6 +64,8 @@ export interface FakeClerkApi {
   /** Requests received and not yet answered; and the most there were at once. */
   inFlight: number;
   peakInFlight: number;
+  /** Milliseconds since the API started, on the clock of `FakeRequest.at`. */
+  now(): number;
   close(): Promise<void>;
 }
 
@@ -92,6 +99,7 @@ const MAX_LIMIT = 500;
  */
 export async function startFakeClerkApi(options: { cacheJson?: boolean } = {}): Promise<FakeClerkApi> {
   const users = new VersionedMap<string, Record<string, unknown>>();
+  const started = performance.now();
   const api: FakeClerkApi = {
     url: "",
     users,
@@ -103,12 +111,14 @@ export async function startFakeClerkApi(options: { cacheJson?: boolean } = {}): 
     onLookup: undefined,
     failWith: undefined,
     requests: [],
+    beforeAnswer: undefined,
     intercept: undefined,
     latencyMs: 0,
     rateLimit: undefined,
     refused: 0,
     inFlight: 0,
     peakInFlight: 0,
+    now: () => performance.now() - started,
     close: async () => {},
   };
   // Arrival times of the requests the rate limit accepted, oldest first (only the last window's are kept).
@@ -124,7 +134,6 @@ export async function startFakeClerkApi(options: { cacheJson?: boolean } = {}): 
     }
     return Math.max(1, Math.ceil(((accepted[0] as number) + limit.windowMs - at) / 1000));
   };
-  const started = performance.now();
   const json = new WeakMap<object, string>();
   const serialize = (user: Record<string, unknown>) => {
     if (!options.cacheJson) return JSON.stringify(user);
@@ -189,6 +198,7 @@ export async function startFakeClerkApi(options: { cacheJson?: boolean } = {}): 
         "retry-after": String(retryAfter),
       });
     }
+    await api.beforeAnswer?.(request);
     const scripted = api.intercept?.(request);
     if (scripted?.hang) return;
     if (scripted)

@@ -12,9 +12,11 @@ export interface CreatedDatabase {
   url: string;
   serverVersion: string;
   drop(): Promise<void>;
+  /** Leaves the database in place (closing the connection `drop` would have used). */
+  keep(): Promise<void>;
 }
 
-/** A fresh database on the server at `adminUrl`, migrated; `drop` removes it. Tests and benchmarks share this. */
+/** A fresh database on the server at `adminUrl`, migrated; `drop` removes it, `keep` leaves it. Tests and benchmarks share this. */
 export async function createMigratedDatabase(
   adminUrl: string,
   prefix: string,
@@ -38,5 +40,6 @@ export async function createMigratedDatabase(
       await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       await admin.end();
     },
+    keep: () => admin.end(),
   };
 }

@@ -6,11 +6,11 @@ import { MAX_ME_BODY_BYTES } from "../src/http/me.js";
 import { createLogger } from "../src/logger.js";
 import { clerkEvent, clerkUser, TEST_SECRET, type UserOptions } from "./helpers/clerk.js";
 import {
+  clerkOptions,
   createSessionSigner,
   type FakeClerkApi,
   type SessionSigner,
   startFakeClerkApi,
-  TEST_AZP,
   TEST_CLERK_SECRET_KEY,
 } from "./helpers/clerk-session.js";
 import { drivers } from "./helpers/database.js";
@@ -77,14 +77,7 @@ describe.each(drivers())("/v1/me limits on $name", ({ open }) => {
   beforeAll(async () => {
     signer = createSessionSigner();
     api = await startFakeClerkApi();
-    h = createHarness(await open(), {
-      clerk: {
-        jwtKey: signer.publicKeyPem,
-        secretKey: TEST_CLERK_SECRET_KEY,
-        apiUrl: api.url,
-        authorizedParties: [TEST_AZP],
-      },
-    });
+    h = createHarness(await open(), { clerk: clerkOptions(signer, api) });
     server = await listen(h.app.fetch);
   });
   afterAll(async () => {

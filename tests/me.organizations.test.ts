@@ -3,12 +3,11 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { clerkEvent, clerkUser } from "./helpers/clerk.js";
 import { clerkMembership, clerkOrganization, newOrganizationId } from "./helpers/clerk-organizations.js";
 import {
+  clerkOptions,
   createSessionSigner,
   type FakeClerkApi,
   type SessionSigner,
   startFakeClerkApi,
-  TEST_AZP,
-  TEST_CLERK_SECRET_KEY,
 } from "./helpers/clerk-session.js";
 import { drivers } from "./helpers/database.js";
 import { createHarness, describeResponse, type Harness } from "./helpers/harness.js";
@@ -25,14 +24,7 @@ describe.each(drivers())("/v1/me organizations on $name", ({ open }) => {
   beforeAll(async () => {
     signer = createSessionSigner();
     api = await startFakeClerkApi();
-    h = createHarness(await open(), {
-      clerk: {
-        jwtKey: signer.publicKeyPem,
-        secretKey: TEST_CLERK_SECRET_KEY,
-        apiUrl: api.url,
-        authorizedParties: [TEST_AZP],
-      },
-    });
+    h = createHarness(await open(), { clerk: clerkOptions(signer, api) });
   });
   afterAll(async () => {
     await h?.close();

@@ -1,18 +1,16 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createApp } from "../src/app.js";
-import type { ClerkOptions } from "../src/clerk/session.js";
 import type { Db } from "../src/db/types.js";
 import { createLogger } from "../src/logger.js";
 import { clerkEvent, clerkUser, newUserId, TEST_SECRET, type UserOptions } from "./helpers/clerk.js";
 import {
+  clerkOptions,
   createSessionSigner,
   type FakeClerkApi,
   otherPrivateKey,
   type SessionSigner,
   startFakeClerkApi,
-  TEST_AZP,
-  TEST_CLERK_SECRET_KEY,
 } from "./helpers/clerk-session.js";
 import { drivers } from "./helpers/database.js";
 import { createHarness, describeResponse, type Harness } from "./helpers/harness.js";
@@ -21,13 +19,6 @@ interface MeBody {
   user: { id: string; email: string; username: string; firstName: string | null; subscriptionTier: string };
   workspace: { id: string; name: string; createdAt: string; updatedAt: string };
 }
-
-const clerkOptions = (signer: SessionSigner, api: FakeClerkApi): ClerkOptions => ({
-  jwtKey: signer.publicKeyPem,
-  secretKey: TEST_CLERK_SECRET_KEY,
-  apiUrl: api.url,
-  authorizedParties: [TEST_AZP],
-});
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 

@@ -17,7 +17,7 @@ type UserJson = Record<string, unknown> & { id: string };
 
 const TIMEOUT = 120_000;
 
-describe.each(cliDatabases())("npm run replay on $name", ({ open }) => {
+describe.each(cliDatabases())("npm run replay on $name", ({ name, open }) => {
   let api: FakeClerkApi;
   let database: CliDatabase;
   beforeEach(async () => {
@@ -104,6 +104,38 @@ describe.each(cliDatabases())("npm run replay on $name", ({ open }) => {
       const again = await runCli("replay", [], env());
       expectExit(again, 0);
       expect(again.stdout).toBe("replay: no skipped or failed deliveries to replay\n");
+    },
+    TIMEOUT,
+  );
+
+  // PGlite is one process's database: no second replay runs beside this one there.
+  test.runIf(name !== "pglite")(
+    "a delivery another replay took while this one asked Clerk is `duplicate`, left as that replay recorded it, and exit 0",
+    async () => {
+      const noEmail = user({ email: null, updatedAt: 100 });
+      const [skipped] = await deliver(["user.created", noEmail]);
+      inClerk(user({ id: noEmail.id, email: "taken@example.com", updatedAt: 200 }));
+      api.beforeAnswer = async (request) => {
+        if (request.path !== "/v1/users") return;
+        await database.query(
+          "UPDATE clerk_deliveries SET outcome = 'provisioned', reason = NULL, replayed_at = now() WHERE delivery_id = $1",
+          [skipped?.svixId],
+        );
+      };
+
+      const result = await replay();
+      expectExit(result, 0);
+      expect(jsonOf<ReplaySummary>(result)).toMatchObject({
+        status: "completed",
+        selected: 1,
+        counts: { duplicate: 1 },
+        deliveries: [{ deliveryId: skipped?.svixId, before: "skipped:no_usable_email", after: "duplicate" }],
+      });
+      expect(await deliveryRow(skipped?.svixId as string)).toEqual({
+        outcome: "provisioned",
+        reason: null,
+        replayed: true,
+      });
     },
     TIMEOUT,
   );

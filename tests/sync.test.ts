@@ -163,6 +163,17 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
         ["completed", 23],
       ]);
       expect(runs[1]?.counts).toEqual({ unchanged: 22, "skipped:no_usable_email": 1 });
+
+      // Workspaces removed by hand (one in the first page, one in the last) are restored by the next run, once each.
+      const [first0, last0] = [rows[0]?.id, rows[21]?.id];
+      await database.query("DELETE FROM workspaces WHERE user_id = ANY($1)", [[first0, last0]]);
+      expectExit(await sync(), 0);
+      expect(await counts()).toMatchObject({ users: 22, workspaces: 22, per_user: 0 });
+      const restored = await database.query<{ user_id: string }>(
+        "SELECT user_id FROM workspaces WHERE id <> ALL($1) ORDER BY user_id",
+        [workspacesBefore.map((w) => (w as { id: string }).id)],
+      );
+      expect(restored.map((w) => w.user_id)).toEqual([first0, last0].sort());
     },
     TIMEOUT,
   );

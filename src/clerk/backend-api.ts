@@ -1,5 +1,5 @@
 import { setTimeout as delay } from "node:timers/promises";
-import { createClerkClient } from "@clerk/backend";
+import { createClerkClient, type User } from "@clerk/backend";
 import { isClerkAPIResponseError } from "@clerk/backend/errors";
 import { isServiceError, ServiceError } from "../errors.js";
 import type { RequestBudget } from "./request-budget.js";
@@ -92,6 +92,13 @@ export function createClerkDirectory(options: ClerkDirectoryOptions): ClerkDirec
   const timeoutMs = options.timeoutMs ?? 30_000;
   const backoffMs = options.backoffMs ?? 500;
   const client = backendClient({ secretKey, apiUrl });
+  // The `GET /v1/users` getUserList sends, alone, through the client's own request (its errors, deserialized users).
+  const listUsersOnly = (params: { limit: number; offset: number; orderBy: "+created_at" }) =>
+    (client.users as unknown as { request: (options: object) => Promise<User[]> }).request({
+      method: "GET",
+      path: "/users",
+      queryParams: params,
+    });
 
   const abortable = <T>(work: Promise<T>, ms: number | undefined): Promise<T> => {
     if (signal?.aborted) return Promise.reject(interrupted());
@@ -156,11 +163,12 @@ export function createClerkDirectory(options: ClerkDirectoryOptions): ClerkDirec
   };
 
   return {
+    // Not `getUserList`: it sends the count with the page, so Clerk may count before a deletion that shifts the
+    // page. paging.ts needs the count taken after the page was read, so it is asked for once the page is answered.
     listUsers: async (offset, limit) => {
-      const page = await withRetries(() =>
-        client.users.getUserList({ limit: Math.min(limit, MAX_PAGE_SIZE), offset, orderBy: "+created_at" }),
-      );
-      return { users: page.data.map((user) => user.raw), totalCount: page.totalCount };
+      const params = { limit: Math.min(limit, MAX_PAGE_SIZE), offset, orderBy: "+created_at" } as const;
+      const users = await withRetries(() => listUsersOnly(params), 1);
+      return { users: users.map((user) => user.raw), totalCount: await withRetries(() => client.users.getCount(), 1) };
     },
     usersById: async (ids) => {
       if (ids.length === 0) return [];

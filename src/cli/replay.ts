@@ -3,7 +3,7 @@
  */
 import { createClerkDirectory } from "../clerk/backend-api.js";
 import { loadConfig } from "../config.js";
-import { replayDeliveries } from "../provisioning/replay-deliveries.js";
+import { type ReplayResult, replayDeliveries } from "../provisioning/replay-deliveries.js";
 import {
   command,
   EXIT,
@@ -36,7 +36,8 @@ Exit codes: 0 every delivery replayed is now provisioned or stale (or there was 
 · 2 bad usage or configuration, or --id names no replayable delivery · 3 Clerk refused the key
 · 4 some deliveries are still skipped or failed (see the summary) · 130 interrupted.`;
 
-const FINAL = new Set(["provisioned", "stale", "replayed elsewhere"]);
+/** Outcomes that need no further replay: `duplicate`, another replay took the delivery meanwhile. */
+const FINAL = new Set(["provisioned", "stale", "duplicate"]);
 
 export const run = command("replay", async (argv, io) => {
   const { values } = parseCliArgs({
@@ -88,33 +89,11 @@ export const run = command("replay", async (argv, io) => {
     const open = Object.entries(result.counts)
       .filter(([outcome]) => !FINAL.has(outcome))
       .reduce((sum, [, n]) => sum + n, 0);
-    if (values.json) {
-      io.stdout.write(`${JSON.stringify({ dryRun: values["dry-run"], ...result })}\n`);
-    } else {
-      const lines: string[] = [];
-      if (result.selected === 0) lines.push("replay: no skipped or failed deliveries to replay");
-      else {
-        lines.push(
-          `replay ${values["dry-run"] ? "(dry run, nothing was changed)" : result.status}: ${formatCount(result.selected)} ${result.selected === 1 ? "delivery" : "deliveries"}`,
-        );
-        for (const [outcome, n] of Object.entries(result.counts).sort(([, a], [, b]) => b - a)) {
-          lines.push(
-            `  ${(values["dry-run"] ? `would be ${outcome}` : outcome).padEnd(34)}${formatCount(n).padStart(8)}`,
-          );
-        }
-        for (const d of result.deliveries.slice(0, 50))
-          lines.push(`  ${d.deliveryId} (${d.userId}): ${d.before} → ${d.after}`);
-        if (result.deliveries.length > 50)
-          lines.push(`  … ${formatCount(result.selected - 50)} more (--json lists up to 1,000)`);
-        if (open > 0 && !values["dry-run"]) {
-          lines.push(
-            `${formatCount(open)} still not provisioned: fix the cause shown (in Clerk or here) and run again`,
-          );
-        }
-      }
-      if (result.status === "interrupted") lines.push("interrupted: run `npm run replay` again for the rest");
-      io.stdout.write(`${lines.join("\n")}\n`);
-    }
+    io.stdout.write(
+      values.json
+        ? `${JSON.stringify({ dryRun: values["dry-run"], ...result })}\n`
+        : `${summaryLines(result, values["dry-run"], open).join("\n")}\n`,
+    );
     if (result.status === "interrupted") return EXIT.interrupted;
     return open > 0 ? EXIT.incomplete : EXIT.ok;
   } finally {
@@ -122,3 +101,26 @@ export const run = command("replay", async (argv, io) => {
     await database.close().catch(() => {});
   }
 });
+
+/** The summary for a terminal: the counts, the first 50 deliveries, and what to do next. */
+function summaryLines(result: ReplayResult, dryRun: boolean, open: number): string[] {
+  const lines: string[] = [];
+  if (result.selected === 0) lines.push("replay: no skipped or failed deliveries to replay");
+  else {
+    lines.push(
+      `replay ${dryRun ? "(dry run, nothing was changed)" : result.status}: ${formatCount(result.selected)} ${result.selected === 1 ? "delivery" : "deliveries"}`,
+    );
+    for (const [outcome, n] of Object.entries(result.counts).sort(([, a], [, b]) => b - a)) {
+      lines.push(`  ${(dryRun ? `would be ${outcome}` : outcome).padEnd(34)}${formatCount(n).padStart(8)}`);
+    }
+    for (const d of result.deliveries.slice(0, 50))
+      lines.push(`  ${d.deliveryId} (${d.userId}): ${d.before} → ${d.after}`);
+    if (result.deliveries.length > 50)
+      lines.push(`  … ${formatCount(result.selected - 50)} more (--json lists up to 1,000)`);
+    if (open > 0 && !dryRun) {
+      lines.push(`${formatCount(open)} still not provisioned: fix the cause shown (in Clerk or here) and run again`);
+    }
+  }
+  if (result.status === "interrupted") lines.push("interrupted: run `npm run replay` again for the rest");
+  return lines;
+}

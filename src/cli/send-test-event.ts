@@ -105,6 +105,22 @@ function unreachable(url: string, error: unknown): string {
   return `could not reach ${url} (${code}): is the service running (npm start), and on this --url / PORT?`;
 }
 
+/** POSTs `body` as Svix delivers it: signed with `secret` by the svix library, under `svixId`. */
+function postSigned(url: string, secret: string, svixId: string, body: string): Promise<Response> {
+  const now = new Date();
+  return fetch(url, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      "svix-id": svixId,
+      "svix-timestamp": String(Math.floor(now.getTime() / 1000)),
+      "svix-signature": new Webhook(secret).sign(svixId, now, body),
+    },
+    body,
+    signal: AbortSignal.timeout(TIMEOUT_MS),
+  });
+}
+
 export const run = command("send-event", async (argv, io) => {
   const { positionals, values } = parseCliArgs({
     args: argv,
@@ -144,22 +160,10 @@ export const run = command("send-event", async (argv, io) => {
         role: values.role ?? "org:member",
       })
     : sampleEvent(type as SampleType, userId, email);
-  const body = JSON.stringify(event);
   const svixId = `msg_${randomBytes(12).toString("hex")}`;
-  const now = new Date();
   let response: Response;
   try {
-    response = await fetch(url, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        "svix-id": svixId,
-        "svix-timestamp": String(Math.floor(now.getTime() / 1000)),
-        "svix-signature": new Webhook(secret).sign(svixId, now, body),
-      },
-      body,
-      signal: AbortSignal.timeout(TIMEOUT_MS),
-    });
+    response = await postSigned(url, secret, svixId, JSON.stringify(event));
   } catch (error) {
     io.stderr.write(`send-event: ${unreachable(url, error)}\n`);
     return EXIT.failed;

@@ -21,7 +21,7 @@ import {
 import { createProgress, formatDuration, type Progress, type ProgressMode } from "./progress.js";
 import { failedCount, printHuman, summarize } from "./sync-summary.js";
 
-const DEFAULT_CONCURRENCY = 8;
+const DEFAULT_CONCURRENCY = 16;
 const MAX_CONCURRENCY = 64;
 
 const USAGE = `usage: npm run sync -- [options]
@@ -40,7 +40,7 @@ brought back. Resumes an interrupted run where it stopped.
   --progress MODE     bar | lines | none (default: bar on a terminal, else a line every 2 s), on stderr
   --page-size N       users per request, 1–${MAX_PAGE_SIZE} (default ${MAX_PAGE_SIZE}, the API's largest page)
   --max-retries N     retries of one Clerk request after a 429, 5xx or network error (default 8)
-  --concurrency N     listing requests in flight, 1–${MAX_CONCURRENCY} (default ${DEFAULT_CONCURRENCY}); pages are applied in order
+  --concurrency N     pages in flight, 1–${MAX_CONCURRENCY} (default ${DEFAULT_CONCURRENCY}); pages are applied in order
   --rate N            Clerk requests per 10 s at most (a page is two), 1–10000 (default: 900 for an sk_live_ key,
                       90 for sk_test_: 90 % of Clerk's limit for production and development instances)
 

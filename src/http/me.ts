@@ -78,12 +78,45 @@ const renameMyWorkspace = createRoute({
  * `/v1/me` and `/v1/me/workspace`, authenticated by a Clerk session token, and `/openapi.json` describing them.
  * The session is verified before anything else runs: no database query for an unauthenticated request.
  */
-export function meRoutes({ db, clerk, logger, lookupCache }: MeDeps) {
-  const verifySession = createSessionVerifier(clerk);
-  const fetchClerkUser = createClerkUserFetcher(clerk);
-  const fetchClerkOrganization = createClerkOrganizationFetcher(clerk);
+export function meRoutes(deps: MeDeps) {
+  const authenticate = sessionMiddleware(deps);
+  const account = accountOf(deps);
+  const organizations = organizationsOf(deps);
+  return openApiApp()
+    .openapi({ ...getMe, middleware: [authenticate] as const }, async (c) => {
+      const { userId, activeOrganizationId } = c.var.session;
+      const found = await account(userId);
+      return c.json(
+        { ...serializeAccount(found), organizations: await organizations(userId, activeOrganizationId) },
+        200,
+      );
+    })
+    .openapi({ ...renameMyWorkspace, middleware: [limitBody, authenticate] as const }, async (c) => {
+      const { userId } = c.var.session;
+      const { name } = c.req.valid("json");
+      // The common case is one UPDATE; a user the webhook has not provisioned yet is provisioned first.
+      let workspace = await renameWorkspace(deps.db, userId, name);
+      if (!workspace) {
+        await account(userId);
+        workspace = await renameWorkspace(deps.db, userId, name);
+      }
+      if (!workspace) throw new ServiceError("user_deleted", "this user has been deleted");
+      return c.json(serializeWorkspace(workspace), 200);
+    })
+    .doc("/openapi.json", {
+      openapi: "3.0.3",
+      info: {
+        title: "clerk-provisioner",
+        version: "1",
+        description: "The signed-in user's account. Authenticate with a Clerk session token.",
+      },
+    });
+}
 
-  const authenticate = createMiddleware<Env>(async (c, next) => {
+/** The verified session in `c.var.session`, or 401 (with `WWW-Authenticate`) / 503 when keys cannot be fetched. */
+function sessionMiddleware({ clerk, logger }: MeDeps) {
+  const verifySession = createSessionVerifier(clerk);
+  return createMiddleware<Env>(async (c, next) => {
     try {
       c.set(
         "session",
@@ -100,8 +133,12 @@ export function meRoutes({ db, clerk, logger, lookupCache }: MeDeps) {
     c.header("Cache-Control", "no-store");
     await next();
   });
+}
 
-  const account = async (userId: string): Promise<Account> => {
+/** The signed-in user's account, provisioned just in time when no webhook has come yet. */
+function accountOf({ db, clerk, logger, lookupCache }: MeDeps) {
+  const fetchClerkUser = createClerkUserFetcher(clerk);
+  return async (userId: string): Promise<Account> => {
     const started = performance.now();
     const lookup = await ensureAccount(
       { db, fetchClerkUser, ...(lookupCache ? { cache: lookupCache } : {}) },
@@ -121,7 +158,30 @@ export function meRoutes({ db, clerk, logger, lookupCache }: MeDeps) {
     }
     return lookup.account;
   };
+}
 
+/** The user's organizations, the token's active one fetched from Clerk just in time when it is not stored yet. */
+function organizationsOf({ db, clerk, logger }: MeDeps) {
+  const fetchClerkOrganization = createClerkOrganizationFetcher(clerk);
+  return async (userId: string, activeOrganizationId: string | undefined) => {
+    const started = performance.now();
+    const teams = await ensureOrganizations({ db, fetchClerkOrganization }, userId, activeOrganizationId).catch(
+      (error: unknown) => {
+        if (isServiceError(error, "clerk_unavailable")) {
+          logger.warn({ userId, organizationId: activeOrganizationId, detail: error.detail }, "Clerk lookup failed");
+        }
+        throw error;
+      },
+    );
+    if (teams.fetched) {
+      logger.info({ userId, organizationId: activeOrganizationId, ms: elapsed(started) }, "just-in-time organization");
+    }
+    return teams.organizations;
+  };
+}
+
+/** Invalid requests as 422 naming the field; the two ways to present a session token in the document. */
+function openApiApp() {
   const app = new OpenAPIHono<Env>({
     defaultHook: (result) => {
       if (result.success) return;
@@ -141,48 +201,7 @@ export function meRoutes({ db, clerk, logger, lookupCache }: MeDeps) {
     in: "cookie",
     name: "__session",
   });
-
-  return app
-    .openapi({ ...getMe, middleware: [authenticate] as const }, async (c) => {
-      const { userId, activeOrganizationId } = c.var.session;
-      const found = await account(userId);
-      const started = performance.now();
-      const teams = await ensureOrganizations({ db, fetchClerkOrganization }, userId, activeOrganizationId).catch(
-        (error: unknown) => {
-          if (isServiceError(error, "clerk_unavailable")) {
-            logger.warn({ userId, organizationId: activeOrganizationId, detail: error.detail }, "Clerk lookup failed");
-          }
-          throw error;
-        },
-      );
-      if (teams.fetched) {
-        logger.info(
-          { userId, organizationId: activeOrganizationId, ms: elapsed(started) },
-          "just-in-time organization",
-        );
-      }
-      return c.json({ ...serializeAccount(found), organizations: teams.organizations }, 200);
-    })
-    .openapi({ ...renameMyWorkspace, middleware: [limitBody, authenticate] as const }, async (c) => {
-      const { userId } = c.var.session;
-      const { name } = c.req.valid("json");
-      // The common case is one UPDATE; a user the webhook has not provisioned yet is provisioned first.
-      let workspace = await renameWorkspace(db, userId, name);
-      if (!workspace) {
-        await account(userId);
-        workspace = await renameWorkspace(db, userId, name);
-      }
-      if (!workspace) throw new ServiceError("user_deleted", "this user has been deleted");
-      return c.json(serializeWorkspace(workspace), 200);
-    })
-    .doc("/openapi.json", {
-      openapi: "3.0.3",
-      info: {
-        title: "clerk-provisioner",
-        version: "1",
-        description: "The signed-in user's account. Authenticate with a Clerk session token.",
-      },
-    });
+  return app;
 }
 
 const iso = (date: Date) => date.toISOString();

@@ -3,11 +3,16 @@
  * and hands the pages to `apply` one at a time, in offset order, as if they had been read one after another: the
  * caller's cursor (the offset after the last page applied) and "the listing was complete" mean what they would.
  *
- * Offsets shift when items before them are deleted during the listing. As when reading one page at a time, a page
- * whose count is lower than the previous page's means some items may have moved before it: the listing steps back
- * by that many and reads on from there (the caller drops what it has seen), and the pages in flight, asked for at
- * offsets that no longer line up, are discarded. (Clerk's count is a request of its own: a deletion between a
- * page's listing and a count taken before it goes unseen until the next run, as it did one page at a time.)
+ * Offsets shift when items before them are deleted during the listing. A page whose count is lower than the
+ * previous page's means some items may have moved before it: the listing steps back by that many and reads on from
+ * there (the caller drops what it has seen), and the pages in flight, asked for at offsets that no longer line up,
+ * are discarded. Why that is enough with several pages in flight: every page is asked for after the page whose count
+ * the run goes by (the baseline) was answered, so each page is read after the baseline was counted; and each page's
+ * own count is taken after the page was read (see `PageSource`). Pages applied since the baseline all had its count,
+ * so no deletion happened between the baseline's count and the latest of theirs, and every one of them was read in
+ * that interval: they are consecutive slices of one listing, with nothing between them. Hence a drop at the first
+ * page too re-reads it (after its count), rather than letting pages read before that count follow it.
+ * (A user created during the run raises the count and can hide a deletion from this check.)
  */
 
 export interface ListedPage<T> {
@@ -16,7 +21,11 @@ export interface ListedPage<T> {
   totalCount: number;
 }
 
-/** One request: `limit` items from `offset`. Its retries, rate limit and abort are its own business. */
+/**
+ * One page: `limit` items from `offset`, and the listing's size counted after those items were read (Clerk's count
+ * is a request of its own: taken before or during the listing, it can miss a deletion that shifted the page). Its
+ * retries, rate limit and abort are its own business.
+ */
 export type PageSource<T> = (offset: number, limit: number) => Promise<ListedPage<T>>;
 
 export interface PageToApply<T> extends ListedPage<T> {
@@ -36,7 +45,7 @@ export interface PagingOptions {
   knownTotal?: number | undefined;
   /** Stops after the page being applied (or at once while waiting for a page). */
   signal?: AbortSignal | undefined;
-  /** The count dropped: reading again from `from`. */
+  /** The count dropped by `dropped`: reading again from `from`. */
   onShift?: (shift: { dropped: number; from: number }) => void;
   /** Requests in flight changed. */
   onInFlight?: (inFlight: number) => void;
@@ -123,12 +132,12 @@ export async function pageThrough<T>(
       } finally {
         waitMs += performance.now() - waitFrom;
       }
-      if (knownTotal !== undefined && page.totalCount < knownTotal && cursor > 0) {
-        const back = Math.min(cursor, knownTotal - page.totalCount);
+      if (knownTotal !== undefined && page.totalCount < knownTotal) {
+        const dropped = knownTotal - page.totalCount;
         knownTotal = page.totalCount;
-        cursor -= back;
-        queue = []; // in flight at offsets that no longer line up: their answers are ignored
-        options.onShift?.({ dropped: back, from: cursor });
+        cursor -= Math.min(cursor, dropped);
+        queue = []; // in flight at offsets that no longer line up, or read before this count: their answers are ignored
+        options.onShift?.({ dropped, from: cursor });
         continue;
       }
       queue.shift();

@@ -21,7 +21,7 @@ import { isServiceError } from "../errors.js";
 import { deliveryIds } from "./delivery-ids.js";
 import { type MembershipKey, removeMemberships, upsertMemberships } from "./memberships.js";
 import { removeOrganizations, upsertOrganizations } from "./organizations.js";
-import { addCounts, addInto, COUNT_KEY, type Counts, pageSettings } from "./sync-page.js";
+import { addCounts, addInto, COUNT_KEY, type Counts } from "./sync-page.js";
 
 /**
  * `npm run sync`'s writes for organizations and memberships: a page applied by the webhook's verbs and the run's
@@ -30,6 +30,17 @@ import { addCounts, addInto, COUNT_KEY, type Counts, pageSettings } from "./sync
  */
 
 export type ObjectKind = "organizations" | "memberships";
+
+/**
+ * As a users' page (sync-page.ts: no JIT, no wait for the WAL flush), and a plan for each page: the organization and
+ * membership statements keep the webhook's duplicate filter, whose guessed selectivity can make a generic plan nest
+ * loops over a page.
+ */
+const pageSettings = defineStatement<Record<string, never>>(
+  () =>
+    sql`SELECT set_config('jit', 'off', true), set_config('synchronous_commit', 'off', true),
+      set_config('plan_cache_mode', 'force_custom_plan', true)`,
+)({});
 
 interface Rows {
   organizations: ClerkOrganization;

@@ -37,13 +37,10 @@ export const addInto = (into: Counts, outcome: string, n = 1) => {
  * JIT off for the page: the planner prices the suffix search by its candidates and an `OFFSET` it cannot see, far
  * above `jit_above_cost`, and compiled every page for a search that probes a handful of names. And no wait for the
  * WAL flush at commit: a server crash can lose only the last pages committed, each with the cursor that records
- * it, so a resumed run applies them again. And a plan for each page: a generic plan cannot see the length of the page's
- * arrays and picked joins that made a 500-user page several times slower (bench:sync), while planning costs little.
+ * it, so a resumed run applies them again.
  */
-export const pageSettings = defineStatement<Record<string, never>>(
-  () =>
-    sql`SELECT set_config('jit', 'off', true), set_config('synchronous_commit', 'off', true),
-      set_config('plan_cache_mode', 'force_custom_plan', true)`,
+const pageSettings = defineStatement<Record<string, never>>(
+  () => sql`SELECT set_config('jit', 'off', true), set_config('synchronous_commit', 'off', true)`,
 )({});
 
 /** Adds `delta (outcome, n)` to a `counts` jsonb column, key by key. */

@@ -3,7 +3,9 @@ import { chooseUsername } from "./username.js";
 
 /**
  * The one mapping from a Clerk user (webhook, `/v1/me`, `sync`, `replay`) to what the database stores, or to the
- * reason it stores nothing. Adding a column means: the schema, this row, and the statement in users.ts.
+ * reason it stores nothing. Every field of a parsed Clerk user is stored as it is unless this mapping decides it
+ * (the id, the e-mail, the username, the version): a users column copied from Clerk is its field in the payload's
+ * parser (clerk/events.ts), its column in the schema, and its line in the statement's `COPIED` (users.ts).
  */
 
 /**
@@ -13,15 +15,17 @@ import { chooseUsername } from "./username.js";
  */
 export const USABLE_EMAIL = /^[^@\s\u0085]+@[^@\s\u0085]+\.[^@\s\u0085]+$/;
 
+type Copied = Omit<ClerkUser, "id" | "primaryEmail" | "username" | "updatedAt">;
+
+/** The fields of a row stored as they are, each in a users column of its own. */
+export type CopiedField = keyof Copied | "email";
+
 /** What one Clerk user becomes in the database (bound as parameters or as array elements). */
-export interface UserRow {
+export interface UserRow extends Copied {
   userId: string;
   /** Clerk's `updated_at` (ms): the version of this state. */
   updatedAt: number;
   email: string;
-  firstName: string | null;
-  lastName: string | null;
-  imageUrl: string | null;
   /** The preferred username; a numeric suffix is added in SQL when another user holds it. */
   username: string;
   usernameFromClerk: boolean;
@@ -31,18 +35,16 @@ export interface UserRow {
 export type UserMapping = { kind: "row"; row: UserRow } | { kind: "skip"; reason: "no_usable_email" };
 
 export function toUserRow(user: ClerkUser): UserMapping {
-  const email = user.primaryEmail;
+  const { id, primaryEmail: email, username: clerkUsername, updatedAt, ...copied } = user;
   if (!email || !USABLE_EMAIL.test(email)) return { kind: "skip", reason: "no_usable_email" };
-  const username = chooseUsername(user.username, email, user.id);
+  const username = chooseUsername(clerkUsername, email, id);
   return {
     kind: "row",
     row: {
-      userId: user.id,
-      updatedAt: user.updatedAt,
+      ...copied,
+      userId: id,
+      updatedAt,
       email,
-      firstName: user.firstName,
-      lastName: user.lastName,
-      imageUrl: user.imageUrl,
       username: username.base,
       usernameFromClerk: username.fromClerk,
       usernameForms: username.formsPattern,

@@ -1,15 +1,16 @@
 import { type SQL, sql } from "drizzle-orm";
+import type { PgColumn } from "drizzle-orm/pg-core";
 import { BACKGROUND, type CallPolicy, REQUEST } from "../db/call.js";
 import { toDatabaseError } from "../db/errors.js";
 import { type BoundStatement, defineStatement, type RunStatement, runStatement } from "../db/query.js";
-import { clerkUserVersions, users } from "../db/schema.js";
+import { clerkUserVersions, users, workspaces } from "../db/schema.js";
 import type { Db } from "../db/types.js";
 import { ServiceError } from "../errors.js";
 import type { UserResult } from "./outcome.js";
 import { type Columns, inputRows, type Placeholders, rowValues } from "./rows-input.js";
-import type { UserRow } from "./user-row.js";
+import type { CopiedField, UserRow } from "./user-row.js";
 import { ensureWorkspaces, notRecorded, recordDeliveries } from "./user-sql.js";
-import { HASHED_SUFFIX_DIGITS, SEQUENTIAL_SUFFIXES } from "./username.js";
+import { nameUsers } from "./username-sql.js";
 
 /**
  * The two verbs that write Clerk users, for every caller: the webhook and `/v1/me` (a batch of one, with its
@@ -25,37 +26,49 @@ export interface DeliveryStamp {
   receivedAt: Date;
 }
 
+/**
+ * The row's fields stored as they are, each in its users column (the type checker asks for every one: user-row.ts).
+ * The statement's input, insert and updates are made from this table.
+ */
+const COPIED = {
+  email: users.email,
+  firstName: users.firstName,
+  lastName: users.lastName,
+  imageUrl: users.avatarUrl,
+} as const satisfies Record<CopiedField, PgColumn>;
+const copiedColumns = Object.values(COPIED).map((column) => column.name);
+
 const userColumns = {
   user_id: "text",
   updated_at: "bigint",
-  email: "text",
-  first_name: "text",
-  last_name: "text",
-  image_url: "text",
+  ...Object.fromEntries(copiedColumns.map((name) => [name, "text" as const])),
   username: "text",
   username_from_clerk: "boolean",
   username_forms: "text",
   delivery_id: "text",
   skip: "int",
-} as const satisfies Columns;
+} satisfies Columns;
 
 type UserValues = Placeholders<typeof userColumns> & { eventType: unknown; receivedAt: unknown };
 
 /**
- * The rules, once. What the statement's snapshot holds for each fresh row is read with `LATERAL … LIMIT 1` probes
- * (as a join, the planner hashed a full scan of users for every page once the table had grown). A row is written
- * only when it is newer than its version row and not tombstoned (equal is not newer); the version upsert's own
- * `WHERE` decides again for rows that changed since the snapshot, and its row lock serialises all writes of a user.
+ * The rules, once. What the statement's snapshot holds for each row is read with `LATERAL … LIMIT 1` probes (as a
+ * join, the planner hashed a full scan of users for every page once the table had grown). A row is written only
+ * when it is newer than its version row and not tombstoned (equal is not newer); the version upsert's own `WHERE`
+ * decides again for rows that changed since the snapshot, and its row lock serialises all writes of a user.
+ * `recording`: rows carry delivery ids, a row whose delivery is recorded is a duplicate and writes nothing, and each
+ * row's delivery is recorded. Pages carry none, and without the duplicate filter their generic plan is sound (docs).
  */
-const writeUsers = (input: SQL, v: UserValues) => sql`WITH input AS (${input}
+const writeUsers = (input: SQL, v: UserValues, recording: boolean) => sql`WITH input AS (${input}
   ), fresh AS (
-    SELECT i.* FROM input i WHERE i.delivery_id IS NULL OR ${notRecorded}
+    SELECT i.* FROM input i${recording ? sql` WHERE i.delivery_id IS NULL OR ${notRecorded}` : sql``}
   ), prior AS (
-    SELECT i.user_id, v.clerk_updated_at, v.deleted_at, u.username AS stored_username
+    SELECT i.user_id, v.clerk_updated_at, v.deleted_at, u.username AS stored_username, w.user_id IS NOT NULL AS housed
     FROM fresh i
     LEFT JOIN LATERAL (SELECT v.clerk_updated_at, v.deleted_at FROM ${clerkUserVersions} v
       WHERE v.user_id = i.user_id LIMIT 1) v ON true
     LEFT JOIN LATERAL (SELECT u.username FROM ${users} u WHERE u.id = i.user_id LIMIT 1) u ON true
+    LEFT JOIN LATERAL (SELECT w.user_id FROM ${workspaces} w WHERE w.user_id = i.user_id LIMIT 1) w ON true
   ), version AS (
     INSERT INTO ${clerkUserVersions} (user_id, clerk_updated_at)
     SELECT i.user_id, i.updated_at FROM fresh i JOIN prior p USING (user_id)
@@ -65,19 +78,22 @@ const writeUsers = (input: SQL, v: UserValues) => sql`WITH input AS (${input}
       WHERE ${clerkUserVersions.deletedAt} IS NULL AND ${clerkUserVersions.clerkUpdatedAt} < excluded.clerk_updated_at
     RETURNING user_id
   ), ${nameUsers}, updated AS (
-    UPDATE ${users} SET ${assignments(fromNamed)}
+    UPDATE ${users} SET ${assignments(fromNamed, namedRule)}
     FROM named r WHERE ${users.id} = r.user_id AND r.stored_username IS NOT NULL
     RETURNING ${users.id} AS id
   ), inserted AS (
-    INSERT INTO ${users} (id, email, username, first_name, last_name, avatar_url)
-    SELECT r.user_id, r.email, r.new_username, r.first_name, r.last_name, r.image_url
+    INSERT INTO ${users} (id, username, ${sql.join(
+      copiedColumns.map((name) => sql.identifier(name)),
+      sql`, `,
+    )})
+    SELECT r.user_id, r.new_username, ${sql.join(copiedColumns.map(fromNamed), sql`, `)}
     FROM named r WHERE r.stored_username IS NULL
     ORDER BY r.user_id
-    ON CONFLICT (id) DO UPDATE SET ${assignments(fromExcluded)}
+    ON CONFLICT (id) DO UPDATE SET ${assignments(fromExcluded, excludedRule)}
     RETURNING id, (xmax = 0) AS created
   ), workspace AS (
-    ${ensureWorkspaces(sql`SELECT id FROM inserted UNION SELECT id FROM updated
-      UNION SELECT user_id FROM prior WHERE stored_username IS NOT NULL AND deleted_at IS NULL`)}
+    ${ensureWorkspaces(sql`SELECT id FROM inserted
+      UNION ALL SELECT user_id FROM prior WHERE stored_username IS NOT NULL AND deleted_at IS NULL AND NOT housed`)}
   ), results AS (
     SELECT i.user_id, i.delivery_id, CASE
         WHEN ins.id IS NOT NULL THEN CASE WHEN ins.created THEN 'created' ELSE 'updated' END
@@ -88,107 +104,71 @@ const writeUsers = (input: SQL, v: UserValues) => sql`WITH input AS (${input}
     FROM fresh i JOIN prior p USING (user_id)
     LEFT JOIN inserted ins ON ins.id = i.user_id
     LEFT JOIN updated upd ON upd.id = i.user_id
-  ), ${recordDeliveries(
-    sql`SELECT delivery_id, user_id, CASE WHEN result IN ('created', 'updated')
-      THEN 'provisioned' ELSE 'stale' END AS outcome, NULL::text AS reason FROM results`,
-    v,
-  )}
+  )${
+    recording
+      ? sql`, ${recordDeliveries(
+          sql`SELECT delivery_id, user_id, CASE WHEN result IN ('created', 'updated')
+            THEN 'provisioned' ELSE 'stale' END AS outcome, NULL::text AS reason FROM results`,
+          v,
+        )}
   SELECT i.user_id, CASE WHEN i.delivery_id IS NOT NULL
       AND NOT EXISTS (SELECT 1 FROM recorded x WHERE x.delivery_id = i.delivery_id) THEN 'duplicate'
     ELSE r.result END AS result
-  FROM input i LEFT JOIN results r USING (user_id)`;
+  FROM input i LEFT JOIN results r USING (user_id)`
+      : sql`
+  SELECT user_id, result FROM results`
+  }`;
 
-/**
- * Usernames: a row needs one when its user is new, or when Clerk's own username changed to something the stored
- * one is not a form of. Rows of one batch wanting the same base are ranked in the order given; the k-th takes the
- * k-th name still free: the base, then base2 … base100, each a scalar probe of the username index; past those, a
- * 9-digit suffix from the user id, so that a crowded base stays a bounded search and never runs out. After a
- * collision with a concurrent writer, `skip` (> 0 on a retry) spreads the racers apart.
- */
-const nameUsers = sql`ranked AS (
-    SELECT n.*, CASE WHEN n.needs_name
-      THEN row_number() OVER (PARTITION BY n.needs_name, n.username ORDER BY n.position) - 1 END AS rank
-    FROM (
-      SELECT i.*, p.stored_username,
-        p.stored_username IS NULL OR (i.username_from_clerk AND p.stored_username !~ i.username_forms) AS needs_name
-      FROM fresh i JOIN prior p USING (user_id)
-      WHERE i.user_id IN (SELECT user_id FROM version)
-    ) n
-  ), named AS (
-    SELECT r.*, CASE WHEN NOT r.needs_name THEN r.stored_username ELSE COALESCE(
-      (SELECT r.username WHERE r.rank = 0 AND r.skip = 0 AND NOT EXISTS (${holders(sql`r.username`)})),
-      (SELECT c.name FROM (SELECT left(r.username, 30 - length(s.n::text)) || s.n AS name
-          FROM generate_series(2, ${sql.raw(String(SEQUENTIAL_SUFFIXES + 1))}) AS s(n)) c
-        WHERE (${holders(sql`c.name`)} LIMIT 1) IS NULL
-        LIMIT 1 OFFSET greatest(r.rank + r.skip - (NOT EXISTS (${holders(sql`r.username`)}))::int, 0)),
-      left(r.username, ${sql.raw(String(30 - HASHED_SUFFIX_DIGITS))})
-        || (${sql.raw(`1${"0".repeat(HASHED_SUFFIX_DIGITS - 1)}`)}
-          + abs(hashtextextended(r.user_id || ':' || r.skip, 0)) % ${sql.raw(`9${"0".repeat(HASHED_SUFFIX_DIGITS - 1)}`)})::text
-    ) END AS new_username
-    FROM ranked r
-  )`;
-
-/** The users other than the row's own holding `candidate` (at most one: usernames are unique). */
-function holders(candidate: SQL) {
-  return sql`SELECT 1 FROM ${users} u WHERE u.username = ${candidate} AND u.id <> r.user_id`;
+/** How the username of an existing user changes (see above): the candidate, and the rule of the row. */
+interface UsernameRule {
+  candidate: SQL;
+  fromClerk: SQL;
+  forms: SQL;
 }
 
-/**
- * An existing user updated to a newer Clerk state; its username changes only as above. `field` reads the named
- * row's value (in `ON CONFLICT DO UPDATE` only `excluded` is in scope, so the username rule is looked up in `input`).
- */
-type Field =
-  | "email"
-  | "first_name"
-  | "last_name"
-  | "image_url"
-  | "new_username"
-  | "username_from_clerk"
-  | "username_forms";
-const assignments = (field: (name: Field) => SQL) => sql`email = ${field("email")},
-        username = CASE WHEN ${field("username_from_clerk")} AND ${users.username} !~ ${field("username_forms")}
-          THEN ${field("new_username")} ELSE ${users.username} END,
-        first_name = ${field("first_name")},
-        last_name = ${field("last_name")},
-        avatar_url = ${field("image_url")},
+/** An existing user updated to a newer Clerk state: `copied` reads a copied column's new value. */
+const assignments = (copied: (column: string) => SQL, rule: UsernameRule) => sql`${sql.join(
+  copiedColumns.map((name) => sql`${sql.identifier(name)} = ${copied(name)}`),
+  sql`, `,
+)},
+        username = CASE WHEN ${rule.fromClerk} AND ${users.username} !~ ${rule.forms}
+          THEN ${rule.candidate} ELSE ${users.username} END,
         updated_at = now()`;
 
-const fromNamed = (name: Field) => sql`r.${sql.identifier(name)}`;
-const fromExcluded = (name: Field) => {
-  if (name === "username_from_clerk" || name === "username_forms") {
-    return sql`(SELECT i.${sql.identifier(name)} FROM input i WHERE i.user_id = excluded.id)`;
-  }
-  const column = {
-    email: "email",
-    first_name: "first_name",
-    last_name: "last_name",
-    image_url: "avatar_url",
-    new_username: "username",
-  }[name];
-  return sql`excluded.${sql.identifier(column)}`;
+const fromNamed = (column: string) => sql`r.${sql.identifier(column)}`;
+const namedRule = {
+  candidate: sql`r.new_username`,
+  fromClerk: sql`r.username_from_clerk`,
+  forms: sql`r.username_forms`,
+};
+/** In `ON CONFLICT DO UPDATE` only `excluded` is in scope: the username rule is looked up in `input`. */
+const fromExcluded = (column: string) => sql`excluded.${sql.identifier(column)}`;
+const excludedRule = {
+  candidate: sql`excluded.username`,
+  fromClerk: sql`(SELECT i.username_from_clerk FROM input i WHERE i.user_id = excluded.id)`,
+  forms: sql`(SELECT i.username_forms FROM input i WHERE i.user_id = excluded.id)`,
 };
 
 const provisionStatement = (shape: "one" | "many") =>
   defineStatement<Record<keyof typeof userColumns | "eventType" | "receivedAt", unknown>>((v) =>
-    writeUsers(inputRows(userColumns, v, shape), v),
+    writeUsers(inputRows(userColumns, v, shape), v, shape === "one"),
   );
 /**
- * A batch of one (the webhook's hot path) binds scalars, not arrays: its generic plan then costs what a custom one
- * does, so PostgreSQL stops planning it per delivery after five executions.
+ * A batch of one (the webhook's hot path, with its delivery) binds scalars, not arrays: its generic plan then costs
+ * what a custom one does, so PostgreSQL stops planning it per delivery after five executions. A page (`sync`,
+ * `replay`) binds arrays and records no delivery: a delivery is one event, of one user.
  */
 const provisionOne = provisionStatement("one");
 const provisionMany = provisionStatement("many");
 
 /** The statement writing `rows` (distinct user ids) on attempt `attempt` (exported for the benchmark's ceiling). */
 export function provisionUsersStatement(rows: readonly UserRow[], stamp?: DeliveryStamp, attempt = 1): BoundStatement {
+  if (stamp && rows.length !== 1) throw new Error("provisionUsers: a delivery is recorded with a batch of one");
   const skip = attempt === 1 ? 0 : 1 + Math.floor(Math.random() * 4 * attempt);
   const values = rows.map((row, i) => ({
     user_id: row.userId,
     updated_at: row.updatedAt,
-    email: row.email,
-    first_name: row.firstName,
-    last_name: row.lastName,
-    image_url: row.imageUrl,
+    ...Object.fromEntries(Object.entries(COPIED).map(([field, column]) => [column.name, row[field as CopiedField]])),
     username: row.username,
     username_from_clerk: row.usernameFromClerk,
     username_forms: row.usernameForms,

@@ -1,6 +1,8 @@
 import { generateKeyPairSync, type KeyObject, randomBytes, sign } from "node:crypto";
-
+import type { ClerkOptions } from "../../src/clerk/session.js";
 /** The fake Backend API lives in fake-clerk-api.ts (it also serves the user list for the operator tools). */
+import { type FakeClerkApi, TEST_CLERK_SECRET_KEY } from "../../support/fake-clerk-api.js";
+
 export { type FakeClerkApi, startFakeClerkApi, TEST_CLERK_SECRET_KEY } from "../../support/fake-clerk-api.js";
 
 export const TEST_ISSUER = "https://clerk.provisioner.test";
@@ -55,3 +57,11 @@ export function createSessionSigner(): SessionSigner {
 export function otherPrivateKey(): KeyObject {
   return generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey;
 }
+
+/** The service's Clerk options for sessions signed by `signer` and users looked up in the fake `api`. */
+export const clerkOptions = (signer: SessionSigner, api: FakeClerkApi): ClerkOptions => ({
+  jwtKey: signer.publicKeyPem,
+  secretKey: TEST_CLERK_SECRET_KEY,
+  apiUrl: api.url,
+  authorizedParties: [TEST_AZP],
+});
