@@ -1,39 +1,18 @@
-import { setTimeout as delay } from "node:timers/promises";
 import { createClerkClient, type User } from "@clerk/backend";
 import { isClerkAPIResponseError } from "@clerk/backend/errors";
-import { isServiceError, ServiceError } from "../errors.js";
 import type { RequestBudget } from "./request-budget.js";
+import { type ClerkRetryNotice, retrying } from "./retrying.js";
 
-/** The Backend API could not answer (not configured, unreachable, too slow, 5xx, 429, or an answer we cannot read). */
-export const clerkUnavailable = (detail: string) =>
-  new ServiceError("clerk_unavailable", `Clerk Backend API unavailable (${detail})`, { detail });
+export { type ClerkRetryNotice, clerkUnavailable } from "./retrying.js";
 
 /** The `@clerk/backend` client every caller of the Backend API uses (lookups.ts, the directory below). */
 export const backendClient = ({ secretKey, apiUrl }: { secretKey: string; apiUrl?: string | undefined }) =>
   createClerkClient({ secretKey, ...(apiUrl ? { apiUrl } : {}), telemetry: { disabled: true } });
 
-/** Clerk refused the secret key (401 / 403): no retry can help; the operator must fix `CLERK_SECRET_KEY`. */
-const clerkUnauthorized = (status: number, detail: string) =>
-  new ServiceError("clerk_unauthorized", `Clerk rejected CLERK_SECRET_KEY (${status}${detail ? ` ${detail}` : ""})`, {
-    detail: String(status),
-  });
-
-/** The operation was stopped (Ctrl-C) while waiting for Clerk. */
-const interrupted = () => new ServiceError("interrupted", "interrupted");
-
 /** One page of `GET /v1/users`: Clerk's `UserJSON` objects as sent (`user.raw`) and the instance's user count. */
 export interface ClerkUserPage {
   users: unknown[];
   totalCount: number;
-}
-
-export interface ClerkRetryNotice {
-  /** 1 for the first retry. */
-  attempt: number;
-  /** The answer's status; undefined for a network error or a timeout. */
-  status: number | undefined;
-  /** How long we wait before the retry (Clerk's `Retry-After` on a 429). */
-  delayMs: number;
 }
 
 export interface ClerkDirectoryOptions {
@@ -78,7 +57,6 @@ export interface ClerkPage {
 export const MAX_PAGE_SIZE = 500;
 /** The Backend API's largest `user_id` filter. */
 export const MAX_IDS_PER_LOOKUP = 100;
-const MAX_BACKOFF_MS = 30_000;
 
 /**
  * The Backend API's listings (`users.getUserList`, `organizations.getOrganizationList`,
@@ -100,67 +78,9 @@ export function createClerkDirectory(options: ClerkDirectoryOptions): ClerkDirec
       queryParams: params,
     });
 
-  const abortable = <T>(work: Promise<T>, ms: number | undefined): Promise<T> => {
-    if (signal?.aborted) return Promise.reject(interrupted());
-    let timer: NodeJS.Timeout | undefined;
-    let onAbort: (() => void) | undefined;
-    return Promise.race([
-      work,
-      new Promise<never>((_, reject) => {
-        if (ms !== undefined) timer = setTimeout(() => reject(clerkUnavailable("timeout")), ms);
-        onAbort = () => reject(interrupted());
-        signal?.addEventListener("abort", onAbort, { once: true });
-      }),
-    ]).finally(() => {
-      clearTimeout(timer);
-      if (onAbort) signal?.removeEventListener("abort", onAbort);
-    });
-  };
-  const sleep = (ms: number) =>
-    delay(ms, undefined, signal ? { signal } : {}).catch(() => {
-      throw interrupted();
-    });
-
-  // `getUserList` is two requests: the page and `/v1/users/count`.
-  const withRetries = async <T>(call: () => Promise<T>, cost = 2): Promise<T> => {
-    for (let attempt = 0; ; attempt++) {
-      let status: number | undefined;
-      let retryAfterMs: number | undefined;
-      try {
-        const answered = await budget?.take(cost, signal).catch((error: unknown) => {
-          throw signal?.aborted ? interrupted() : error;
-        });
-        try {
-          return await abortable(call(), timeoutMs);
-        } finally {
-          answered?.();
-        }
-      } catch (error) {
-        if (isServiceError(error, "interrupted")) throw error;
-        if (isClerkAPIResponseError(error)) {
-          status = error.status;
-          if (status === 401 || status === 403) {
-            throw clerkUnauthorized(status, error.errors[0]?.code ?? "");
-          }
-          const transient = status === undefined || status === 408 || status === 429 || status >= 500;
-          if (!transient) throw clerkUnavailable(`status ${status}${describeClerkError(error)}`);
-          if (status === 429 && error.retryAfter !== undefined) retryAfterMs = error.retryAfter * 1000;
-        } else if (!isServiceError(error, "clerk_unavailable")) {
-          throw error;
-        }
-        if (attempt >= maxRetries) {
-          throw clerkUnavailable(
-            `${status === undefined ? "no answer" : `status ${status}`} after ${maxRetries + 1} attempts`,
-          );
-        }
-      }
-      const backoff = Math.min(backoffMs * 2 ** attempt, MAX_BACKOFF_MS) * (0.5 + Math.random() / 2);
-      const delayMs = Math.round(retryAfterMs ?? backoff);
-      if (status === 429) budget?.pause(delayMs);
-      onRetry?.({ attempt: attempt + 1, status, delayMs });
-      await sleep(delayMs);
-    }
-  };
+  const withRetries = <T>(call: () => Promise<T>, cost: number) =>
+    retrying(call, cost, { signal, onRetry, budget, maxRetries, timeoutMs, backoffMs });
+  const raws = (page: { data: { raw: unknown }[] }) => page.data.map((object) => object.raw);
 
   return {
     // Not `getUserList`: it sends the count with the page, so Clerk may count before a deletion that shifts the
@@ -172,8 +92,10 @@ export function createClerkDirectory(options: ClerkDirectoryOptions): ClerkDirec
     },
     usersById: async (ids) => {
       if (ids.length === 0) return [];
-      const page = await withRetries(() => client.users.getUserList({ userId: [...ids], limit: MAX_IDS_PER_LOOKUP }));
-      return page.data.map((user) => user.raw);
+      // `getUserList` is two requests: the page and `/v1/users/count`.
+      return raws(
+        await withRetries(() => client.users.getUserList({ userId: [...ids], limit: MAX_IDS_PER_LOOKUP }), 2),
+      );
     },
     listOrganizations: async (offset, limit) => {
       const page = await withRetries(
@@ -185,7 +107,7 @@ export function createClerkDirectory(options: ClerkDirectoryOptions): ClerkDirec
           }),
         1,
       );
-      return { items: page.data.map((organization) => organization.raw), totalCount: page.totalCount };
+      return { items: raws(page), totalCount: page.totalCount };
     },
     organizationsById: async (ids) => {
       if (ids.length === 0) return [];
@@ -193,7 +115,7 @@ export function createClerkDirectory(options: ClerkDirectoryOptions): ClerkDirec
         () => client.organizations.getOrganizationList({ organizationId: [...ids], limit: MAX_IDS_PER_LOOKUP }),
         1,
       );
-      return page.data.map((organization) => organization.raw);
+      return raws(page);
     },
     listMemberships: async (offset, limit) => {
       const page = await withRetries(
@@ -205,7 +127,7 @@ export function createClerkDirectory(options: ClerkDirectoryOptions): ClerkDirec
           }),
         1,
       );
-      return { items: page.data.map((membership) => membership.raw), totalCount: page.totalCount };
+      return { items: raws(page), totalCount: page.totalCount };
     },
     membershipsOf: async (organizationId, userIds) => {
       if (userIds.length === 0) return [];
@@ -219,12 +141,7 @@ export function createClerkDirectory(options: ClerkDirectoryOptions): ClerkDirec
             }),
         1,
       );
-      return page.data.map((membership) => membership.raw);
+      return raws(page);
     },
   };
-}
-
-function describeClerkError(error: { errors: { code?: string }[] }): string {
-  const code = error.errors[0]?.code;
-  return code ? ` ${code}` : "";
 }
