@@ -50,10 +50,8 @@ const app = new Hono()
       id: data.id,
       primaryEmail: email?.email_address.toLowerCase() ?? null,
       username: data.username,
-      firstName: data.first_name,
-      lastName: data.last_name,
-      imageUrl: data.image_url,
       updatedAt: data.updated_at,
+      profile: { firstName: data.first_name, lastName: data.last_name, imageUrl: data.image_url },
     };
     const mapped = toUserRow(user);
     if (mapped.kind !== "row") return c.json({ received: true, outcome: "skipped" });

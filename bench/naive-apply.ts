@@ -30,9 +30,9 @@ export const applyNaively: ApplyEvent = (db, { deliveryId, receivedAt, event }) 
     if (!user.primaryEmail) return "skipped";
     const row = {
       email: user.primaryEmail,
-      firstName: user.firstName,
-      lastName: user.lastName,
-      avatarUrl: user.imageUrl,
+      firstName: user.profile.firstName,
+      lastName: user.profile.lastName,
+      avatarUrl: user.profile.imageUrl,
     };
     const [upserted] = await tx
       .insert(users)

@@ -85,11 +85,16 @@ export interface ClerkUser {
   /** The primary address, lower-cased; null when the primary id points at nothing. */
   primaryEmail: string | null;
   username: string | null;
+  /** Clerk's `data.updated_at`, in ms: the version of this state. */
+  updatedAt: number;
+  /** What is stored as Clerk sends it, each in a users column of its own (users.ts `COPIED`). */
+  profile: ClerkUserProfile;
+}
+
+export interface ClerkUserProfile {
   firstName: string | null;
   lastName: string | null;
   imageUrl: string | null;
-  /** Clerk's `data.updated_at`, in ms: the version of this state. */
-  updatedAt: number;
 }
 
 export interface ClerkOrganization {
@@ -197,10 +202,8 @@ function toClerkUser(data: z.infer<typeof ClerkUserSchema>): ClerkUser {
     id: data.id,
     primaryEmail: primary ? primary.email_address.trim().toLowerCase() : null,
     username: data.username ?? null,
-    firstName: data.first_name ?? null,
-    lastName: data.last_name ?? null,
-    imageUrl: data.image_url ?? null,
     updatedAt: data.updated_at,
+    profile: { firstName: data.first_name ?? null, lastName: data.last_name ?? null, imageUrl: data.image_url ?? null },
   };
 }
 

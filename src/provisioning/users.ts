@@ -37,6 +37,12 @@ const COPIED = {
   imageUrl: users.avatarUrl,
 } as const satisfies Record<CopiedField, PgColumn>;
 const copiedColumns = Object.values(COPIED).map((column) => column.name);
+const copiedFields = Object.entries(COPIED).map(([field, column]) => [field as CopiedField, column.name] as const);
+const copiedValues = (row: UserRow) => {
+  const values: Record<string, string | null> = {};
+  for (const [field, name] of copiedFields) values[name] = field === "email" ? row.email : row.profile[field];
+  return values;
+};
 
 const userColumns = {
   user_id: "text",
@@ -168,7 +174,7 @@ export function provisionUsersStatement(rows: readonly UserRow[], stamp?: Delive
   const values = rows.map((row, i) => ({
     user_id: row.userId,
     updated_at: row.updatedAt,
-    ...Object.fromEntries(Object.entries(COPIED).map(([field, column]) => [column.name, row[field as CopiedField]])),
+    ...copiedValues(row),
     username: row.username,
     username_from_clerk: row.usernameFromClerk,
     username_forms: row.usernameForms,
