@@ -71,16 +71,11 @@ interface KindSummary {
   failed: Record<string, number>;
 }
 
-interface SyncSummary {
+/** The users' counts at the top level, each other kind's under its name. */
+interface SyncSummary extends KindSummary {
   organizations: KindSummary | null;
   memberships: KindSummary | null;
   status: string;
-  listed: number;
-  created: number;
-  updated: number;
-  unchanged: number;
-  skipped: Record<string, number>;
-  failed: Record<string, number>;
   timings: { totalMs: number; databaseMs: number; clerkWaitMs: number };
 }
 
