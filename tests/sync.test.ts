@@ -254,6 +254,26 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
   );
 
   test(
+    "the default 16 pages in flight share the run's abort signal without Node's listener-leak warning",
+    async () => {
+      for (let i = 0; i < 24; i++) inClerk();
+      api.latencyMs = 20;
+      const warnings: string[] = [];
+      const onWarning = (warning: Error) => warnings.push(`${warning.name}: ${warning.message}`);
+      process.on("warning", onWarning);
+      try {
+        const result = await sync(["--page-size", "1", "--rate", "10000"]);
+        expectExit(result, 0);
+        expect(jsonOf<Summary>(result)).toMatchObject({ status: "completed", created: 24 });
+      } finally {
+        process.off("warning", onWarning);
+      }
+      expect(warnings).toEqual([]);
+    },
+    TIMEOUT,
+  );
+
+  test(
     "a key Clerk refuses (401, 403) stops at once with exit 3 and a message naming the variable; nothing is written",
     async () => {
       for (let i = 0; i < 3; i++) inClerk();

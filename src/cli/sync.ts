@@ -1,10 +1,12 @@
 /**
  * `npm run sync -- [options]`: back-fills and reconciles users from the Clerk Backend API (README § npm run sync).
  */
+
+import { setMaxListeners } from "node:events";
 import { createClerkDirectory, MAX_PAGE_SIZE } from "../clerk/backend-api.js";
 import { createRequestBudget, defaultRequestsPerWindow } from "../clerk/request-budget.js";
-import { loadConfig } from "../config.js";
-import { reconcile, type SyncKind } from "../provisioning/reconcile.js";
+import { type Config, loadConfig } from "../config.js";
+import { type ReconcileResult, reconcile, type SyncKind } from "../provisioning/reconcile.js";
 import {
   type CommandIo,
   command,
@@ -68,7 +70,8 @@ function progressPerKind(label: string, mode: ProgressMode, stderr: CommandIo["s
   };
 }
 
-export const run = command("sync", async (argv, io) => {
+/** The command line, checked: what `--help` asks for, or the run's options. */
+function syncOptions(argv: string[]) {
   const { values } = parseCliArgs({
     args: argv,
     options: {
@@ -85,30 +88,36 @@ export const run = command("sync", async (argv, io) => {
       help: { type: "boolean", short: "h", default: false },
     },
   });
-  if (values.help) {
-    io.stdout.write(`${USAGE}\n`);
-    return EXIT.ok;
-  }
-  const progressMode = progressOption(values.progress, io.stderr);
-  const pageSize = integerOption("page-size", values["page-size"], 1, MAX_PAGE_SIZE) ?? MAX_PAGE_SIZE;
   const maxPrune = integerOption("max-prune", values["max-prune"], 0, Number.MAX_SAFE_INTEGER);
-  const maxRetries = integerOption("max-retries", values["max-retries"], 0, 100);
-  const concurrency = integerOption("concurrency", values.concurrency, 1, MAX_CONCURRENCY) ?? DEFAULT_CONCURRENCY;
-  const rate = integerOption("rate", values.rate, 1, 10_000);
   if (maxPrune !== undefined && !values.prune) throw usageError("--max-prune only goes with --prune");
-  const config = loadConfig(io.env);
-  const secretKey = requireSecretKey(config);
-  const budget = createRequestBudget(rate ?? defaultRequestsPerWindow(secretKey));
+  return {
+    help: values.help,
+    dryRun: values["dry-run"],
+    prune: values.prune,
+    maxPrune,
+    restart: values.restart,
+    json: values.json,
+    progress: values.progress,
+    pageSize: integerOption("page-size", values["page-size"], 1, MAX_PAGE_SIZE) ?? MAX_PAGE_SIZE,
+    maxRetries: integerOption("max-retries", values["max-retries"], 0, 100),
+    concurrency: integerOption("concurrency", values.concurrency, 1, MAX_CONCURRENCY) ?? DEFAULT_CONCURRENCY,
+    rate: integerOption("rate", values.rate, 1, 10_000),
+  };
+}
 
-  const progress = progressPerKind(values["dry-run"] ? "sync (dry run)" : "sync", progressMode, io.stderr);
-  const { signal } = io;
-  onInterrupt(signal, (name) =>
-    progress.note(`${name}: stopping after the page being applied (again to exit at once)`),
-  );
+type SyncOptions = ReturnType<typeof syncOptions>;
+
+/** Clerk's listings for the run: its rate budget and retries, each retry noted on the progress line. */
+function clerkFor(config: Config, options: SyncOptions, signal: AbortSignal, progress: { note(text: string): void }) {
+  const secretKey = requireSecretKey(config);
+  const budget = createRequestBudget(options.rate ?? defaultRequestsPerWindow(secretKey));
+  // Each page in flight listens to the signal while it waits for the budget and for its request: up to twice the
+  // concurrency at once, each removed when done (Node warns past 10 by default).
+  setMaxListeners(2 * options.concurrency + 10, signal);
   const directory = createClerkDirectory({
     secretKey,
     apiUrl: config.clerk.apiUrl,
-    maxRetries,
+    maxRetries: options.maxRetries,
     signal,
     budget,
     onRetry: ({ status, delayMs, attempt }) =>
@@ -118,18 +127,43 @@ export const run = command("sync", async (argv, io) => {
           : `Clerk ${status === undefined ? "did not answer" : `answered ${status}`}: retry ${attempt} in ${formatDuration(delayMs / 1000)}`,
       ),
   });
+  return { directory, budget };
+}
+
+function exitCode(result: ReconcileResult, summary: ReturnType<typeof summarize>): number {
+  if (result.status === "interrupted") return EXIT.interrupted;
+  if (result.prune?.refused || result.organizations?.prune?.refused || result.memberships?.prune?.refused) {
+    return EXIT.pruneRefused;
+  }
+  return failedCount(summary) > 0 ? EXIT.incomplete : EXIT.ok;
+}
+
+export const run = command("sync", async (argv, io) => {
+  const options = syncOptions(argv);
+  if (options.help) {
+    io.stdout.write(`${USAGE}\n`);
+    return EXIT.ok;
+  }
+  const progressMode = progressOption(options.progress, io.stderr);
+  const config = loadConfig(io.env);
+  const progress = progressPerKind(options.dryRun ? "sync (dry run)" : "sync", progressMode, io.stderr);
+  const { signal } = io;
+  const { directory, budget } = clerkFor(config, options, signal, progress);
+  onInterrupt(signal, (name) =>
+    progress.note(`${name}: stopping after the page being applied (again to exit at once)`),
+  );
   const database = await openCliDatabase(config);
   try {
     const result = await reconcile(
       { db: database.db, directory },
       {
         kinds: ["users", "organizations", "memberships"],
-        dryRun: values["dry-run"],
-        prune: values.prune,
-        maxPrune,
-        restart: values.restart,
-        pageSize,
-        concurrency,
+        dryRun: options.dryRun,
+        prune: options.prune,
+        maxPrune: options.maxPrune,
+        restart: options.restart,
+        pageSize: options.pageSize,
+        concurrency: options.concurrency,
         signal,
         onProgress: ({ kind, position, total, inFlight }) =>
           progress.of(kind).update(position, total, `${inFlight} in flight · ${formatCount(budget.recent())} req/10s`),
@@ -137,15 +171,10 @@ export const run = command("sync", async (argv, io) => {
       },
     );
     progress.end();
-    const summary = summarize(result, values["dry-run"]);
-    if (values.json) io.stdout.write(`${JSON.stringify(summary)}\n`);
+    const summary = summarize(result, options.dryRun);
+    if (options.json) io.stdout.write(`${JSON.stringify(summary)}\n`);
     else printHuman(summary, io.stdout);
-    if (result.status === "interrupted") return EXIT.interrupted;
-    if (result.prune?.refused || result.organizations?.prune?.refused || result.memberships?.prune?.refused) {
-      return EXIT.pruneRefused;
-    }
-    if (failedCount(summary) > 0) return EXIT.incomplete;
-    return EXIT.ok;
+    return exitCode(result, summary);
   } finally {
     progress.end();
     await database.close().catch(() => {});

@@ -39,3 +39,28 @@ export function rowValues<C extends Columns>(
   }
   return arrays;
 }
+
+/** Each column's value for one row, read by `fields` (the `one` shape's scalars). */
+export function rowOf<C extends Columns, R>(
+  columns: C,
+  fields: { [K in keyof C]: (row: R) => unknown },
+  row: R,
+): { [K in keyof C]: unknown } {
+  const values = {} as { [K in keyof C]: unknown };
+  for (const name of Object.keys(columns) as (keyof C)[]) values[name] = fields[name](row);
+  return values;
+}
+
+/** Each column's values over `rows`, read by `fields`, as the arrays `inputRows(…, "many")` binds. */
+export function columnsOf<C extends Columns, R>(
+  columns: C,
+  fields: { [K in keyof C]: (row: R) => unknown },
+  rows: readonly R[],
+): { [K in keyof C]: unknown[] } {
+  const arrays = {} as { [K in keyof C]: unknown[] };
+  for (const name of Object.keys(columns) as (keyof C)[]) {
+    const field = fields[name];
+    arrays[name] = columns[name] === "boolean" ? rows.map((row) => (field(row) ? "t" : "f")) : rows.map(field);
+  }
+  return arrays;
+}

@@ -3,7 +3,7 @@ import { users } from "../db/schema.js";
 import { HASHED_SUFFIX_DIGITS, SEQUENTIAL_SUFFIXES } from "./username.js";
 
 /**
- * The users statement's `ranked` and `named` CTEs (users.ts; they read its `fresh`, `prior` and `version`).
+ * The users statement's `ranked` and `named` CTEs (users.ts; they read its `input` and `version`).
  *
  * Usernames: a row needs one when its user is new, or when Clerk's own username changed to something the stored
  * one is not a form of. Rows of one batch wanting the same base are ranked in the order given; the k-th takes the
@@ -11,22 +11,21 @@ import { HASHED_SUFFIX_DIGITS, SEQUENTIAL_SUFFIXES } from "./username.js";
  * 9-digit suffix from the user id, so that a crowded base stays a bounded search and never runs out. After a
  * collision with a concurrent writer, `skip` (> 0 on a retry) spreads the racers apart.
  */
-export const nameUsers = sql`ranked AS (
+export const nameUsers = (one: boolean) => sql`ranked AS (
     SELECT n.*, CASE WHEN n.needs_name
-      THEN row_number() OVER (PARTITION BY n.needs_name, n.username ORDER BY n.position) - 1 END AS rank
+      THEN ${one ? sql`0` : sql`row_number() OVER (PARTITION BY n.needs_name, n.username ORDER BY n.position) - 1`} END AS rank
     FROM (
-      SELECT i.*, p.stored_username,
-        p.stored_username IS NULL OR (i.username_from_clerk AND p.stored_username !~ i.username_forms) AS needs_name
-      FROM fresh i JOIN prior p USING (user_id)
+      SELECT i.*,
+        i.stored_username IS NULL OR (i.username_from_clerk AND i.stored_username !~ i.username_forms) AS needs_name
+      FROM input i
       WHERE i.user_id IN (SELECT user_id FROM version)
     ) n
   ), named AS (
     SELECT r.*, CASE WHEN NOT r.needs_name THEN r.stored_username ELSE COALESCE(
-      (SELECT r.username WHERE r.rank = 0 AND r.skip = 0 AND NOT EXISTS (${holders(sql`r.username`)})),
-      (SELECT c.name FROM (SELECT left(r.username, 30 - length(s.n::text)) || s.n AS name
-          FROM generate_series(2, ${sql.raw(String(SEQUENTIAL_SUFFIXES + 1))}) AS s(n)) c
+      (SELECT c.name FROM (SELECT CASE WHEN s.n = 1 THEN r.username ELSE left(r.username, 30 - length(s.n::text)) || s.n END
+          AS name FROM (SELECT generate_series(1, ${sql.raw(String(SEQUENTIAL_SUFFIXES + 1))}) AS n) s) c
         WHERE (${holders(sql`c.name`)} LIMIT 1) IS NULL
-        LIMIT 1 OFFSET greatest(r.rank + r.skip - (NOT EXISTS (${holders(sql`r.username`)}))::int, 0)),
+        LIMIT 1 OFFSET r.rank + r.skip),
       left(r.username, ${sql.raw(String(30 - HASHED_SUFFIX_DIGITS))})
         || (${sql.raw(`1${"0".repeat(HASHED_SUFFIX_DIGITS - 1)}`)}
           + abs(hashtextextended(r.user_id || ':' || r.skip, 0)) % ${sql.raw(`9${"0".repeat(HASHED_SUFFIX_DIGITS - 1)}`)})::text
