@@ -33,11 +33,9 @@ export function rowValues<C extends Columns>(
   columns: C,
   rows: readonly { [K in keyof C]: unknown }[],
 ): { [K in keyof C]: unknown[] } {
-  const arrays = {} as { [K in keyof C]: unknown[] };
-  for (const name of Object.keys(columns) as (keyof C)[]) {
-    arrays[name] = rows.map((row) => (columns[name] === "boolean" ? (row[name] ? "t" : "f") : row[name]));
-  }
-  return arrays;
+  const fields = {} as { [K in keyof C]: (row: { [K in keyof C]: unknown }) => unknown };
+  for (const name of Object.keys(columns) as (keyof C)[]) fields[name] = (row) => row[name];
+  return columnsOf(columns, fields, rows);
 }
 
 /** Each column's value for one row, read by `fields` (the `one` shape's scalars). */
