@@ -70,6 +70,21 @@ export function createClerkDirectory(options: ClerkDirectoryOptions): ClerkDirec
   const timeoutMs = options.timeoutMs ?? 30_000;
   const backoffMs = options.backoffMs ?? 500;
   const client = backendClient({ secretKey, apiUrl });
+  const withRetries: WithRetries = (call, cost) =>
+    retrying(call, cost, { signal, onRetry, budget, maxRetries, timeoutMs, backoffMs });
+  return { ...userListings(client, withRetries), ...organizationListings(client, withRetries) };
+}
+
+type BackendClient = ReturnType<typeof backendClient>;
+/** One Backend API call, retried as `createClerkDirectory` says; `cost` is the requests it sends. */
+type WithRetries = <T>(call: () => Promise<T>, cost: number) => Promise<T>;
+
+const raws = (page: { data: { raw: unknown }[] }) => page.data.map((object) => object.raw);
+
+function userListings(
+  client: BackendClient,
+  withRetries: WithRetries,
+): Pick<ClerkDirectory, "listUsers" | "usersById"> {
   // The `GET /v1/users` getUserList sends, alone, through the client's own request (its errors, deserialized users).
   const listUsersOnly = (params: { limit: number; offset: number; orderBy: "+created_at" }) =>
     (client.users as unknown as { request: (options: object) => Promise<User[]> }).request({
@@ -77,10 +92,6 @@ export function createClerkDirectory(options: ClerkDirectoryOptions): ClerkDirec
       path: "/users",
       queryParams: params,
     });
-
-  const withRetries = <T>(call: () => Promise<T>, cost: number) =>
-    retrying(call, cost, { signal, onRetry, budget, maxRetries, timeoutMs, backoffMs });
-  const raws = (page: { data: { raw: unknown }[] }) => page.data.map((object) => object.raw);
 
   return {
     // Not `getUserList`: it sends the count with the page, so Clerk may count before a deletion that shifts the
@@ -97,6 +108,14 @@ export function createClerkDirectory(options: ClerkDirectoryOptions): ClerkDirec
         await withRetries(() => client.users.getUserList({ userId: [...ids], limit: MAX_IDS_PER_LOOKUP }), 2),
       );
     },
+  };
+}
+
+function organizationListings(
+  client: BackendClient,
+  withRetries: WithRetries,
+): Pick<ClerkDirectory, "listOrganizations" | "organizationsById" | "listMemberships" | "membershipsOf"> {
+  return {
     listOrganizations: async (offset, limit) => {
       const page = await withRetries(
         () =>

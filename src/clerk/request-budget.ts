@@ -44,20 +44,6 @@ export function createRequestBudget(requests: number, windowMs = RATE_WINDOW_MS)
     }
     for (const wake of waiters) wake();
   };
-  /** Until `ms` have passed (undefined: no deadline), a request is released, or `signal` aborts. */
-  const wait = (ms: number | undefined, signal: AbortSignal | undefined) =>
-    new Promise<void>((resolve, reject) => {
-      const done = () => {
-        clearTimeout(timer);
-        waiters.delete(done);
-        signal?.removeEventListener("abort", done);
-        if (signal?.aborted) reject(signal.reason);
-        else resolve();
-      };
-      const timer = ms === undefined ? undefined : setTimeout(done, ms);
-      waiters.add(done);
-      signal?.addEventListener("abort", done, { once: true });
-    });
   return {
     async take(cost, signal) {
       const n = Math.min(cost, requests);
@@ -77,7 +63,7 @@ export function createRequestBudget(requests: number, windowMs = RATE_WINDOW_MS)
         // The `over`-th slot to expire (undefined: the rest are in flight; their release wakes us).
         const expiry = over > 0 ? counted.filter((until) => until !== IN_FLIGHT).sort((a, b) => a - b)[over - 1] : 0;
         const until = expiry === undefined ? undefined : Math.max(pausedUntil, expiry);
-        await wait(until === undefined ? undefined : Math.max(1, until - now + 1), signal);
+        await wait(waiters, until === undefined ? undefined : Math.max(1, until - now + 1), signal);
       }
     },
     pause(ms) {
@@ -87,4 +73,20 @@ export function createRequestBudget(requests: number, windowMs = RATE_WINDOW_MS)
       return current(performance.now()).length;
     },
   };
+}
+
+/** Until `ms` have passed (undefined: no deadline), a request is released (`waiters` are woken), or `signal` aborts. */
+function wait(waiters: Set<() => void>, ms: number | undefined, signal: AbortSignal | undefined) {
+  return new Promise<void>((resolve, reject) => {
+    const done = () => {
+      clearTimeout(timer);
+      waiters.delete(done);
+      signal?.removeEventListener("abort", done);
+      if (signal?.aborted) reject(signal.reason);
+      else resolve();
+    };
+    const timer = ms === undefined ? undefined : setTimeout(done, ms);
+    waiters.add(done);
+    signal?.addEventListener("abort", done, { once: true });
+  });
 }

@@ -71,15 +71,56 @@ export async function pageThrough<T>(
   options: PagingOptions,
 ): Promise<PagingResult> {
   const { pageSize, signal } = options;
-  const concurrency = Math.max(1, options.concurrency);
-  let cursor = options.from;
+  const pages = requestPages(source, options);
   let knownTotal = options.knownTotal;
+  let waitMs = 0;
+
+  try {
+    for (;;) {
+      pages.fill();
+      const head = pages.head();
+      const waitFrom = performance.now();
+      let page: ListedPage<T>;
+      try {
+        page = await head;
+      } catch (error) {
+        if (signal?.aborted) return { complete: false, total: knownTotal, waitMs };
+        throw error;
+      } finally {
+        waitMs += performance.now() - waitFrom;
+      }
+      if (knownTotal !== undefined && page.totalCount < knownTotal) {
+        const dropped = knownTotal - page.totalCount;
+        knownTotal = page.totalCount;
+        pages.cursor -= Math.min(pages.cursor, dropped);
+        pages.discard(); // in flight at offsets that no longer line up, or read before this count: their answers are ignored
+        options.onShift?.({ dropped, from: pages.cursor });
+        continue;
+      }
+      pages.shift();
+      knownTotal = page.totalCount;
+      const offset = pages.cursor;
+      pages.cursor += page.items.length; // what `fill` asks for from now on
+      const last = page.items.length < pageSize || pages.cursor >= page.totalCount;
+      if (last) pages.stopped = true;
+      pages.fill(); // the next pages are asked for while this one is applied
+      await apply({ ...page, offset, next: pages.cursor, last });
+      if (last) return { complete: true, total: knownTotal, waitMs };
+      if (signal?.aborted) return { complete: false, total: knownTotal, waitMs };
+    }
+  } finally {
+    pages.stopped = true;
+  }
+}
+
+/** The pages asked for and not yet applied, from `cursor` on in offset order, with at most `concurrency` in flight. */
+function requestPages<T>(source: PageSource<T>, options: PagingOptions) {
+  const { pageSize, signal } = options;
+  const concurrency = Math.max(1, options.concurrency);
   // The latest count any answer gave: how far ahead it is worth asking (no further than one page until known).
   let latestTotal = options.knownTotal;
   let queue: Pending<T>[] = []; // asked for, not yet applied, in offset order from `cursor`
   let inFlight = 0;
-  let waitMs = 0;
-  let stopped = false;
 
   const ask = (offset: number) => {
     inFlight++;
@@ -98,58 +139,33 @@ export async function pageThrough<T>(
   const settled = () => {
     inFlight--;
     options.onInFlight?.(inFlight);
-    fill();
+    pages.fill();
   };
-  const fill = () => {
-    if (stopped || signal?.aborted) return;
-    // The page at the cursor is always asked for, even while discarded ones are still in flight.
-    if (queue.length === 0) ask(cursor);
-    // Pages answered and waiting count against the window too, so that memory stays bounded while `apply` is slow.
-    while (inFlight < concurrency && queue.length < concurrency) {
-      const offset = (queue.at(-1) as Pending<T>).offset + pageSize;
-      if (latestTotal === undefined || offset >= latestTotal) return;
-      ask(offset);
-    }
-  };
-
-  try {
-    return await applyInOrder();
-  } finally {
-    stopped = true;
-  }
-
-  async function applyInOrder(): Promise<PagingResult> {
-    for (;;) {
-      fill();
-      const head = queue[0] as Pending<T>;
-      const waitFrom = performance.now();
-      let page: ListedPage<T>;
-      try {
-        page = await head.page;
-      } catch (error) {
-        if (signal?.aborted) return { complete: false, total: knownTotal, waitMs };
-        throw error;
-      } finally {
-        waitMs += performance.now() - waitFrom;
-      }
-      if (knownTotal !== undefined && page.totalCount < knownTotal) {
-        const dropped = knownTotal - page.totalCount;
-        knownTotal = page.totalCount;
-        cursor -= Math.min(cursor, dropped);
-        queue = []; // in flight at offsets that no longer line up, or read before this count: their answers are ignored
-        options.onShift?.({ dropped, from: cursor });
-        continue;
-      }
+  const pages = {
+    /** The offset after the last page applied, where the queue starts. */
+    cursor: options.from,
+    /** Nothing more is asked for: the last page is being applied, or the run is over. */
+    stopped: false,
+    /** The page at the cursor: the next to apply. */
+    head: () => (queue[0] as Pending<T>).page,
+    /** Takes the head off the queue: it is being applied. */
+    shift: () => {
       queue.shift();
-      knownTotal = page.totalCount;
-      const offset = cursor;
-      cursor += page.items.length; // what `fill` asks for from now on
-      const last = page.items.length < pageSize || cursor >= page.totalCount;
-      if (last) stopped = true;
-      fill(); // the next pages are asked for while this one is applied
-      await apply({ ...page, offset, next: cursor, last });
-      if (last) return { complete: true, total: knownTotal, waitMs };
-      if (signal?.aborted) return { complete: false, total: knownTotal, waitMs };
-    }
-  }
+    },
+    discard: () => {
+      queue = [];
+    },
+    fill: () => {
+      if (pages.stopped || signal?.aborted) return;
+      // The page at the cursor is always asked for, even while discarded ones are still in flight.
+      if (queue.length === 0) ask(pages.cursor);
+      // Pages answered and waiting count against the window too, so that memory stays bounded while `apply` is slow.
+      while (inFlight < concurrency && queue.length < concurrency) {
+        const offset = (queue.at(-1) as Pending<T>).offset + pageSize;
+        if (latestTotal === undefined || offset >= latestTotal) return;
+        ask(offset);
+      }
+    },
+  };
+  return pages;
 }
