@@ -39,7 +39,8 @@ Exit codes: 0 every delivery replayed is now provisioned or stale (or there was 
 /** Outcomes that need no further replay: `duplicate`, another replay took the delivery meanwhile. */
 const FINAL = new Set(["provisioned", "stale", "duplicate"]);
 
-export const run = command("replay", async (argv, io) => {
+/** The command line, checked: what `--help` asks for, or the run's options. */
+function replayOptions(argv: string[]) {
   const { values } = parseCliArgs({
     args: argv,
     options: {
@@ -51,23 +52,34 @@ export const run = command("replay", async (argv, io) => {
       help: { type: "boolean", short: "h", default: false },
     },
   });
-  if (values.help) {
+  if (values.id !== undefined && values.id.trim() === "") throw usageError("--id needs a delivery id");
+  return {
+    help: values.help,
+    id: values.id,
+    dryRun: values["dry-run"],
+    json: values.json,
+    progress: values.progress,
+    maxRetries: integerOption("max-retries", values["max-retries"], 0, 100),
+  };
+}
+
+export const run = command("replay", async (argv, io) => {
+  const options = replayOptions(argv);
+  if (options.help) {
     io.stdout.write(`${USAGE}\n`);
     return EXIT.ok;
   }
-  const progressMode = progressOption(values.progress, io.stderr);
-  const maxRetries = integerOption("max-retries", values["max-retries"], 0, 100);
-  if (values.id !== undefined && values.id.trim() === "") throw usageError("--id needs a delivery id");
+  const progressMode = progressOption(options.progress, io.stderr);
   const config = loadConfig(io.env);
   const secretKey = requireSecretKey(config);
 
-  const progress = createProgress(values["dry-run"] ? "replay (dry run)" : "replay", progressMode, io.stderr);
+  const progress = createProgress(options.dryRun ? "replay (dry run)" : "replay", progressMode, io.stderr);
   const { signal } = io;
   onInterrupt(signal, (name) => progress.note(`${name}: stopping after the current batch`));
   const directory = createClerkDirectory({
     secretKey,
     apiUrl: config.clerk.apiUrl,
-    maxRetries,
+    maxRetries: options.maxRetries,
     signal,
     onRetry: ({ status, delayMs, attempt }) =>
       progress.note(
@@ -78,21 +90,16 @@ export const run = command("replay", async (argv, io) => {
   try {
     const result = await replayDeliveries(
       { db: database.db, directory },
-      {
-        id: values.id,
-        dryRun: values["dry-run"],
-        signal,
-        onProgress: ({ done, total }) => progress.update(done, total),
-      },
+      { id: options.id, dryRun: options.dryRun, signal, onProgress: ({ done, total }) => progress.update(done, total) },
     );
     progress.end();
     const open = Object.entries(result.counts)
       .filter(([outcome]) => !FINAL.has(outcome))
       .reduce((sum, [, n]) => sum + n, 0);
     io.stdout.write(
-      values.json
-        ? `${JSON.stringify({ dryRun: values["dry-run"], ...result })}\n`
-        : `${summaryLines(result, values["dry-run"], open).join("\n")}\n`,
+      options.json
+        ? `${JSON.stringify({ dryRun: options.dryRun, ...result })}\n`
+        : `${summaryLines(result, options.dryRun, open).join("\n")}\n`,
     );
     if (result.status === "interrupted") return EXIT.interrupted;
     return open > 0 ? EXIT.incomplete : EXIT.ok;
