@@ -138,7 +138,10 @@ const writeRows = (v: UserValues, one: boolean) => sql`${when(
       UNION ALL SELECT user_id FROM input WHERE stored_username IS NOT NULL AND deleted_at IS NULL AND NOT housed`)}
   )`;
 
-/** Each row's result; a batch of one records its delivery, and is a `duplicate` when a concurrent copy did first. */
+/**
+ * Each row's result; a batch of one records its delivery, and is a `duplicate` when a concurrent copy did first. A
+ * page leaves its `unchanged` rows out (a re-run's every row, each one to decode in the client): the verb adds them.
+ */
 const report = (v: UserValues, one: boolean) => sql`results AS (
     SELECT i.user_id,${when(one, sql` i.delivery_id,`)} CASE
         WHEN ins.id IS NOT NULL THEN CASE WHEN ins.created THEN 'created' ELSE 'updated' END${when(
@@ -165,7 +168,7 @@ const report = (v: UserValues, one: boolean) => sql`results AS (
   SELECT ${v.user_id}::text AS user_id, CASE WHEN ${v.delivery_id}::text IS NOT NULL
       AND NOT EXISTS (SELECT 1 FROM recorded) THEN 'duplicate' ELSE (SELECT result FROM results) END AS result`
       : sql`
-  SELECT user_id, result FROM results`
+  SELECT user_id, result FROM results WHERE result <> 'unchanged'`
   }`;
 
 /** How the username of an existing user changes (see above): the candidate, and the rule of the row. */

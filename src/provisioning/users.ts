@@ -91,7 +91,8 @@ export async function provisionUsers(
       typeof target === "function"
         ? await target<{ user_id: string; result: UserResult }>(statement(1))
         : await runStatement<{ user_id: string; result: UserResult }>(target, statement, policy, raced);
-    return written.map((row) => ({ userId: row.user_id, result: row.result }));
+    const results = new Map(written.map((row) => [row.user_id, row.result]));
+    return rows.map((row) => ({ userId: row.userId, result: results.get(row.userId) ?? "unchanged" }));
   } catch (error) {
     throw asEmailConflict(error);
   }
