@@ -81,6 +81,10 @@ type WithRetries = <T>(call: () => Promise<T>, cost: number) => Promise<T>;
 
 const raws = (page: { data: { raw: unknown }[] }) => page.data.map((object) => object.raw);
 
+/** A listing page's query: Clerk's largest page at most, oldest first (the order offsets are stable in). */
+const pageQuery = (offset: number, limit: number) =>
+  ({ limit: Math.min(limit, MAX_PAGE_SIZE), offset, orderBy: "+created_at" }) as const;
+
 function userListings(
   client: BackendClient,
   withRetries: WithRetries,
@@ -97,7 +101,7 @@ function userListings(
     // Not `getUserList`: it sends the count with the page, so Clerk may count before a deletion that shifts the
     // page. paging.ts needs the count taken after the page was read, so it is asked for once the page is answered.
     listUsers: async (offset, limit) => {
-      const params = { limit: Math.min(limit, MAX_PAGE_SIZE), offset, orderBy: "+created_at" } as const;
+      const params = pageQuery(offset, limit);
       const users = await withRetries(() => listUsersOnly(params), 1);
       return { users: users.map((user) => user.raw), totalCount: await withRetries(() => client.users.getCount(), 1) };
     },
@@ -115,19 +119,13 @@ function organizationListings(
   client: BackendClient,
   withRetries: WithRetries,
 ): Pick<ClerkDirectory, "listOrganizations" | "organizationsById" | "listMemberships" | "membershipsOf"> {
+  const listed = async (call: () => Promise<{ data: { raw: unknown }[]; totalCount: number }>) => {
+    const page = await withRetries(call, 1);
+    return { items: raws(page), totalCount: page.totalCount };
+  };
   return {
-    listOrganizations: async (offset, limit) => {
-      const page = await withRetries(
-        () =>
-          client.organizations.getOrganizationList({
-            limit: Math.min(limit, MAX_PAGE_SIZE),
-            offset,
-            orderBy: "+created_at",
-          }),
-        1,
-      );
-      return { items: raws(page), totalCount: page.totalCount };
-    },
+    listOrganizations: (offset, limit) =>
+      listed(() => client.organizations.getOrganizationList(pageQuery(offset, limit))),
     organizationsById: async (ids) => {
       if (ids.length === 0) return [];
       const page = await withRetries(
@@ -136,18 +134,8 @@ function organizationListings(
       );
       return raws(page);
     },
-    listMemberships: async (offset, limit) => {
-      const page = await withRetries(
-        () =>
-          client.organizations.getInstanceOrganizationMembershipList({
-            limit: Math.min(limit, MAX_PAGE_SIZE),
-            offset,
-            orderBy: "+created_at",
-          }),
-        1,
-      );
-      return { items: raws(page), totalCount: page.totalCount };
-    },
+    listMemberships: (offset, limit) =>
+      listed(() => client.organizations.getInstanceOrganizationMembershipList(pageQuery(offset, limit))),
     membershipsOf: async (organizationId, userIds) => {
       if (userIds.length === 0) return [];
       const page = await withRetries(
