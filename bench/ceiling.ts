@@ -7,10 +7,10 @@ import { loadConfig } from "../src/config.js";
 import { MIGRATIONS_FOLDER, openPostgres } from "../src/db/client.js";
 import type { BoundStatement } from "../src/db/query.js";
 import * as schema from "../src/db/schema.js";
-import { tombstoneUsersStatement } from "../src/provisioning/remove-users.js";
-import { toUserRow } from "../src/provisioning/user-row.js";
-import { removeDependents } from "../src/provisioning/user-sql.js";
-import { provisionUsersStatement } from "../src/provisioning/users.js";
+import { tombstoneUsersStatement } from "../src/provisioning/users/remove.js";
+import { toUserRow } from "../src/provisioning/users/row.js";
+import { removeDependents } from "../src/provisioning/users/statement.js";
+import { provisionUsersStatement } from "../src/provisioning/users/verb.js";
 import { countFailure, type LoadResult } from "./http-load.js";
 import type { Delivery } from "./workload.js";
 

@@ -5,8 +5,8 @@ import type { ClerkUser } from "../src/clerk/events.js";
 import { loadConfig } from "../src/config.js";
 import { openDatabase } from "../src/db/client.js";
 import { runStatement } from "../src/db/query.js";
-import { toUserRow } from "../src/provisioning/user-row.js";
-import { provisionUsersStatement } from "../src/provisioning/users.js";
+import { toUserRow } from "../src/provisioning/users/row.js";
+import { provisionUsersStatement } from "../src/provisioning/users/verb.js";
 
 /**
  * The bench's "lean" row: the least a server on the service's stack can do for a delivery — Hono on

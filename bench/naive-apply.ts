@@ -2,7 +2,7 @@ import { eq } from "drizzle-orm";
 import { eventIds } from "../src/clerk/events.js";
 import { clerkDeliveries, users, workspaces } from "../src/db/schema.js";
 import type { ApplyEvent } from "../src/provisioning/apply-clerk-event.js";
-import { chooseUsername } from "../src/provisioning/username.js";
+import { chooseUsername } from "../src/provisioning/users/username.js";
 
 /**
  * The comparator: the seed document's logic written plainly with Drizzle, one statement per step inside

@@ -3,7 +3,7 @@ import { type ClerkDirectoryOptions, createClerkDirectory } from "../src/clerk/b
 import { parseClerkEvent } from "../src/clerk/events.js";
 import { createRequestBudget } from "../src/clerk/request-budget.js";
 import { applyClerkEvent } from "../src/provisioning/apply-clerk-event.js";
-import { type ReconcileOptions, reconcile as reconcileUsers } from "../src/provisioning/reconcile.js";
+import { type ReconcileOptions, reconcile as reconcileUsers } from "../src/sync/sync.js";
 import { type FakeClerkApi, startFakeClerkApi, TEST_CLERK_SECRET_KEY } from "../support/fake-clerk-api.js";
 import { clerkUser, newSvixId, type UserOptions } from "./helpers/clerk.js";
 import { drivers, type TestDatabase } from "./helpers/database.js";

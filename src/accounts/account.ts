@@ -5,9 +5,9 @@ import { queryRows } from "../db/query.js";
 import { clerkDeliveries, clerkUserVersions, users, workspaces } from "../db/schema.js";
 import type { Db } from "../db/types.js";
 import { ServiceError } from "../errors.js";
+import type { Outcome } from "../outcome.js";
 import { applyClerkEvent } from "../provisioning/apply-clerk-event.js";
-import { deliveryIds } from "../provisioning/delivery-ids.js";
-import type { Outcome } from "../provisioning/outcome.js";
+import { deliveryIds } from "../provisioning/deliveries.js";
 import type { LookupCache } from "./lookup-cache.js";
 
 export interface AccountUser {

@@ -4,9 +4,9 @@ import { callDatabase, REQUEST } from "../db/call.js";
 import { queryRows } from "../db/query.js";
 import { clerkOrganizationVersions, organizationMemberships, organizations } from "../db/schema.js";
 import type { Db } from "../db/types.js";
-import { deliveryIds } from "../provisioning/delivery-ids.js";
-import { upsertMemberships } from "../provisioning/memberships.js";
-import { upsertOrganizations } from "../provisioning/organizations.js";
+import { deliveryIds } from "../provisioning/deliveries.js";
+import { upsertMemberships } from "../provisioning/memberships/verb.js";
+import { upsertOrganizations } from "../provisioning/organizations/verb.js";
 
 /** One of the user's organizations, with the user's role in it. */
 export interface AccountOrganization {

@@ -3,7 +3,7 @@
  */
 import { createClerkDirectory } from "../clerk/backend-api.js";
 import { loadConfig } from "../config.js";
-import { type ReplayResult, replayDeliveries } from "../provisioning/replay-deliveries.js";
+import { type ReplayResult, replayDeliveries } from "../replay/replay.js";
 import {
   command,
   EXIT,

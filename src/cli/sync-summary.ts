@@ -1,5 +1,5 @@
-import type { KindResult, ReconcileResult } from "../provisioning/reconcile.js";
-import type { PruneReport } from "../provisioning/sync-prune.js";
+import type { PruneReport } from "../sync/prune.js";
+import type { KindResult, ReconcileResult } from "../sync/sync.js";
 import { type CommandIo, formatCount } from "./cli.js";
 import { formatDuration } from "./progress.js";
 

@@ -6,7 +6,7 @@ import { setMaxListeners } from "node:events";
 import { createClerkDirectory, MAX_PAGE_SIZE } from "../clerk/backend-api.js";
 import { createRequestBudget, defaultRequestsPerWindow } from "../clerk/request-budget.js";
 import { type Config, loadConfig } from "../config.js";
-import { type ReconcileResult, reconcile, type SyncKind } from "../provisioning/reconcile.js";
+import { type ReconcileResult, reconcile, type SyncKind } from "../sync/sync.js";
 import {
   type CommandIo,
   command,

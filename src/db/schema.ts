@@ -14,7 +14,7 @@ import {
   unique,
 } from "drizzle-orm/pg-core";
 import { authenticatedRole } from "drizzle-orm/supabase";
-import { STORED_OUTCOMES } from "../provisioning/outcome.js";
+import { STORED_OUTCOMES } from "../outcome.js";
 
 /**
  * Row-level security for Supabase's Data API (anyone with the anon key reaches `public`): a Clerk session, seen

@@ -7,8 +7,8 @@ import type { Db } from "../db/types.js";
 import { type ErrorCode, ServiceError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
+import type { RejectedOutcome } from "../outcome.js";
 import { type ApplyEvent, applyClerkEvent } from "../provisioning/apply-clerk-event.js";
-import type { RejectedOutcome } from "../provisioning/outcome.js";
 import { toServiceError } from "./errors.js";
 
 export const MAX_BODY_BYTES = 1024 * 1024;

@@ -3,11 +3,11 @@ import type { ClerkEvent } from "../clerk/events.js";
 import { defineStatement, runStatement } from "../db/query.js";
 import { clerkDeliveries } from "../db/schema.js";
 import type { Db } from "../db/types.js";
+import { type Outcome, outcomeOf, type StoredOutcome } from "../outcome.js";
 import { applyOrganizationEvent } from "./organization-events.js";
-import { type Outcome, outcomeOf, type StoredOutcome } from "./outcome.js";
-import { removeUsers } from "./remove-users.js";
-import { toUserRow } from "./user-row.js";
-import { provisionUsers } from "./users.js";
+import { removeUsers } from "./users/remove.js";
+import { toUserRow } from "./users/row.js";
+import { provisionUsers } from "./users/verb.js";
 
 export interface Delivery {
   /** Svix's `svix-id`, or one of ours (delivery-ids.ts). */

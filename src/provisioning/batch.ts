@@ -3,8 +3,8 @@ import { BACKGROUND, type CallPolicy, REQUEST } from "../db/call.js";
 import { type BoundStatement, defineStatement, type RunStatement, runStatement, runTransaction } from "../db/query.js";
 import type { Db } from "../db/types.js";
 import { type Columns, inputRows, rowValues } from "./rows-input.js";
-import { notRecorded, recordDeliveries } from "./user-sql.js";
-import type { DeliveryStamp } from "./users.js";
+import { notRecorded, recordDeliveries } from "./users/statement.js";
+import type { DeliveryStamp } from "./users/verb.js";
 
 /**
  * What the batch-shaped verbs of organizations.ts and memberships.ts share with each other (users.ts and

@@ -1,5 +1,5 @@
 import { ServiceError } from "../errors.js";
-import type { UserRow } from "./user-row.js";
+import type { UserRow } from "./users/row.js";
 
 /** Attempts of a single user whose username a concurrent writer took (each attempt sees the newer snapshot). */
 const MAX_USERNAME_ATTEMPTS = 5;

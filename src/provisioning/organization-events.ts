@@ -1,8 +1,8 @@
 import type { ClerkEvent } from "../clerk/events.js";
 import type { Db } from "../db/types.js";
-import { removeMemberships, upsertMemberships } from "./memberships.js";
-import { removeOrganizations, upsertOrganizations } from "./organizations.js";
-import { type Outcome, outcomeOf } from "./outcome.js";
+import { type Outcome, outcomeOf } from "../outcome.js";
+import { removeMemberships, upsertMemberships } from "./memberships/verb.js";
+import { removeOrganizations, upsertOrganizations } from "./organizations/verb.js";
 
 type OrganizationEvent = Extract<ClerkEvent, { type: `organization.${string}` | `organizationMembership.${string}` }>;
 

@@ -3,9 +3,9 @@
 import { drizzle } from "drizzle-orm/postgres-js";
 import { Hono } from "hono";
 import postgres from "postgres";
-import { createApp } from "../../../src/app.ts";
-import * as schema from "../../../src/db/schema.ts";
-import { createLogger } from "../../../src/logger.ts";
+import { createApp } from "../../../src/app";
+import * as schema from "../../../src/db/schema";
+import { createLogger } from "../../../src/logger";
 
 /** Supabase serves the function at /functions/v1/clerk-webhooks; the path it hands over starts with its name. */
 const BASE_PATH = "/clerk-webhooks";

@@ -1,9 +1,9 @@
 import { type SQL, sql } from "drizzle-orm";
 import type { PgColumn } from "drizzle-orm/pg-core";
-import { defineStatement } from "../db/query.js";
-import { clerkDeliveries, clerkUserVersions, organizationMemberships, users, workspaces } from "../db/schema.js";
-import type { Columns, Placeholders } from "./rows-input.js";
-import type { CopiedField } from "./user-row.js";
+import { defineStatement } from "../../db/query.js";
+import { clerkDeliveries, clerkUserVersions, organizationMemberships, users, workspaces } from "../../db/schema.js";
+import type { Columns, Placeholders } from "../rows-input.js";
+import type { CopiedField } from "./row.js";
 import { nameUsers } from "./username-sql.js";
 
 /** A tombstone: set once, kept forever (it outlives the user row), so that nothing brings the user back. */

@@ -1,10 +1,10 @@
 import type { ClerkDirectory } from "../clerk/backend-api.js";
 import type { Db } from "../db/types.js";
+import { applyObjectsPage, classifyObjects, type ObjectKind, prepareObjects } from "./objects-page.js";
 import type { ListedPage } from "./paging.js";
-import { applyObjectsPage, classifyObjects, type ObjectKind, prepareObjects } from "./sync-objects.js";
-import { addInto, applySyncPage, type Counts, classifyUsers } from "./sync-page.js";
-import type { SyncKind } from "./sync-runs.js";
-import { preparePage } from "./sync-users.js";
+import type { SyncKind } from "./runs.js";
+import { addInto, applySyncPage, type Counts, classifyUsers } from "./users-page.js";
+import { preparePage } from "./users-prepare.js";
 
 /** What `npm run sync` does with each kind it lists: how to ask Clerk for a page, and how to apply or classify it. */
 

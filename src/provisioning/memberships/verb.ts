@@ -1,14 +1,14 @@
 import { type SQL, sql } from "drizzle-orm";
-import type { ClerkMembership } from "../clerk/events.js";
-import { BACKGROUND, type CallPolicy, REQUEST } from "../db/call.js";
-import { type BoundStatement, defineStatement, type RunStatement } from "../db/query.js";
+import type { ClerkMembership } from "../../clerk/events.js";
+import { BACKGROUND, type CallPolicy, REQUEST } from "../../db/call.js";
+import { type BoundStatement, defineStatement, type RunStatement } from "../../db/query.js";
 import {
   clerkMembershipVersions,
   clerkOrganizationVersions,
   clerkUserVersions,
   organizationMemberships,
-} from "../db/schema.js";
-import type { Db } from "../db/types.js";
+} from "../../db/schema.js";
+import type { Db } from "../../db/types.js";
 import {
   bindBatch,
   fromClerkTime,
@@ -20,11 +20,11 @@ import {
   stampValues,
   tombstoneStatements,
   withDeliveries,
-} from "./batch.js";
-import { insertOrganizations, type RowResult, type Written } from "./organizations.js";
-import { type Columns, inputRows } from "./rows-input.js";
-import { notRecorded, recordDeliveries } from "./user-sql.js";
-import type { DeliveryStamp } from "./users.js";
+} from "../batch.js";
+import { insertOrganizations, type RowResult, type Written } from "../organizations/verb.js";
+import { type Columns, inputRows } from "../rows-input.js";
+import { notRecorded, recordDeliveries } from "../users/statement.js";
+import type { DeliveryStamp } from "../users/verb.js";
 
 /**
  * Organization memberships, batch-shaped like organizations.ts. Why the rules hold under concurrency:

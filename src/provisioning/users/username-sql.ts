@@ -1,5 +1,5 @@
 import { type SQL, sql } from "drizzle-orm";
-import { users } from "../db/schema.js";
+import { users } from "../../db/schema.js";
 import { HASHED_SUFFIX_DIGITS, SEQUENTIAL_SUFFIXES } from "./username.js";
 
 /**

@@ -1,8 +1,7 @@
 import { type ClerkDirectory, MAX_IDS_PER_LOOKUP } from "../clerk/backend-api.js";
 import type { Db } from "../db/types.js";
-import type { MembershipKey } from "./memberships.js";
-import { pruneObjects } from "./sync-objects.js";
-import { pruneUsers } from "./sync-page.js";
+import type { MembershipKey } from "../provisioning/memberships/verb.js";
+import { pruneObjects } from "./objects-page.js";
 import {
   type RunRow,
   type SyncKind,
@@ -10,7 +9,8 @@ import {
   storedMemberships,
   storedOrganizationIds,
   storedUserIds,
-} from "./sync-runs.js";
+} from "./runs.js";
+import { pruneUsers } from "./users-page.js";
 
 /**
  * `npm run sync -- --prune`, after a complete listing of every kind: what is stored here but was not listed is

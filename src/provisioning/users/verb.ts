@@ -1,12 +1,12 @@
-import { BACKGROUND, type CallPolicy, REQUEST } from "../db/call.js";
-import { toDatabaseError } from "../db/errors.js";
-import { type BoundStatement, defineStatement, type RunStatement, runStatement } from "../db/query.js";
-import type { Db } from "../db/types.js";
-import { ServiceError } from "../errors.js";
-import type { UserResult } from "./outcome.js";
-import { columnsOf, inputRows, rowOf } from "./rows-input.js";
-import type { UserRow } from "./user-row.js";
-import { copiedFields, oneColumns, type StatementLevel, userColumns, writeUsers } from "./user-sql.js";
+import { BACKGROUND, type CallPolicy, REQUEST } from "../../db/call.js";
+import { toDatabaseError } from "../../db/errors.js";
+import { type BoundStatement, defineStatement, type RunStatement, runStatement } from "../../db/query.js";
+import type { Db } from "../../db/types.js";
+import { ServiceError } from "../../errors.js";
+import type { UserResult } from "../../outcome.js";
+import { columnsOf, inputRows, rowOf } from "../rows-input.js";
+import type { UserRow } from "./row.js";
+import { copiedFields, oneColumns, type StatementLevel, userColumns, writeUsers } from "./statement.js";
 
 /**
  * The two verbs that write Clerk users, for every caller: the webhook and `/v1/me` (a batch of one, with its

@@ -18,10 +18,10 @@ import {
 } from "../db/schema.js";
 import type { Db } from "../db/types.js";
 import { isServiceError } from "../errors.js";
-import { deliveryIds } from "./delivery-ids.js";
-import { type MembershipKey, removeMemberships, upsertMemberships } from "./memberships.js";
-import { removeOrganizations, upsertOrganizations } from "./organizations.js";
-import { addCounts, addInto, COUNT_KEY, type Counts } from "./sync-page.js";
+import { deliveryIds } from "../provisioning/deliveries.js";
+import { type MembershipKey, removeMemberships, upsertMemberships } from "../provisioning/memberships/verb.js";
+import { removeOrganizations, upsertOrganizations } from "../provisioning/organizations/verb.js";
+import { addCounts, addInto, COUNT_KEY, type Counts } from "./users-page.js";
 
 /**
  * `npm run sync`'s writes for organizations and memberships: a page applied by the webhook's verbs and the run's

@@ -1,4 +1,4 @@
-import type { ClerkUser, ClerkUserProfile } from "../clerk/events.js";
+import type { ClerkUser, ClerkUserProfile } from "../../clerk/events.js";
 import { chooseUsername } from "./username.js";
 
 /**

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { clerkEvent, clerkUser } from "../../tests/helpers/clerk.js";
-import { drivers, type TestDatabase } from "../../tests/helpers/database.js";
-import { parseClerkEvent } from "../clerk/events.js";
-import { USABLE_EMAIL } from "./user-row.js";
+import { clerkEvent, clerkUser } from "../../../tests/helpers/clerk.js";
+import { drivers, type TestDatabase } from "../../../tests/helpers/database.js";
+import { parseClerkEvent } from "../../clerk/events.js";
+import { USABLE_EMAIL } from "./row.js";
 import { chooseUsername, fitUsername } from "./username.js";
 
 const VALID_USERNAME = /^[a-zA-Z0-9_]{3,30}$/;

@@ -1,9 +1,9 @@
 import type { ClerkDirectory } from "../clerk/backend-api.js";
 import type { Db } from "../db/types.js";
 import { isServiceError } from "../errors.js";
-import { replayChunk } from "./replay-apply.js";
-import { chunked, type Selected, select } from "./replay-selection.js";
-import { judge, label, wouldBe } from "./replay-verdicts.js";
+import { replayChunk } from "./apply.js";
+import { chunked, type Selected, select } from "./selection.js";
+import { judge, label, wouldBe } from "./verdicts.js";
 
 /**
  * `npm run replay`: re-runs deliveries recorded as `skipped` or `failed` (a user without a usable e-mail; from

@@ -3,13 +3,13 @@ import { BACKGROUND } from "../db/call.js";
 import { defineStatement, type RunStatement, runStatement, runTransaction } from "../db/query.js";
 import { clerkDeliveries, clerkUserVersions, syncRuns, syncRunUsers, users } from "../db/schema.js";
 import type { Db } from "../db/types.js";
-import { deliveryIds } from "./delivery-ids.js";
-import { applyIsolating, type RowFailure, rowFailureReason } from "./isolate.js";
-import type { UserResult } from "./outcome.js";
-import { removeUsers } from "./remove-users.js";
-import { inputRows, rowValues } from "./rows-input.js";
-import type { UserRow } from "./user-row.js";
-import { provisionUsers } from "./users.js";
+import type { UserResult } from "../outcome.js";
+import { deliveryIds } from "../provisioning/deliveries.js";
+import { applyIsolating, type RowFailure, rowFailureReason } from "../provisioning/isolate.js";
+import { inputRows, rowValues } from "../provisioning/rows-input.js";
+import { removeUsers } from "../provisioning/users/remove.js";
+import type { UserRow } from "../provisioning/users/row.js";
+import { provisionUsers } from "../provisioning/users/verb.js";
 
 /**
  * `npm run sync`'s writes: a page of the listing applied by `provisionUsers` and the run's bookkeeping (the page's

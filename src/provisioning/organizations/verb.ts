@@ -1,9 +1,10 @@
 import { type SQL, sql } from "drizzle-orm";
-import type { ClerkOrganization } from "../clerk/events.js";
-import { BACKGROUND, type CallPolicy, REQUEST } from "../db/call.js";
-import { type BoundStatement, defineStatement, type RunStatement } from "../db/query.js";
-import { clerkOrganizationVersions, organizations } from "../db/schema.js";
-import type { Db } from "../db/types.js";
+import type { ClerkOrganization } from "../../clerk/events.js";
+import { BACKGROUND, type CallPolicy, REQUEST } from "../../db/call.js";
+import { type BoundStatement, defineStatement, type RunStatement } from "../../db/query.js";
+import { clerkOrganizationVersions, organizations } from "../../db/schema.js";
+import type { Db } from "../../db/types.js";
+import type { UserResult as RowResult } from "../../outcome.js";
 import {
   bindBatch,
   fromClerkTime,
@@ -15,11 +16,10 @@ import {
   stampValues,
   tombstoneStatements,
   withDeliveries,
-} from "./batch.js";
-import type { UserResult as RowResult } from "./outcome.js";
-import { type Columns, inputRows } from "./rows-input.js";
-import { notRecorded, recordDeliveries } from "./user-sql.js";
-import type { DeliveryStamp } from "./users.js";
+} from "../batch.js";
+import { type Columns, inputRows } from "../rows-input.js";
+import { notRecorded, recordDeliveries } from "../users/statement.js";
+import type { DeliveryStamp } from "../users/verb.js";
 
 /**
  * The verbs that write Clerk Organizations, for every caller: the webhook and `/v1/me` (a batch of one, with its

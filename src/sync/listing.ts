@@ -1,10 +1,10 @@
 import type { ClerkDirectory } from "../clerk/backend-api.js";
 import type { Db } from "../db/types.js";
+import { type Failure, SYNC_KINDS } from "./kinds.js";
 import { pageThrough } from "./paging.js";
-import type { ReconcileOptions } from "./reconcile.js";
-import { type Failure, SYNC_KINDS } from "./sync-kinds.js";
-import { addInto as add, type Counts } from "./sync-page.js";
-import type { RunRow, SyncKind } from "./sync-runs.js";
+import type { RunRow, SyncKind } from "./runs.js";
+import type { ReconcileOptions } from "./sync.js";
+import { addInto as add, type Counts } from "./users-page.js";
 
 /** One kind's listing in `npm run sync`: every page through `pageThrough`, applied (or classified) in order. */
 

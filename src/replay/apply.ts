@@ -3,11 +3,11 @@ import { BACKGROUND } from "../db/call.js";
 import { defineStatement, type RunStatement, runStatement, runTransaction } from "../db/query.js";
 import { clerkDeliveries } from "../db/schema.js";
 import type { Db } from "../db/types.js";
-import { applyIsolating } from "./isolate.js";
-import { type Outcome, outcomeOf } from "./outcome.js";
-import type { Selected } from "./replay-selection.js";
-import { finalOutcome, label, type Verdict } from "./replay-verdicts.js";
-import { provisionUsers } from "./users.js";
+import { type Outcome, outcomeOf } from "../outcome.js";
+import { applyIsolating } from "../provisioning/isolate.js";
+import { provisionUsers } from "../provisioning/users/verb.js";
+import type { Selected } from "./selection.js";
+import { finalOutcome, label, type Verdict } from "./verdicts.js";
 
 /** Replayed deliveries get their new outcome and `replayed_at`, unless another replay took them meanwhile. */
 const markStatement = defineStatement<{ ids: string[]; outcomes: string[]; reasons: (string | null)[] }>(

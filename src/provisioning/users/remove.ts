@@ -1,12 +1,12 @@
 import { sql } from "drizzle-orm";
-import { BACKGROUND, type CallPolicy, REQUEST } from "../db/call.js";
-import { defineStatement, type RunStatement, runTransaction } from "../db/query.js";
-import { clerkUserVersions } from "../db/schema.js";
-import type { Db } from "../db/types.js";
-import type { RemoveResult } from "./batch.js";
-import { type Columns, inputRows, rowValues } from "./rows-input.js";
-import { notRecorded, recordDeliveries, removeDependents, tombstoneOnConflict } from "./user-sql.js";
-import type { DeliveryStamp } from "./users.js";
+import { BACKGROUND, type CallPolicy, REQUEST } from "../../db/call.js";
+import { defineStatement, type RunStatement, runTransaction } from "../../db/query.js";
+import { clerkUserVersions } from "../../db/schema.js";
+import type { Db } from "../../db/types.js";
+import type { RemoveResult } from "../batch.js";
+import { type Columns, inputRows, rowValues } from "../rows-input.js";
+import { notRecorded, recordDeliveries, removeDependents, tombstoneOnConflict } from "./statement.js";
+import type { DeliveryStamp } from "./verb.js";
 
 /** The verb that removes Clerk users, for every caller: the webhook's `user.deleted` and `sync --prune`. */
 
