@@ -5,8 +5,8 @@ import { BACKGROUND, callDatabase } from "../db/call.js";
 import { clerkUserVersions } from "../db/schema.js";
 import type { Db } from "../db/types.js";
 import { isServiceError } from "../errors.js";
+import { classifyUsers } from "../provisioning/users/classify.js";
 import { toUserRow, type UserRow } from "../provisioning/users/row.js";
-import { classifyUsers } from "../sync/users-page.js";
 import type { Selected } from "./selection.js";
 
 /** What each selected delivery's user comes to, from its current state in Clerk; and, for `--dry-run`, the outcome. */

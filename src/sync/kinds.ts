@@ -1,9 +1,11 @@
 import type { ClerkDirectory } from "../clerk/backend-api.js";
 import type { Db } from "../db/types.js";
-import { applyObjectsPage, classifyObjects, type ObjectKind, prepareObjects } from "./objects-page.js";
+import { addInto, type Counts } from "../outcome.js";
+import { KINDS } from "../provisioning/kinds.js";
+import { applyObjectsPage, type ObjectKind, prepareObjects } from "./objects-page.js";
 import type { ListedPage } from "./paging.js";
 import type { SyncKind } from "./runs.js";
-import { addInto, applySyncPage, type Counts, classifyUsers } from "./users-page.js";
+import { applySyncPage } from "./users-page.js";
 import { preparePage } from "./users-prepare.js";
 
 /** What `npm run sync` does with each kind it lists: how to ask Clerk for a page, and how to apply or classify it. */
@@ -67,7 +69,8 @@ const users: KindSync = {
       },
       classify: async () => {
         const counts = { ...page.extraCounts };
-        for (const [outcome, n] of Object.entries(await classifyUsers(db, page.rows))) addInto(counts, outcome, n);
+        for (const [outcome, n] of Object.entries(await KINDS.users.classify(db, page.rows)))
+          addInto(counts, outcome, n);
         return counts;
       },
     };
@@ -91,7 +94,12 @@ const objects = (kind: ObjectKind, noun: string, list: KindSync["list"]): KindSy
         }),
         failures: [],
       }),
-      classify: () => classifyObjects(db, kind, page),
+      classify: async () => {
+        const counts = { ...page.extraCounts };
+        const classified = await KINDS[kind].classify(db, page.rows as never[]);
+        for (const [outcome, n] of Object.entries(classified)) addInto(counts, outcome, n);
+        return counts;
+      },
     };
   },
 });

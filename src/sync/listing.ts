@@ -1,10 +1,10 @@
 import type { ClerkDirectory } from "../clerk/backend-api.js";
 import type { Db } from "../db/types.js";
+import { addInto as add, type Counts } from "../outcome.js";
 import { type Failure, SYNC_KINDS } from "./kinds.js";
 import { pageThrough } from "./paging.js";
 import type { RunRow, SyncKind } from "./runs.js";
 import type { ReconcileOptions } from "./sync.js";
-import { addInto as add, type Counts } from "./users-page.js";
 
 /** One kind's listing in `npm run sync`: every page through `pageThrough`, applied (or classified) in order. */
 

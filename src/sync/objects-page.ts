@@ -6,22 +6,15 @@ import {
   parseClerkOrganization,
 } from "../clerk/events.js";
 import { BACKGROUND } from "../db/call.js";
-import { defineStatement, type RunStatement, runStatement, runTransaction } from "../db/query.js";
-import {
-  clerkMembershipVersions,
-  clerkOrganizationVersions,
-  clerkUserVersions,
-  organizationMemberships,
-  organizations,
-  syncRunObjects,
-  syncRuns,
-} from "../db/schema.js";
+import { defineStatement, type RunStatement, runTransaction } from "../db/query.js";
+import { syncRunObjects, syncRuns } from "../db/schema.js";
 import type { Db } from "../db/types.js";
 import { isServiceError } from "../errors.js";
+import { addInto, COUNT_KEY, type Counts } from "../outcome.js";
 import { deliveryIds } from "../provisioning/deliveries.js";
 import { type MembershipKey, removeMemberships, upsertMemberships } from "../provisioning/memberships/verb.js";
 import { removeOrganizations, upsertOrganizations } from "../provisioning/organizations/verb.js";
-import { addCounts, addInto, COUNT_KEY, type Counts } from "./users-page.js";
+import { addCounts } from "./users-page.js";
 
 /**
  * `npm run sync`'s writes for organizations and memberships: a page applied by the webhook's verbs and the run's
@@ -145,64 +138,6 @@ export function applyObjectsPage<K extends ObjectKind>(
     },
     BACKGROUND,
   );
-}
-
-/** `--dry-run`: what a page of organizations would come to, read only. */
-const classifyOrganizations = defineStatement<Record<"ids" | "updatedAts", unknown>>(
-  (v) => sql`SELECT outcome, count(*)::int AS n FROM (
-    SELECT CASE
-      WHEN ver.deleted_at IS NOT NULL THEN 'skipped:deleted'
-      WHEN ver.clerk_updated_at = i.updated_at THEN 'unchanged'
-      WHEN ver.clerk_updated_at > i.updated_at THEN 'skipped:stored_newer'
-      WHEN EXISTS (SELECT 1 FROM ${organizations} o WHERE o.id = i.id) THEN 'updated' ELSE 'created' END AS outcome
-    FROM unnest(${v.ids}::text[], ${v.updatedAts}::bigint[]) AS i(id, updated_at)
-    LEFT JOIN ${clerkOrganizationVersions} ver ON ver.organization_id = i.id) c
-  GROUP BY outcome`,
-);
-
-/** `--dry-run`: what a page of memberships would come to, read only. */
-const classifyMemberships = defineStatement<Record<"ids" | "orgIds" | "userIds" | "updatedAts", unknown>>(
-  (v) => sql`SELECT outcome, count(*)::int AS n FROM (
-    SELECT CASE
-      WHEN ver.deleted_at IS NOT NULL
-        OR EXISTS (SELECT 1 FROM ${clerkOrganizationVersions} o WHERE o.organization_id = i.organization_id
-          AND o.deleted_at IS NOT NULL)
-        OR EXISTS (SELECT 1 FROM ${clerkUserVersions} u WHERE u.user_id = i.user_id AND u.deleted_at IS NOT NULL)
-        THEN 'skipped:deleted'
-      WHEN ver.clerk_updated_at = i.updated_at THEN 'unchanged'
-      WHEN ver.clerk_updated_at > i.updated_at OR m.updated_at >= 'epoch'::timestamptz + i.updated_at * interval '1 millisecond'
-        THEN 'skipped:stored_newer'
-      WHEN m.id IS NOT NULL THEN 'updated' ELSE 'created' END AS outcome
-    FROM unnest(${v.ids}::text[], ${v.orgIds}::text[], ${v.userIds}::text[], ${v.updatedAts}::bigint[])
-      AS i(id, organization_id, user_id, updated_at)
-    LEFT JOIN ${clerkMembershipVersions} ver ON ver.membership_id = i.id
-    LEFT JOIN ${organizationMemberships} m ON m.organization_id = i.organization_id AND m.user_id = i.user_id) c
-  GROUP BY outcome`,
-);
-
-export async function classifyObjects<K extends ObjectKind>(
-  db: Db,
-  kind: K,
-  page: PreparedObjects<K>,
-): Promise<Counts> {
-  const counts: Counts = { ...page.extraCounts };
-  if (page.rows.length === 0) return counts;
-  const statement =
-    kind === "organizations"
-      ? classifyOrganizations({
-          ids: page.rows.map((r) => r.id),
-          updatedAts: page.rows.map((r) => r.updatedAt),
-        })
-      : classifyMemberships({
-          ids: page.rows.map((r) => r.id),
-          orgIds: (page.rows as ClerkMembership[]).map((r) => r.organizationId),
-          userIds: (page.rows as ClerkMembership[]).map((r) => r.userId),
-          updatedAts: page.rows.map((r) => r.updatedAt),
-        });
-  for (const { outcome, n } of await runStatement<{ outcome: string; n: number }>(db, statement, BACKGROUND)) {
-    addInto(counts, outcome, n);
-  }
-  return counts;
 }
 
 /**

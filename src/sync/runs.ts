@@ -3,7 +3,7 @@ import type { AnyPgColumn } from "drizzle-orm/pg-core";
 import { BACKGROUND, callDatabase } from "../db/call.js";
 import { organizationMemberships, organizations, syncRunObjects, syncRuns, syncRunUsers, users } from "../db/schema.js";
 import type { Db, Tx } from "../db/types.js";
-import type { Counts } from "./users-page.js";
+import type { Counts } from "../outcome.js";
 
 /**
  * The bookkeeping of `npm run sync` runs (`sync_runs`, `sync_run_users`): cold paths, on the query builder. The

@@ -2,11 +2,11 @@ import type { ClerkDirectory } from "../clerk/backend-api.js";
 import { withAdvisoryLock } from "../db/query.js";
 import type { Db } from "../db/types.js";
 import { ServiceError } from "../errors.js";
+import { addInto as add, type Counts } from "../outcome.js";
 import { countsByKind, type Failure, SYNC_KINDS } from "./kinds.js";
 import { type Context, type Listing, listKind } from "./listing.js";
 import { type PruneReport, pruneMissing } from "./prune.js";
 import { advancePhase, cursorOf, finishRun, type RunRow, runCounts, type SyncKind, startRun } from "./runs.js";
-import { addInto as add, type Counts } from "./users-page.js";
 
 /**
  * `npm run sync`: makes the database match Clerk. Pages through every user, then every organization, then every

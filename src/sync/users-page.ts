@@ -1,9 +1,9 @@
 import { type SQL, sql } from "drizzle-orm";
 import { BACKGROUND } from "../db/call.js";
-import { defineStatement, type RunStatement, runStatement, runTransaction } from "../db/query.js";
-import { clerkDeliveries, clerkUserVersions, syncRuns, syncRunUsers, users } from "../db/schema.js";
+import { defineStatement, type RunStatement, runTransaction } from "../db/query.js";
+import { clerkDeliveries, syncRuns, syncRunUsers } from "../db/schema.js";
 import type { Db } from "../db/types.js";
-import type { UserResult } from "../outcome.js";
+import { addInto, COUNT_KEY, type Counts, type RowResult } from "../outcome.js";
 import { deliveryIds } from "../provisioning/deliveries.js";
 import { applyIsolating, type RowFailure, rowFailureReason } from "../provisioning/isolate.js";
 import { inputRows, rowValues } from "../provisioning/rows-input.js";
@@ -16,22 +16,6 @@ import { provisionUsers } from "../provisioning/users/verb.js";
  * skipped and failed users recorded, the listed ids kept for pruning, counts and cursor advanced) in one
  * transaction, so an interrupted run resumes exactly after the last page that committed.
  */
-
-/** Users by outcome: `created`, `updated`, `unchanged`, `skipped:<reason>`, `failed:<reason>`, `pruned`. */
-export type Counts = Record<string, number>;
-
-/** How a write's result is counted in a run (the keys `npm run sync` has always reported). */
-export const COUNT_KEY: Record<Exclude<UserResult, "duplicate">, string> = {
-  created: "created",
-  updated: "updated",
-  unchanged: "unchanged",
-  stored_newer: "skipped:stored_newer",
-  deleted: "skipped:deleted",
-};
-
-export const addInto = (into: Counts, outcome: string, n = 1) => {
-  into[outcome] = (into[outcome] ?? 0) + n;
-};
 
 /**
  * JIT off for the page: the planner prices the suffix search by its candidates and an `OFFSET` it cannot see, far
@@ -118,7 +102,7 @@ export interface SyncPage {
   total: number;
 }
 
-const countResults = (written: readonly { result: UserResult }[], into: Counts = {}) => {
+const countResults = (written: readonly { result: RowResult }[], into: Counts = {}) => {
   for (const { result } of written) if (result !== "duplicate") addInto(into, COUNT_KEY[result]);
   return into;
 };
@@ -179,34 +163,6 @@ export async function applySyncPage(db: Db, page: SyncPage): Promise<{ counts: C
   }
   await applyPart(db, page.runId, [], tail(records, extraCounts));
   return { counts: merged(results, extraCounts), failures };
-}
-
-/** `--dry-run`: what a page would come to, read only (an e-mail held by another user shows as a failure). */
-const classifyStatement = defineStatement<Record<"ids" | "updatedAts" | "emails", unknown>>(
-  (v) => sql`SELECT outcome, count(*)::int AS n FROM (
-    SELECT CASE
-      WHEN ver.deleted_at IS NOT NULL THEN 'skipped:deleted'
-      WHEN ver.clerk_updated_at = i.updated_at THEN 'unchanged'
-      WHEN ver.clerk_updated_at > i.updated_at THEN 'skipped:stored_newer'
-      WHEN EXISTS (SELECT 1 FROM ${users} u WHERE u.email = i.email AND u.id <> i.user_id) THEN 'failed:email_conflict'
-      WHEN EXISTS (SELECT 1 FROM ${users} u WHERE u.id = i.user_id) THEN 'updated' ELSE 'created' END AS outcome
-    FROM unnest(${v.ids}::text[], ${v.updatedAts}::bigint[], ${v.emails}::text[]) AS i(user_id, updated_at, email)
-    LEFT JOIN ${clerkUserVersions} ver ON ver.user_id = i.user_id) c
-  GROUP BY outcome`,
-);
-
-export async function classifyUsers(db: Db, rows: readonly UserRow[]): Promise<Counts> {
-  const counts: Counts = {};
-  if (rows.length === 0) return counts;
-  const statement = classifyStatement({
-    ids: rows.map((r) => r.userId),
-    updatedAts: rows.map((r) => r.updatedAt),
-    emails: rows.map((r) => r.email),
-  });
-  for (const { outcome, n } of await runStatement<{ outcome: string; n: number }>(db, statement, BACKGROUND)) {
-    addInto(counts, outcome, n);
-  }
-  return counts;
 }
 
 /**

@@ -1,7 +1,8 @@
 import { type ClerkUser, parseClerkUser } from "../clerk/events.js";
 import { isServiceError } from "../errors.js";
+import { addInto as add, type Counts } from "../outcome.js";
 import { toUserRow, type UserRow } from "../provisioning/users/row.js";
-import { addInto as add, type Counts, type PageRecord } from "./users-page.js";
+import type { PageRecord } from "./users-page.js";
 
 /** `npm run sync`'s users: a listed page mapped as the webhook maps a user (sync-page.ts applies it). */
 

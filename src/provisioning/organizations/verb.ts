@@ -4,7 +4,7 @@ import { BACKGROUND, type CallPolicy, REQUEST } from "../../db/call.js";
 import { type BoundStatement, defineStatement, type RunStatement } from "../../db/query.js";
 import { clerkOrganizationVersions, organizations } from "../../db/schema.js";
 import type { Db } from "../../db/types.js";
-import type { UserResult as RowResult } from "../../outcome.js";
+import type { RowResult } from "../../outcome.js";
 import {
   bindBatch,
   fromClerkTime,

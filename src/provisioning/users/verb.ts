@@ -3,7 +3,7 @@ import { toDatabaseError } from "../../db/errors.js";
 import { type BoundStatement, defineStatement, type RunStatement, runStatement } from "../../db/query.js";
 import type { Db } from "../../db/types.js";
 import { ServiceError } from "../../errors.js";
-import type { UserResult } from "../../outcome.js";
+import type { RowResult } from "../../outcome.js";
 import { columnsOf, inputRows, rowOf } from "../rows-input.js";
 import type { UserRow } from "./row.js";
 import { copiedFields, oneColumns, type StatementLevel, userColumns, writeUsers } from "./statement.js";
@@ -70,7 +70,7 @@ const raced = (error: ServiceError, attempt: number) =>
 
 export interface UserWrite {
   userId: string;
-  result: UserResult;
+  result: RowResult;
 }
 
 /**
@@ -89,8 +89,8 @@ export async function provisionUsers(
   try {
     const written =
       typeof target === "function"
-        ? await target<{ user_id: string; result: UserResult }>(statement(1))
-        : await runStatement<{ user_id: string; result: UserResult }>(target, statement, policy, raced);
+        ? await target<{ user_id: string; result: RowResult }>(statement(1))
+        : await runStatement<{ user_id: string; result: RowResult }>(target, statement, policy, raced);
     const results = new Map(written.map((row) => [row.user_id, row.result]));
     return rows.map((row) => ({ userId: row.userId, result: results.get(row.userId) ?? "unchanged" }));
   } catch (error) {
