@@ -5,8 +5,7 @@ import { queryRows } from "../db/query.js";
 import { clerkOrganizationVersions, organizationMemberships, organizations } from "../db/schema.js";
 import type { Db } from "../db/types.js";
 import { deliveryIds } from "../provisioning/deliveries.js";
-import { upsertMemberships } from "../provisioning/memberships/verb.js";
-import { upsertOrganizations } from "../provisioning/organizations/verb.js";
+import { KINDS } from "../provisioning/kinds.js";
 
 /** One of the user's organizations, with the user's role in it. */
 export interface AccountOrganization {
@@ -67,7 +66,7 @@ export async function ensureOrganizations(
   const receivedAt = new Date();
   const { organization, membership } = lookup;
   // One Clerk state, one delivery id: concurrent requests for it are duplicates of one delivery.
-  await upsertOrganizations(db, [organization], {
+  await KINDS.organizations.write(db, [organization], {
     stamp: {
       deliveryIds: [deliveryIds.justInTime(organization.id, organization.updatedAt)],
       eventType: "organization.updated",
@@ -75,7 +74,7 @@ export async function ensureOrganizations(
     },
   });
   if (membership) {
-    await upsertMemberships(db, [membership], {
+    await KINDS.memberships.write(db, [membership], {
       stamp: {
         deliveryIds: [deliveryIds.justInTime(membership.id, membership.updatedAt)],
         eventType: "organizationMembership.updated",
