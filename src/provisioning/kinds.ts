@@ -1,4 +1,3 @@
-import type { Kind } from "./engine/define-kind.js";
 import { membershipKind } from "./memberships/kind.js";
 import { organizationKind } from "./organizations/kind.js";
 import { userKind } from "./users/kind.js";
