@@ -1,3 +1,4 @@
+import type { PgColumn } from "drizzle-orm/pg-core";
 import { BACKGROUND, type CallPolicy, REQUEST } from "../../db/call.js";
 import { toDatabaseError } from "../../db/errors.js";
 import { type BoundStatement, defineStatement, type RunStatement, runStatement } from "../../db/query.js";
@@ -61,11 +62,11 @@ function newestPer<Row>(
   return distinct;
 }
 
-export function defineKind<Row, Field extends string, Key>(spec: KindSpec<Row, Field, Key>): Kind<Row, Key> {
-  const copied = Object.entries(spec.copied) as [Field, KindSpec<Row, Field, Key>["copied"][Field]][];
+/** The write's input columns (the id, `updated_at`, the copied fields, the kind's inputs) and how a row gives each. */
+function inputsOf<Row, Field extends string, Key>(spec: KindSpec<Row, Field, Key>) {
   const columns: Columns = { id: "text", updated_at: "bigint" };
   const fields: Record<string, (row: Row) => unknown> = { id: spec.idOf, updated_at: spec.updatedAtOf };
-  for (const [field, column] of copied) {
+  for (const [field, column] of Object.entries(spec.copied) as [Field, PgColumn][]) {
     columns[column.name] = columnTypeOf(column);
     fields[column.name] = (row) => spec.copiedOf(row, field);
   }
@@ -73,16 +74,20 @@ export function defineKind<Row, Field extends string, Key>(spec: KindSpec<Row, F
     columns[input] = type;
     fields[input] = of;
   }
+  return { columns, fields };
+}
+
+/** The write's two statements, and the binding of rows to the one of their shape. */
+function writeStatements<Row, Field extends string, Key>(spec: KindSpec<Row, Field, Key>) {
+  const { columns, fields } = inputsOf(spec);
   const oneColumns: Columns = { ...columns, delivery_id: "text" };
   const statement = (shape: Shape) =>
     defineStatement<Values>((v) =>
       upsertStatement(inputRows(shape === "one" ? oneColumns : columns, v, shape), v, shape, spec),
     );
-  const writeOne = statement("one");
-  const writeMany = statement("many");
-  const removal = removeStatements(spec.versions, spec.removal);
-
-  const writeStatement = (rows: readonly Row[], stamp?: DeliveryStamp, attempt = 1): BoundStatement => {
+  const one = statement("one");
+  const many = statement("many");
+  const bind = (rows: readonly Row[], stamp?: DeliveryStamp, attempt = 1): BoundStatement => {
     if (stamp && rows.length !== 1) throw new Error("a delivery is recorded with a batch of one");
     const common = {
       ...spec.attemptValues?.(attempt),
@@ -91,9 +96,16 @@ export function defineKind<Row, Field extends string, Key>(spec: KindSpec<Row, F
     };
     const [only] = rows;
     return rows.length === 1 && only
-      ? writeOne({ ...rowOf(columns, fields, only), delivery_id: stamp?.deliveryIds[0] ?? null, ...common })
-      : writeMany({ ...columnsOf(columns, fields, rows), ...common });
+      ? one({ ...rowOf(columns, fields, only), delivery_id: stamp?.deliveryIds[0] ?? null, ...common })
+      : many({ ...columnsOf(columns, fields, rows), ...common });
   };
+  return { bind, text: { one: one({}).text, many: many({}).text } };
+}
+
+export function defineKind<Row, Field extends string, Key>(spec: KindSpec<Row, Field, Key>): Kind<Row, Key> {
+  const writing = writeStatements(spec);
+  const writeStatement = writing.bind;
+  const removal = removeStatements(spec.versions, spec.removal);
 
   const write: Kind<Row, Key>["write"] = async (target, rows, options = {}) => {
     if (rows.length === 0) return [];
@@ -130,8 +142,8 @@ export function defineKind<Row, Field extends string, Key>(spec: KindSpec<Row, F
     writeStatement,
     removeStatements: (keys, stamp) => ({ tombstone: removal.tombstone(keys, stamp), remove: spec.removal.remove }),
     sql: {
-      "write-one": writeOne({}).text,
-      "write-many": writeMany({}).text,
+      "write-one": writing.text.one,
+      "write-many": writing.text.many,
       "tombstone-one": removal.text.one,
       "tombstone-many": removal.text.many,
     },
