@@ -18,7 +18,10 @@ export interface ClerkOptions {
   apiUrl?: string | undefined;
   /** Origins a session token's `azp` must be one of; empty accepts any (Clerk's default). */
   authorizedParties?: string[] | undefined;
-  /** Seconds `/v1/me` remembers a Clerk user without a usable e-mail (default 60; 0: not at all). */
+  /**
+   * Seconds `/v1/me` remembers a Clerk user without a usable e-mail, and a token's active organization that Clerk
+   * does not have or the user is not a member of (default 60; 0: not at all).
+   */
   lookupCacheSeconds?: number | undefined;
   /** Whether a pending session (`sts: "pending"`) is signed in; default false, as in Clerk's SDKs. */
   acceptPendingSessions?: boolean | undefined;
