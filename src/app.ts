@@ -34,7 +34,7 @@ export function createApp({
   metrics = createMetrics({ poolMax: 1 }),
 }: AppDeps) {
   const verifyDelivery = createVerifier(webhookSigningSecret);
-  // Shared by both routes: a webhook for a user ends what /v1/me remembers of it.
+  // Shared by both routes: a webhook for a user or an organization ends what /v1/me remembers of it.
   const lookupCache = createLookupCache({ ttlMs: (clerk.lookupCacheSeconds ?? 60) * 1000 });
   return new Hono()
     .onError(onError(logger))

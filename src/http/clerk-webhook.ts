@@ -19,7 +19,7 @@ export interface WebhookDeps {
   logger: Logger;
   metrics: Metrics;
   applyEvent?: ApplyEvent;
-  /** What /v1/me remembers of a user; a delivery for that user ends it. */
+  /** What /v1/me remembers of a user or an organization; a delivery about it ends it. */
   lookupCache?: LookupCache;
 }
 
@@ -94,6 +94,8 @@ export function clerkWebhookRoutes({
         applyEvent(db, { deliveryId: verifiedId, receivedAt: new Date(), event }),
       );
       if (ids.userId !== undefined) lookupCache?.forget(ids.userId);
+      // An organization event ends every user's answer about it; a membership event, its user's.
+      if (ids.organizationId !== undefined) lookupCache?.forgetOrganization(ids.organizationId, ids.userId);
       const ms = elapsed(started);
       metrics.recordDelivery(type, outcome, ms);
       logger.info({ svixId, type, ...ids, outcome, ms }, "clerk delivery");

@@ -160,23 +160,23 @@ function accountOf({ db, clerk, logger, lookupCache }: MeDeps) {
   };
 }
 
-/** The user's organizations, the token's active one fetched from Clerk just in time when it is not stored yet. */
-function organizationsOf({ db, clerk, logger }: MeDeps) {
+/**
+ * The user's organizations, the token's active one fetched from Clerk just in time when it is not stored yet; left
+ * out when Clerk cannot confirm it (the rest of the answer does not depend on Clerk).
+ */
+function organizationsOf({ db, clerk, logger, lookupCache }: MeDeps) {
   const fetchClerkOrganization = createClerkOrganizationFetcher(clerk);
-  return async (userId: string, activeOrganizationId: string | undefined) => {
+  const deps = { db, fetchClerkOrganization, ...(lookupCache ? { cache: lookupCache } : {}) };
+  return async (userId: string, organizationId: string | undefined) => {
     const started = performance.now();
-    const teams = await ensureOrganizations({ db, fetchClerkOrganization }, userId, activeOrganizationId).catch(
-      (error: unknown) => {
-        if (isServiceError(error, "clerk_unavailable")) {
-          logger.warn({ userId, organizationId: activeOrganizationId, detail: error.detail }, "Clerk lookup failed");
-        }
-        throw error;
-      },
-    );
-    if (teams.fetched) {
-      logger.info({ userId, organizationId: activeOrganizationId, ms: elapsed(started) }, "just-in-time organization");
+    const { organizations, active } = await ensureOrganizations(deps, userId, organizationId);
+    if (active.kind === "applied") {
+      logger.info({ userId, organizationId, ms: elapsed(started) }, "just-in-time organization");
     }
-    return teams.organizations;
+    if (active.kind === "unconfirmed") {
+      logger.warn({ userId, organizationId, detail: active.detail }, "Clerk organization lookup failed");
+    }
+    return organizations;
   };
 }
 
