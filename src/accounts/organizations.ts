@@ -1,7 +1,7 @@
 import { asc, eq, sql } from "drizzle-orm";
 import type { FetchClerkOrganization } from "../clerk/lookups.js";
 import { callDatabase, REQUEST } from "../db/call.js";
-import { queryRows } from "../db/query.js";
+import { defineStatement, runStatement } from "../db/query.js";
 import { clerkOrganizationVersions, organizationMemberships, organizations } from "../db/schema.js";
 import type { Db } from "../db/types.js";
 import { isServiceError } from "../errors.js";
@@ -36,15 +36,14 @@ export function readOrganizations(db: Db, userId: string): Promise<AccountOrgani
   );
 }
 
+const tombstonedStatement = defineStatement<{ organizationId: string }>(
+  (v) => sql`SELECT EXISTS (SELECT 1 FROM ${clerkOrganizationVersions}
+    WHERE ${clerkOrganizationVersions.organizationId} = ${v.organizationId}::text
+      AND ${clerkOrganizationVersions.deletedAt} IS NOT NULL) AS deleted`,
+);
+
 async function isTombstoned(db: Db, organizationId: string): Promise<boolean> {
-  const [row] = await callDatabase(REQUEST, () =>
-    queryRows<{ deleted: boolean }>(
-      db,
-      sql`SELECT EXISTS (SELECT 1 FROM ${clerkOrganizationVersions}
-        WHERE ${clerkOrganizationVersions.organizationId} = ${organizationId}::text
-          AND ${clerkOrganizationVersions.deletedAt} IS NOT NULL) AS deleted`,
-    ),
-  );
+  const [row] = await runStatement<{ deleted: boolean }>(db, tombstonedStatement({ organizationId }));
   return row?.deleted ?? false;
 }
 
