@@ -3,6 +3,7 @@ import { createApp } from "../src/app.js";
 import { createLogger } from "../src/logger.js";
 import { clerkEvent, clerkUser, newUserId, signDelivery, TEST_SECRET } from "./helpers/clerk.js";
 import { openTestPglite, openUnreachablePostgres } from "./helpers/database.js";
+import { expectRejected } from "./helpers/expect-error.js";
 import { createHarness, describeResponse, type Harness } from "./helpers/harness.js";
 
 type Json = Record<string, unknown>;
@@ -148,6 +149,21 @@ describe("GET /openapi.json", () => {
     expect([...answer.properties.outcome.enum].sort()).toEqual(
       ["deleted", "duplicate", "failed", "ignored", "provisioned", "skipped", "stale"].sort(),
     );
+  });
+
+  test("the OpenAPI router parses nothing before the signature: a badly signed body is 401 whatever it holds", async () => {
+    // A validator on the documented body would answer these 400, 415 or 422 before the signature was checked.
+    const forged = (body: string, contentType: string) => {
+      const delivery = signDelivery(body, { secret: `whsec_${"b".repeat(32)}` });
+      return h.post({ body, headers: { ...delivery.headers, "content-type": contentType } });
+    };
+    for (const [body, contentType] of [
+      ["{not json", "application/json"],
+      ["{}", "application/json"],
+      [JSON.stringify(clerkEvent("user.created", clerkUser())), "text/plain"],
+    ] as const) {
+      await expectRejected(h, () => forged(body, contentType), 401, "invalid_signature");
+    }
   });
 
   test("the answers the app really gives are documented for their route, with their media type", async () => {
