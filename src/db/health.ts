@@ -1,5 +1,7 @@
 import { sql } from "drizzle-orm";
+import journal from "../../migrations/meta/_journal.json" with { type: "json" };
 import { callDatabase } from "./call.js";
+import { sqlState } from "./errors.js";
 import { queryRows } from "./query.js";
 import type { Db } from "./types.js";
 
@@ -8,9 +10,23 @@ export interface HealthChecks {
   users_table: boolean;
   workspaces_table: boolean;
   constraints: boolean;
+  /** Every migration this code needs is applied. */
+  migrations: boolean;
+}
+
+export interface Health {
+  checks: HealthChecks;
+  /** The tags of the migrations not applied (undefined when that could not be read). */
+  missingMigrations: string[] | undefined;
 }
 
 const PROBE_TIMEOUT_MS = 2_000;
+
+/**
+ * The migrations this code needs, embedded at build time (the Edge Function is bundled, without the folder). drizzle's
+ * migrator records each one it applies in `drizzle.__drizzle_migrations` with its journal `when` as `created_at`.
+ */
+const NEEDED = journal.entries.map(({ tag, when }) => ({ tag, when: String(when) }));
 
 /** One round trip asks the catalog for both tables and for `unique_user_workspace` being UNIQUE (user_id). */
 const probe = sql`SELECT
@@ -23,14 +39,30 @@ const probe = sql`SELECT
       AND c.conrelid = to_regclass('public.workspaces') AND cardinality(c.conkey) = 1 AND a.attname = 'user_id'
   ) AS constraints`;
 
-export async function checkHealth(db: Db): Promise<HealthChecks> {
+/** The tags of the needed migrations that are not recorded; all of them when nothing was ever migrated. */
+async function missingMigrations(db: Db): Promise<string[]> {
   try {
-    const [row] = await callDatabase({ deadlineMs: PROBE_TIMEOUT_MS, unavailableRetries: 0 }, () =>
-      queryRows<Omit<HealthChecks, "connection">>(db, probe),
+    const rows = await queryRows<{ created_at: string }>(
+      db,
+      sql`SELECT created_at::text AS created_at FROM drizzle.__drizzle_migrations`,
+    );
+    const applied = new Set(rows.map((row) => row.created_at));
+    return NEEDED.filter(({ when }) => !applied.has(when)).map(({ tag }) => tag);
+  } catch (error) {
+    if (sqlState(error) === "42P01") return NEEDED.map(({ tag }) => tag);
+    throw error;
+  }
+}
+
+export async function checkHealth(db: Db): Promise<Health> {
+  try {
+    const [[row], missing] = await callDatabase({ deadlineMs: PROBE_TIMEOUT_MS, unavailableRetries: 0 }, () =>
+      Promise.all([queryRows<Omit<HealthChecks, "connection" | "migrations">>(db, probe), missingMigrations(db)]),
     );
     if (!row) throw new Error("empty probe answer");
-    return { connection: true, ...row };
+    return { checks: { connection: true, ...row, migrations: missing.length === 0 }, missingMigrations: missing };
   } catch {
-    return { connection: false, users_table: false, workspaces_table: false, constraints: false };
+    const checks = { connection: false, users_table: false, workspaces_table: false, constraints: false };
+    return { checks: { ...checks, migrations: false }, missingMigrations: undefined };
   }
 }

@@ -4,8 +4,9 @@ import type { Db } from "../db/types.js";
 
 export function healthRoutes(db: Db) {
   return new Hono().get("/", async (c) => {
-    const checks = await checkHealth(db);
+    const { checks, missingMigrations } = await checkHealth(db);
     const healthy = Object.values(checks).every(Boolean);
-    return c.json({ healthy, checks, timestamp: new Date().toISOString() }, healthy ? 200 : 503);
+    const missing = missingMigrations?.length ? { missing_migrations: missingMigrations } : {};
+    return c.json({ healthy, checks, ...missing, timestamp: new Date().toISOString() }, healthy ? 200 : 503);
   });
 }
