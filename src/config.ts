@@ -75,16 +75,23 @@ const EnvSchema = z
           message: "must not exceed HTTP_REQUEST_TIMEOUT_SECONDS (the headers are part of the request)",
         });
       }
-      if (env.NODE_ENV === "production" && !env.CLERK_WEBHOOK_SIGNING_SECRET) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["CLERK_WEBHOOK_SIGNING_SECRET"],
-          message: "required when NODE_ENV=production (the endpoint's whsec_… secret from the Clerk dashboard)",
-        });
-      }
     },
     { when: () => true },
   );
+
+/** What verifies or signs deliveries (the server, send-event): in production the secret is set, never made up. */
+const WebhookEnvSchema = EnvSchema.superRefine(
+  (env, ctx) => {
+    if (env.NODE_ENV === "production" && !env.CLERK_WEBHOOK_SIGNING_SECRET) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["CLERK_WEBHOOK_SIGNING_SECRET"],
+        message: "required when NODE_ENV=production (the endpoint's whsec_… secret from the Clerk dashboard)",
+      });
+    }
+  },
+  { when: () => true },
+);
 
 /**
  * `CLERK_WEBHOOK_SIGNING_SECRET`: one secret, or several separated by spaces or commas (two Clerk endpoints feeding
@@ -176,9 +183,15 @@ export class ConfigError extends ServiceError {
   }
 }
 
-/** The only reader of `process.env`: every bad variable is named at once. */
-export function loadConfig(source: Record<string, string | undefined> = process.env): Config {
-  const parsed = EnvSchema.safeParse(source);
+/**
+ * The only reader of `process.env`: every bad variable is named at once. `receivesWebhooks: false` for the commands
+ * that never touch a delivery's signature (sync, replay, prune-deliveries): production needs no signing secret there.
+ */
+export function loadConfig(
+  source: Record<string, string | undefined> = process.env,
+  { receivesWebhooks = true } = {},
+): Config {
+  const parsed = (receivesWebhooks ? WebhookEnvSchema : EnvSchema).safeParse(source);
   if (!parsed.success) {
     throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`));
   }

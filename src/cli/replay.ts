@@ -70,7 +70,7 @@ export const run = command("replay", async (argv, io) => {
     return EXIT.ok;
   }
   const progressMode = progressOption(options.progress, io.stderr);
-  const config = loadConfig(io.env);
+  const config = loadConfig(io.env, { receivesWebhooks: false });
   const secretKey = requireSecretKey(config);
 
   const progress = createProgress(options.dryRun ? "replay (dry run)" : "replay", progressMode, io.stderr);

@@ -145,7 +145,7 @@ export const run = command("sync", async (argv, io) => {
     return EXIT.ok;
   }
   const progressMode = progressOption(options.progress, io.stderr);
-  const config = loadConfig(io.env);
+  const config = loadConfig(io.env, { receivesWebhooks: false });
   const progress = progressPerKind(options.dryRun ? "sync (dry run)" : "sync", progressMode, io.stderr);
   const { signal } = io;
   const { directory, budget } = clerkFor(config, options, signal, progress);
