@@ -28,9 +28,8 @@ const PROBE_TIMEOUT_MS = 2_000;
  */
 const NEEDED = journal.entries.map(({ tag, when }) => ({ tag, when: String(when) }));
 
-/** One round trip asks the catalog for both tables and for `unique_user_workspace` being UNIQUE (user_id). */
-const probe = sql`SELECT
-  to_regclass('public.users') IS NOT NULL AS users_table,
+/** The catalog: both tables, and `unique_user_workspace` being UNIQUE (user_id). */
+const catalog = sql`to_regclass('public.users') IS NOT NULL AS users_table,
   to_regclass('public.workspaces') IS NOT NULL AS workspaces_table,
   EXISTS (
     SELECT 1 FROM pg_constraint c
@@ -39,28 +38,30 @@ const probe = sql`SELECT
       AND c.conrelid = to_regclass('public.workspaces') AND cardinality(c.conkey) = 1 AND a.attname = 'user_id'
   ) AS constraints`;
 
-/** The tags of the needed migrations that are not recorded; all of them when nothing was ever migrated. */
-async function missingMigrations(db: Db): Promise<string[]> {
+/** One round trip: the catalog and the migrations recorded as applied. */
+const probe = sql`SELECT ${catalog}, ARRAY(SELECT created_at::text FROM drizzle.__drizzle_migrations) AS applied`;
+/** When drizzle never recorded a migration here (no such table). */
+const probeUnrecorded = sql`SELECT ${catalog}, '{}'::text[] AS applied`;
+
+type ProbeRow = Omit<HealthChecks, "connection" | "migrations"> & { applied: string[] };
+
+async function probeDatabase(db: Db): Promise<ProbeRow[]> {
   try {
-    const rows = await queryRows<{ created_at: string }>(
-      db,
-      sql`SELECT created_at::text AS created_at FROM drizzle.__drizzle_migrations`,
-    );
-    const applied = new Set(rows.map((row) => row.created_at));
-    return NEEDED.filter(({ when }) => !applied.has(when)).map(({ tag }) => tag);
+    return await queryRows<ProbeRow>(db, probe);
   } catch (error) {
-    if (sqlState(error) === "42P01") return NEEDED.map(({ tag }) => tag);
-    throw error;
+    if (sqlState(error) !== "42P01") throw error;
+    return queryRows<ProbeRow>(db, probeUnrecorded);
   }
 }
 
 export async function checkHealth(db: Db): Promise<Health> {
   try {
-    const [[row], missing] = await callDatabase({ deadlineMs: PROBE_TIMEOUT_MS, unavailableRetries: 0 }, () =>
-      Promise.all([queryRows<Omit<HealthChecks, "connection" | "migrations">>(db, probe), missingMigrations(db)]),
-    );
+    const [row] = await callDatabase({ deadlineMs: PROBE_TIMEOUT_MS, unavailableRetries: 0 }, () => probeDatabase(db));
     if (!row) throw new Error("empty probe answer");
-    return { checks: { connection: true, ...row, migrations: missing.length === 0 }, missingMigrations: missing };
+    const { applied, ...tables } = row;
+    const recorded = new Set(applied);
+    const missing = NEEDED.filter(({ when }) => !recorded.has(when)).map(({ tag }) => tag);
+    return { checks: { connection: true, ...tables, migrations: missing.length === 0 }, missingMigrations: missing };
   } catch {
     const checks = { connection: false, users_table: false, workspaces_table: false, constraints: false };
     return { checks: { ...checks, migrations: false }, missingMigrations: undefined };
