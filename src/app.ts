@@ -16,7 +16,8 @@ import type { ApplyEvent } from "./provisioning/apply-clerk-event.js";
 
 export interface AppDeps {
   db: Db;
-  webhookSigningSecret: string;
+  /** The endpoint's `whsec_…` secret, or several (a list, or separated by spaces or commas): any of them verifies. */
+  webhookSigningSecret: string | readonly string[];
   logger: Logger;
   /** What a verified delivery does to the database; `applyClerkEvent` unless a benchmark plugs in a comparator. */
   applyEvent?: ApplyEvent;

@@ -12,8 +12,13 @@ const HealthSchema = z
         users_table: z.boolean(),
         workspaces_table: z.boolean(),
         constraints: z.boolean().openapi({ description: "`unique_user_workspace` is in place" }),
+        migrations: z.boolean().openapi({ description: "every migration the service needs is applied" }),
       })
       .openapi({ description: "Each probe's answer; any `false` makes the answer 503" }),
+    missing_migrations: z
+      .array(z.string())
+      .optional()
+      .openapi({ description: "The migrations not applied (`npm run db:migrate`), when there are any" }),
     timestamp: z.string().openapi({ format: "date-time", example: "2026-01-02T03:04:05.000Z" }),
   })
   .openapi("Health");
@@ -31,8 +36,10 @@ const getHealth = createRoute({
 
 export function healthRoutes(db: Db) {
   return new OpenAPIHono().openapi(getHealth, async (c) => {
-    const checks = await checkHealth(db);
-    const body = { healthy: Object.values(checks).every(Boolean), checks, timestamp: new Date().toISOString() };
-    return body.healthy ? c.json(body, 200) : c.json(body, 503);
+    const { checks, missingMigrations } = await checkHealth(db);
+    const healthy = Object.values(checks).every(Boolean);
+    const missing = missingMigrations?.length ? { missing_migrations: missingMigrations } : {};
+    const body = { healthy, checks, ...missing, timestamp: new Date().toISOString() };
+    return healthy ? c.json(body, 200) : c.json(body, 503);
   });
 }
