@@ -4,17 +4,17 @@ import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { clerkEvent, clerkUser, newSvixId, newUserId, signDelivery, TEST_SECRET } from "./helpers/clerk.js";
+import { clerkEvent, clerkUser, newSvixId, newUserId, signDelivery, TEST_SECRET } from "../helpers/clerk.js";
 import {
   type CreatedDatabase,
   createPostgresDatabase,
   testDatabaseUrl,
   testPoolerUrl,
   throughPooler,
-} from "./helpers/database.js";
-import { expectError } from "./helpers/expect-error.js";
-import { PROJECT_ROOT } from "./helpers/service-process.js";
-import { startTcpProxy, type TcpProxy } from "./helpers/tcp-proxy.js";
+} from "../helpers/database.js";
+import { expectError } from "../helpers/expect-error.js";
+import { PROJECT_ROOT } from "../helpers/service-process.js";
+import { startTcpProxy, type TcpProxy } from "../helpers/tcp-proxy.js";
 
 const ENTRY = "supabase/functions/clerk-webhooks/index.ts";
 const CONFIG = "supabase/functions/clerk-webhooks/deno.json";

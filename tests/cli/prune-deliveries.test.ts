@@ -1,8 +1,8 @@
 import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { MIN_RETENTION_DAYS, pruneDeliveries, run } from "../src/cli/prune-deliveries.js";
-import { drivers, type TestDatabase } from "./helpers/database.js";
-import { PROJECT_ROOT } from "./helpers/service-process.js";
+import { MIN_RETENTION_DAYS, pruneDeliveries, run } from "../../src/cli/prune-deliveries.js";
+import { drivers, type TestDatabase } from "../helpers/database.js";
+import { PROJECT_ROOT } from "../helpers/service-process.js";
 
 const DAY_MS = 86_400_000;
 

@@ -5,9 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { clerkEvent, clerkUser, newSvixId, newUserId, type SignedDelivery, signDelivery } from "./helpers/clerk.js";
-import { createPostgresDatabase, testDatabaseUrl, testPoolerUrl, throughPooler } from "./helpers/database.js";
-import { type ServiceProcess, startService } from "./helpers/service-process.js";
+import { clerkEvent, clerkUser, newSvixId, newUserId, type SignedDelivery, signDelivery } from "../helpers/clerk.js";
+import { createPostgresDatabase, testDatabaseUrl, testPoolerUrl, throughPooler } from "../helpers/database.js";
+import { type ServiceProcess, startService } from "../helpers/service-process.js";
 
 const NPM_START = { file: "npm", args: ["start"] };
 /** The shutdown promise: the whole process tree gone, with code 0, within this after SIGTERM. */

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { createApp } from "../src/app.js";
-import { createLogger } from "../src/logger.js";
-import { TEST_SECRET } from "./helpers/clerk.js";
-import { drivers, openUnreachablePostgres, type TestDatabase } from "./helpers/database.js";
-import { createHarness, describeResponse, type Harness } from "./helpers/harness.js";
-import { terminateServiceBackends } from "./helpers/postgres-backends.js";
+import { createApp } from "../../src/app.js";
+import { createLogger } from "../../src/logger.js";
+import { TEST_SECRET } from "../helpers/clerk.js";
+import { drivers, openUnreachablePostgres, type TestDatabase } from "../helpers/database.js";
+import { createHarness, describeResponse, type Harness } from "../helpers/harness.js";
+import { terminateServiceBackends } from "../helpers/postgres-backends.js";
 
 interface HealthBody {
   healthy: boolean;

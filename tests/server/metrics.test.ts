@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { createApp } from "../src/app.js";
-import { createLogger } from "../src/logger.js";
-import { createMetrics } from "../src/metrics.js";
-import { clerkEvent, clerkUser, fixture, newSvixId, newUserId, signDelivery, TEST_SECRET } from "./helpers/clerk.js";
-import { clerkMembership, clerkOrganization } from "./helpers/clerk-organizations.js";
-import { drivers } from "./helpers/database.js";
-import { createHarness, describeResponse, type Harness } from "./helpers/harness.js";
+import { createApp } from "../../src/app.js";
+import { createLogger } from "../../src/logger.js";
+import { createMetrics } from "../../src/metrics.js";
+import { clerkEvent, clerkUser, fixture, newSvixId, newUserId, signDelivery, TEST_SECRET } from "../helpers/clerk.js";
+import { clerkMembership, clerkOrganization } from "../helpers/clerk-organizations.js";
+import { drivers } from "../helpers/database.js";
+import { createHarness, describeResponse, type Harness } from "../helpers/harness.js";
 
 /** The value of one sample line of the Prometheus text, e.g. `clerk_deliveries_total{type="user.created",outcome="provisioned"}`. */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {

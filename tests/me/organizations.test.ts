@@ -1,16 +1,16 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { clerkEvent, clerkUser } from "./helpers/clerk.js";
-import { clerkMembership, clerkOrganization, newOrganizationId } from "./helpers/clerk-organizations.js";
+import { clerkEvent, clerkUser } from "../helpers/clerk.js";
+import { clerkMembership, clerkOrganization, newOrganizationId } from "../helpers/clerk-organizations.js";
 import {
   clerkOptions,
   createSessionSigner,
   type FakeClerkApi,
   type SessionSigner,
   startFakeClerkApi,
-} from "./helpers/clerk-session.js";
-import { drivers } from "./helpers/database.js";
-import { createHarness, describeResponse, type Harness } from "./helpers/harness.js";
+} from "../helpers/clerk-session.js";
+import { drivers } from "../helpers/database.js";
+import { createHarness, describeResponse, type Harness } from "../helpers/harness.js";
 
 interface MeBody {
   user: { id: string };

@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { createApp } from "../src/app.js";
-import type { Db } from "../src/db/types.js";
-import { createLogger } from "../src/logger.js";
-import { clerkEvent, clerkUser, newUserId, TEST_SECRET, type UserOptions } from "./helpers/clerk.js";
+import { createApp } from "../../src/app.js";
+import type { Db } from "../../src/db/types.js";
+import { createLogger } from "../../src/logger.js";
+import { clerkEvent, clerkUser, newUserId, TEST_SECRET, type UserOptions } from "../helpers/clerk.js";
 import {
   clerkOptions,
   createSessionSigner,
@@ -11,9 +11,9 @@ import {
   otherPrivateKey,
   type SessionSigner,
   startFakeClerkApi,
-} from "./helpers/clerk-session.js";
-import { drivers } from "./helpers/database.js";
-import { createHarness, describeResponse, type Harness } from "./helpers/harness.js";
+} from "../helpers/clerk-session.js";
+import { drivers } from "../helpers/database.js";
+import { createHarness, describeResponse, type Harness } from "../helpers/harness.js";
 
 interface MeBody {
   user: { id: string; email: string; username: string; firstName: string | null; subscriptionTier: string };

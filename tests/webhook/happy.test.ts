@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { clerkEvent, clerkUser, fixture, newSvixId, newUserId } from "./helpers/clerk.js";
-import { drivers } from "./helpers/database.js";
-import { createHarness, describeResponse, type Harness } from "./helpers/harness.js";
+import { clerkEvent, clerkUser, fixture, newSvixId, newUserId } from "../helpers/clerk.js";
+import { drivers } from "../helpers/database.js";
+import { createHarness, describeResponse, type Harness } from "../helpers/harness.js";
 
 interface UserRow {
   id: string;

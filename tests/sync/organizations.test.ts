@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
-import { parseClerkEvent } from "../src/clerk/events.js";
-import { applyClerkEvent } from "../src/provisioning/apply-clerk-event.js";
-import { type FakeClerkApi, startFakeClerkApi, TEST_CLERK_SECRET_KEY } from "../support/fake-clerk-api.js";
-import { clerkUser, newUserId } from "./helpers/clerk.js";
-import { clerkMembership, clerkOrganization, newOrganizationId } from "./helpers/clerk-organizations.js";
+import { parseClerkEvent } from "../../src/clerk/events.js";
+import { applyClerkEvent } from "../../src/provisioning/apply-clerk-event.js";
+import { type FakeClerkApi, startFakeClerkApi, TEST_CLERK_SECRET_KEY } from "../../support/fake-clerk-api.js";
+import { clerkUser, newUserId } from "../helpers/clerk.js";
+import { clerkMembership, clerkOrganization, newOrganizationId } from "../helpers/clerk-organizations.js";
 import {
   type CliDatabase,
   type CliResult,
@@ -12,7 +12,7 @@ import {
   jsonOf,
   runCli,
   startCli,
-} from "./helpers/cli.js";
+} from "../helpers/cli.js";
 
 /** What `npm run sync -- --json` reports per kind besides the users. */
 interface KindSummary {

@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
-import { parseClerkEvent } from "../src/clerk/events.js";
-import { applyClerkEvent } from "../src/provisioning/apply-clerk-event.js";
-import { type FakeClerkApi, startFakeClerkApi, TEST_CLERK_SECRET_KEY } from "../support/fake-clerk-api.js";
-import { clerkUser, newSvixId, type UserOptions } from "./helpers/clerk.js";
-import { type CliDatabase, type CliResult, cliDatabases, describeRun, jsonOf, runCli } from "./helpers/cli.js";
+import { parseClerkEvent } from "../../src/clerk/events.js";
+import { applyClerkEvent } from "../../src/provisioning/apply-clerk-event.js";
+import { type FakeClerkApi, startFakeClerkApi, TEST_CLERK_SECRET_KEY } from "../../support/fake-clerk-api.js";
+import { clerkUser, newSvixId, type UserOptions } from "../helpers/clerk.js";
+import { type CliDatabase, type CliResult, cliDatabases, describeRun, jsonOf, runCli } from "../helpers/cli.js";
 
 interface ReplaySummary {
   dryRun: boolean;

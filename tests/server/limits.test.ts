@@ -4,9 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { clerkEvent, clerkUser, signDelivery } from "./helpers/clerk.js";
-import { describeResponse } from "./helpers/harness.js";
-import { type ServiceProcess, startService } from "./helpers/service-process.js";
+import { clerkEvent, clerkUser, signDelivery } from "../helpers/clerk.js";
+import { describeResponse } from "../helpers/harness.js";
+import { type ServiceProcess, startService } from "../helpers/service-process.js";
 
 /**
  * The real process (`node --import tsx src/main.ts`), with short limits so that the test stays fast. The bounds

@@ -1,10 +1,10 @@
 import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { createLookupCache } from "../src/accounts/lookup-cache.js";
-import { createApp } from "../src/app.js";
-import { MAX_ME_BODY_BYTES } from "../src/http/me.js";
-import { createLogger } from "../src/logger.js";
-import { clerkEvent, clerkUser, TEST_SECRET, type UserOptions } from "./helpers/clerk.js";
+import { createLookupCache } from "../../src/accounts/lookup-cache.js";
+import { createApp } from "../../src/app.js";
+import { MAX_ME_BODY_BYTES } from "../../src/http/me.js";
+import { createLogger } from "../../src/logger.js";
+import { clerkEvent, clerkUser, TEST_SECRET, type UserOptions } from "../helpers/clerk.js";
 import {
   clerkOptions,
   createSessionSigner,
@@ -12,11 +12,11 @@ import {
   type SessionSigner,
   startFakeClerkApi,
   TEST_CLERK_SECRET_KEY,
-} from "./helpers/clerk-session.js";
-import { drivers } from "./helpers/database.js";
-import { expectError } from "./helpers/expect-error.js";
-import { createHarness, describeResponse, type Harness } from "./helpers/harness.js";
-import { type Listening, listen } from "./helpers/listen.js";
+} from "../helpers/clerk-session.js";
+import { drivers } from "../helpers/database.js";
+import { expectError } from "../helpers/expect-error.js";
+import { createHarness, describeResponse, type Harness } from "../helpers/harness.js";
+import { type Listening, listen } from "../helpers/listen.js";
 
 /**
  * PATCHes `totalBytes` to `url` in 1 MiB writes of one reused buffer (the client holds 1 MiB, whatever the size),

@@ -4,10 +4,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
-import { newUserId, TEST_SECRET } from "./helpers/clerk.js";
-import { type CliResult, describeRun, runCli } from "./helpers/cli.js";
-import { createPostgresDatabase, testDatabaseUrl } from "./helpers/database.js";
-import { type ServiceProcess, startService } from "./helpers/service-process.js";
+import { newUserId, TEST_SECRET } from "../helpers/clerk.js";
+import { type CliResult, describeRun, runCli } from "../helpers/cli.js";
+import { createPostgresDatabase, testDatabaseUrl } from "../helpers/database.js";
+import { type ServiceProcess, startService } from "../helpers/service-process.js";
 
 const TIMEOUT = 60_000;
 const ANSWER =

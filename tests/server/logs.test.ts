@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { clerkEvent, clerkUser, fixture, newUserId, signDelivery, TEST_SECRET } from "./helpers/clerk.js";
-import { drivers } from "./helpers/database.js";
-import { createHarness, type Harness } from "./helpers/harness.js";
+import { clerkEvent, clerkUser, fixture, newUserId, signDelivery, TEST_SECRET } from "../helpers/clerk.js";
+import { drivers } from "../helpers/database.js";
+import { createHarness, type Harness } from "../helpers/harness.js";
 
 describe.each(drivers())("log hygiene on $name", ({ open }) => {
   let h: Harness;

@@ -4,11 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Webhook } from "svix";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { type Config, ConfigError, loadConfig } from "../src/config.js";
-import { resolveWebhookSecret } from "../src/webhook-secret.js";
-import { TEST_SECRET } from "./helpers/clerk.js";
+import { type Config, ConfigError, loadConfig } from "../../src/config.js";
+import { resolveWebhookSecret } from "../../src/webhook-secret.js";
+import { TEST_SECRET } from "../helpers/clerk.js";
 
-const REPO_ROOT = new URL("..", import.meta.url).pathname;
+const REPO_ROOT = new URL("../..", import.meta.url).pathname;
 
 /** The problems `loadConfig` reports for `env`, or a failure if it accepts it. */
 function problemsOf(env: Record<string, string | undefined>): string[] {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { clerkEvent, clerkUser, newSvixId, newUserId } from "./helpers/clerk.js";
+import { clerkEvent, clerkUser, newSvixId, newUserId } from "../helpers/clerk.js";
 import {
   clerkMembership,
   clerkOrganization,
@@ -7,10 +7,10 @@ import {
   newMembershipId,
   newOrganizationId,
   organizationFixture,
-} from "./helpers/clerk-organizations.js";
-import { drivers } from "./helpers/database.js";
-import { expectRejected } from "./helpers/expect-error.js";
-import { createHarness, describeResponse, type Harness } from "./helpers/harness.js";
+} from "../helpers/clerk-organizations.js";
+import { drivers } from "../helpers/database.js";
+import { expectRejected } from "../helpers/expect-error.js";
+import { createHarness, describeResponse, type Harness } from "../helpers/harness.js";
 
 interface OrganizationRow {
   id: string;

@@ -2,15 +2,15 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { Webhook } from "svix";
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from "vitest";
-import { createApp } from "../src/app.js";
-import { createVerifier } from "../src/clerk/verify.js";
-import { MAX_BODY_BYTES } from "../src/http/clerk-webhook.js";
-import { createLogger } from "../src/logger.js";
-import { clerkEvent, clerkUser, newUserId, type SignedDelivery, signDelivery } from "./helpers/clerk.js";
-import { drivers } from "./helpers/database.js";
-import { expectRejected } from "./helpers/expect-error.js";
-import { createHarness, describeResponse, type Harness } from "./helpers/harness.js";
-import { type Listening, listen, postChunked } from "./helpers/listen.js";
+import { createApp } from "../../src/app.js";
+import { createVerifier } from "../../src/clerk/verify.js";
+import { MAX_BODY_BYTES } from "../../src/http/clerk-webhook.js";
+import { createLogger } from "../../src/logger.js";
+import { clerkEvent, clerkUser, newUserId, type SignedDelivery, signDelivery } from "../helpers/clerk.js";
+import { drivers } from "../helpers/database.js";
+import { expectRejected } from "../helpers/expect-error.js";
+import { createHarness, describeResponse, type Harness } from "../helpers/harness.js";
+import { type Listening, listen, postChunked } from "../helpers/listen.js";
 
 interface Vector {
   name: string;
@@ -21,7 +21,7 @@ interface Vector {
   signature: string;
 }
 const known = JSON.parse(
-  readFileSync(new URL("./fixtures/svix-known-answer-vectors.json", import.meta.url), "utf8"),
+  readFileSync(new URL("../fixtures/svix-known-answer-vectors.json", import.meta.url), "utf8"),
 ) as {
   vectors: Vector[];
   negative_examples: { header_entries_that_do_not_match: string[] }[];

@@ -1,9 +1,9 @@
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { clerkEvent, clerkUser, newSvixId, newUserId, signDelivery } from "./helpers/clerk.js";
-import { createPostgresDatabase, testDatabaseUrl, testPoolerUrl, throughPooler } from "./helpers/database.js";
-import { healthStatus, type ServiceProcess, startService, waitForHealth } from "./helpers/service-process.js";
-import { startTcpProxy, type TcpProxy } from "./helpers/tcp-proxy.js";
+import { clerkEvent, clerkUser, newSvixId, newUserId, signDelivery } from "../helpers/clerk.js";
+import { createPostgresDatabase, testDatabaseUrl, testPoolerUrl, throughPooler } from "../helpers/database.js";
+import { healthStatus, type ServiceProcess, startService, waitForHealth } from "../helpers/service-process.js";
+import { startTcpProxy, type TcpProxy } from "../helpers/tcp-proxy.js";
 
 /** Deliveries in flight at once, like Svix working through a backlog. */
 const CONCURRENCY = 12;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { clerkEvent, clerkUser, newUserId } from "./helpers/clerk.js";
-import { drivers, type Query } from "./helpers/database.js";
-import { createHarness, describeResponse, type Harness } from "./helpers/harness.js";
+import { clerkEvent, clerkUser, newUserId } from "../helpers/clerk.js";
+import { drivers, type Query } from "../helpers/database.js";
+import { createHarness, describeResponse, type Harness } from "../helpers/harness.js";
 
 /** Supabase's Data API runs each request as `anon` or `authenticated` with the token's claims in request.jwt.claims. */
 describe.each(drivers())("row-level security on $name", ({ open }) => {

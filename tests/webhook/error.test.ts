@@ -2,14 +2,18 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, onTestFinished, test } from "vitest";
-import { createApp } from "../src/app.js";
-import { openPglite } from "../src/db/client.js";
-import { createLogger } from "../src/logger.js";
-import { clerkEvent, clerkUser, newSvixId, newUserId, signDelivery, TEST_SECRET } from "./helpers/clerk.js";
-import { drivers, openUnreachablePostgres } from "./helpers/database.js";
-import { expectError, expectRejected } from "./helpers/expect-error.js";
-import { createHarness, describeResponse, type Harness } from "./helpers/harness.js";
-import { openLockHolder, terminateServiceBackends, waitForServiceBackendBlocked } from "./helpers/postgres-backends.js";
+import { createApp } from "../../src/app.js";
+import { openPglite } from "../../src/db/client.js";
+import { createLogger } from "../../src/logger.js";
+import { clerkEvent, clerkUser, newSvixId, newUserId, signDelivery, TEST_SECRET } from "../helpers/clerk.js";
+import { drivers, openUnreachablePostgres } from "../helpers/database.js";
+import { expectError, expectRejected } from "../helpers/expect-error.js";
+import { createHarness, describeResponse, type Harness } from "../helpers/harness.js";
+import {
+  openLockHolder,
+  terminateServiceBackends,
+  waitForServiceBackendBlocked,
+} from "../helpers/postgres-backends.js";
 
 type Json = Record<string, unknown>;
 

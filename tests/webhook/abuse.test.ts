@@ -1,11 +1,11 @@
 import { connect } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { DELIVERY_OUTCOME_LABELS, DELIVERY_TYPE_LABELS } from "../src/metrics.js";
-import { clerkEvent, clerkUser, signDelivery } from "./helpers/clerk.js";
-import { drivers } from "./helpers/database.js";
-import { createHarness, type Harness } from "./helpers/harness.js";
-import { type Listening, listen } from "./helpers/listen.js";
+import { DELIVERY_OUTCOME_LABELS, DELIVERY_TYPE_LABELS } from "../../src/metrics.js";
+import { clerkEvent, clerkUser, signDelivery } from "../helpers/clerk.js";
+import { drivers } from "../helpers/database.js";
+import { createHarness, type Harness } from "../helpers/harness.js";
+import { type Listening, listen } from "../helpers/listen.js";
 
 const seriesOf = (text: string, name: string) => text.split("\n").filter((line) => line.startsWith(`${name}{`));
 

@@ -1,12 +1,12 @@
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
-import { type ClerkDirectoryOptions, createClerkDirectory } from "../src/clerk/backend-api.js";
-import { parseClerkEvent } from "../src/clerk/events.js";
-import { createRequestBudget } from "../src/clerk/request-budget.js";
-import { applyClerkEvent } from "../src/provisioning/apply-clerk-event.js";
-import { type ReconcileOptions, reconcile as reconcileUsers } from "../src/sync/sync.js";
-import { type FakeClerkApi, startFakeClerkApi, TEST_CLERK_SECRET_KEY } from "../support/fake-clerk-api.js";
-import { clerkUser, newSvixId, type UserOptions } from "./helpers/clerk.js";
-import { drivers, type TestDatabase } from "./helpers/database.js";
+import { type ClerkDirectoryOptions, createClerkDirectory } from "../../src/clerk/backend-api.js";
+import { parseClerkEvent } from "../../src/clerk/events.js";
+import { createRequestBudget } from "../../src/clerk/request-budget.js";
+import { applyClerkEvent } from "../../src/provisioning/apply-clerk-event.js";
+import { type ReconcileOptions, reconcile as reconcileUsers } from "../../src/sync/sync.js";
+import { type FakeClerkApi, startFakeClerkApi, TEST_CLERK_SECRET_KEY } from "../../support/fake-clerk-api.js";
+import { clerkUser, newSvixId, type UserOptions } from "../helpers/clerk.js";
+import { drivers, type TestDatabase } from "../helpers/database.js";
 
 /**
  * The sync's paging with several listing requests in flight (src/provisioning/paging.ts), in process: the exported

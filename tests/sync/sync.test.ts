@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
-import { parseClerkEvent } from "../src/clerk/events.js";
-import { applyClerkEvent } from "../src/provisioning/apply-clerk-event.js";
-import { type FakeClerkApi, startFakeClerkApi, TEST_CLERK_SECRET_KEY } from "../support/fake-clerk-api.js";
-import { clerkUser, newUserId, type UserOptions } from "./helpers/clerk.js";
+import { parseClerkEvent } from "../../src/clerk/events.js";
+import { applyClerkEvent } from "../../src/provisioning/apply-clerk-event.js";
+import { type FakeClerkApi, startFakeClerkApi, TEST_CLERK_SECRET_KEY } from "../../support/fake-clerk-api.js";
+import { clerkUser, newUserId, type UserOptions } from "../helpers/clerk.js";
 import {
   type CliDatabase,
   type CliResult,
@@ -11,7 +11,7 @@ import {
   jsonOf,
   runCli,
   startCli,
-} from "./helpers/cli.js";
+} from "../helpers/cli.js";
 
 /** `npm run sync -- --json`'s summary. */
 interface Summary {
@@ -237,7 +237,7 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
         if (listed === 4) return { status: 500 };
         return undefined;
       };
-      // One request at a time, to follow one request's retries (tests/sync-paging.test.ts has a 429 storm).
+      // One request at a time, to follow one request's retries (tests/sync/paging.test.ts has a 429 storm).
       const result = await sync(["--progress", "lines", "--concurrency", "1"]);
       expectExit(result, 0);
       expect(jsonOf<Summary>(result)).toMatchObject({ status: "completed", created: 14, listed: 14 });
@@ -337,7 +337,7 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
         return undefined;
       };
       // One request at a time: page 3 is asked for only once page 2 is in, so that it is applied when interrupted
-      // (with several in flight, see tests/sync-paging.test.ts).
+      // (with several in flight, see tests/sync/paging.test.ts).
       const cli = startCli("sync", ["--json", "--page-size", String(PAGE), "--concurrency", "1"], env());
       await vi.waitFor(() => expect(held).toBe(true), { timeout: 30_000, interval: 50 });
       cli.child.kill("SIGINT");

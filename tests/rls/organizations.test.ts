@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { clerkEvent, newUserId } from "./helpers/clerk.js";
-import { clerkMembership, clerkOrganization, newOrganizationId } from "./helpers/clerk-organizations.js";
-import { drivers, type Query } from "./helpers/database.js";
-import { createHarness, describeResponse, type Harness } from "./helpers/harness.js";
+import { clerkEvent, newUserId } from "../helpers/clerk.js";
+import { clerkMembership, clerkOrganization, newOrganizationId } from "../helpers/clerk-organizations.js";
+import { drivers, type Query } from "../helpers/database.js";
+import { createHarness, describeResponse, type Harness } from "../helpers/harness.js";
 
 /** Members read their organizations and who else is in them; nobody writes; anon reads nothing. */
 describe.each(drivers())("organization row-level security on $name", ({ open }) => {

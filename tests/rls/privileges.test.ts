@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { drivers, type Query, type TestDatabase } from "./helpers/database.js";
+import { drivers, type Query, type TestDatabase } from "../helpers/database.js";
 
 /**
  * What a Supabase project sets up before our first migration: the roles, and default privileges that grant anon and

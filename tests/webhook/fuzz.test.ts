@@ -1,8 +1,8 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { clerkEvent, clerkUser, newSvixId, newUserId, signDelivery, TEST_SECRET } from "./helpers/clerk.js";
-import { drivers } from "./helpers/database.js";
-import { createHarness, type Harness } from "./helpers/harness.js";
+import { clerkEvent, clerkUser, newSvixId, newUserId, signDelivery, TEST_SECRET } from "../helpers/clerk.js";
+import { drivers } from "../helpers/database.js";
+import { createHarness, type Harness } from "../helpers/harness.js";
 
 /** Property-based abuse of POST /webhooks/clerk: bounded in runs, seeded by fast-check (the seed is printed on failure). */
 const RUNS = 150;

@@ -1,14 +1,14 @@
 import { randomBytes } from "node:crypto";
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { createApp } from "../src/app.js";
-import { MAX_CLERK_ID_LENGTH, MAX_EMAIL_LENGTH } from "../src/clerk/events.js";
-import { MAX_SVIX_ID_LENGTH } from "../src/clerk/verify.js";
-import { createLogger } from "../src/logger.js";
-import { clerkEvent, clerkUser, newSvixId, signDelivery, TEST_SECRET } from "./helpers/clerk.js";
-import { drivers } from "./helpers/database.js";
-import { expectRejected } from "./helpers/expect-error.js";
-import { createHarness, describeResponse, type Harness } from "./helpers/harness.js";
+import { createApp } from "../../src/app.js";
+import { MAX_CLERK_ID_LENGTH, MAX_EMAIL_LENGTH } from "../../src/clerk/events.js";
+import { MAX_SVIX_ID_LENGTH } from "../../src/clerk/verify.js";
+import { createLogger } from "../../src/logger.js";
+import { clerkEvent, clerkUser, newSvixId, signDelivery, TEST_SECRET } from "../helpers/clerk.js";
+import { drivers } from "../helpers/database.js";
+import { expectRejected } from "../helpers/expect-error.js";
+import { createHarness, describeResponse, type Harness } from "../helpers/harness.js";
 
 type Json = Record<string, unknown>;
 
