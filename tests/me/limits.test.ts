@@ -4,19 +4,13 @@ import { createLookupCache } from "../../src/accounts/lookup-cache.js";
 import { createApp } from "../../src/app.js";
 import { MAX_ME_BODY_BYTES } from "../../src/http/me.js";
 import { createLogger } from "../../src/logger.js";
-import { clerkEvent, clerkUser, TEST_SECRET, type UserOptions } from "../helpers/clerk.js";
-import {
-  clerkOptions,
-  createSessionSigner,
-  type FakeClerkApi,
-  type SessionSigner,
-  startFakeClerkApi,
-  TEST_CLERK_SECRET_KEY,
-} from "../helpers/clerk-session.js";
+import { clerkEvent, clerkUser, TEST_SECRET } from "../helpers/clerk.js";
+import { clerkOptions } from "../helpers/clerk-session.js";
 import { drivers } from "../helpers/database.js";
 import { expectError } from "../helpers/expect-error.js";
-import { createHarness, describeResponse, type Harness } from "../helpers/harness.js";
+import { describeResponse } from "../helpers/harness.js";
 import { type Listening, listen } from "../helpers/listen.js";
+import { bearer, type MeHarness, openMeHarness } from "../helpers/me-harness.js";
 
 /**
  * PATCHes `totalBytes` to `url` in 1 MiB writes of one reused buffer (the client holds 1 MiB, whatever the size),
@@ -70,33 +64,22 @@ function patchHuge(
 }
 
 describe.each(drivers())("/v1/me limits on $name", ({ open }) => {
-  let h: Harness;
-  let api: FakeClerkApi;
-  let signer: SessionSigner;
+  let h: MeHarness;
   let server: Listening;
   beforeAll(async () => {
-    signer = createSessionSigner();
-    api = await startFakeClerkApi();
-    h = createHarness(await open(), { clerk: clerkOptions(signer, api) });
+    h = await openMeHarness(await open());
     server = await listen(h.app.fetch);
   });
   afterAll(async () => {
     await server?.close();
     await h?.close();
-    await api?.close();
   });
 
-  const signUp = (options: UserOptions = {}) => {
-    const user = clerkUser(options);
-    const id = user.id as string;
-    api.users.set(id, user);
-    return { id, token: signer.token({ sub: id }) };
-  };
   const workspaceName = async (id: string) =>
     (await h.database.query<{ name: string }>("SELECT name FROM workspaces WHERE user_id = $1", [id]))[0]?.name;
 
   test("PATCH /v1/me/workspace over 64 KiB: 413, in-process, with Content-Length", async () => {
-    const { id, token } = signUp();
+    const { id, token } = h.signUp();
     expect((await h.app.request("/v1/me", { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
     const body = JSON.stringify({ name: "x".repeat(MAX_ME_BODY_BYTES) });
     const res = await h.app.request("/v1/me/workspace", {
@@ -116,7 +99,7 @@ describe.each(drivers())("/v1/me limits on $name", ({ open }) => {
     ["with Content-Length", true],
     ["streamed (chunked)", false],
   ])("a 200 MB PATCH %s over a socket: 413, and RSS grows by far less than the body", async (_, declareLength) => {
-    const { id, token } = signUp();
+    const { id, token } = h.signUp();
     const before = process.memoryUsage.rss();
     const { status, body, peakRss } = await patchHuge(server.url, token, 200 * 1024 * 1024, declareLength);
     const grownMb = (peakRss - before) / 1024 / 1024;
@@ -130,7 +113,7 @@ describe.each(drivers())("/v1/me limits on $name", ({ open }) => {
   });
 
   test("a body just under the limit is read and validated as before", async () => {
-    const { token } = signUp();
+    const { token } = h.signUp();
     const body = JSON.stringify({ name: "x".repeat(MAX_ME_BODY_BYTES - 20) });
     const res = await h.app.request("/v1/me/workspace", {
       method: "PATCH",
@@ -140,37 +123,43 @@ describe.each(drivers())("/v1/me limits on $name", ({ open }) => {
     expect(res.status, await describeResponse(res)).toBe(422);
   });
 
-  const me = (token: string) => h.app.request("/v1/me", { headers: { authorization: `Bearer ${token}` } });
-  const lookupsOf = (id: string) => api.lookups.filter((looked) => looked === id).length;
+  const lookupsOf = (id: string) => h.api.lookups.filter((looked) => looked === id).length;
 
-  test("a phone-only user: 50 concurrent and 50 sequential /v1/me ask Clerk once; a webhook for it ends that", async () => {
-    const { id, token } = signUp({ email: null, updatedAt: 1_000 });
-    const concurrent = await Promise.all(Array.from({ length: 50 }, () => me(token)));
+  test("a phone-only user: 50 concurrent and 50 sequential /v1/me ask Clerk once", async () => {
+    const { id, token } = h.signUp({ email: null, updatedAt: 1_000 });
+    const concurrent = await Promise.all(Array.from({ length: 50 }, () => h.me(token)));
     for (const res of concurrent) await expectError(res, 409, "user_not_provisionable");
-    for (let i = 0; i < 50; i++) await expectError(await me(token), 409, "user_not_provisionable");
+    for (let i = 0; i < 50; i++) await expectError(await h.me(token), 409, "user_not_provisionable");
     console.info(`Clerk lookups for 50 concurrent + 50 sequential /v1/me of a phone-only user: ${lookupsOf(id)}`);
     expect(lookupsOf(id)).toBe(1);
+  });
 
-    // A webhook for the user (still without an e-mail) makes the next request ask again: Clerk has one by now.
+  test("a webhook for a phone-only user ends what was remembered: the next /v1/me asks Clerk again", async () => {
+    const { id, token } = h.signUp({ email: null, updatedAt: 1_000 });
+    await expectError(await h.me(token), 409, "user_not_provisionable");
+    await expectError(await h.me(token), 409, "user_not_provisionable");
+    expect(lookupsOf(id)).toBe(1);
+    // The webhook's user is still without an e-mail; by the next request, Clerk has one.
     const stillPhoneOnly = clerkUser({ id, email: null, updatedAt: 2_000 });
     expect((await h.deliver(clerkEvent("user.updated", stillPhoneOnly))).status).toBe(200);
-    api.users.set(id, clerkUser({ id, email: `${id.toLowerCase()}@example.com`, updatedAt: 3_000 }));
-    const res = await me(token);
+    h.api.users.set(id, clerkUser({ id, email: `${id.toLowerCase()}@example.com`, updatedAt: 3_000 }));
+    const res = await h.me(token);
     expect(res.status, await describeResponse(res)).toBe(200);
     expect(lookupsOf(id)).toBe(2);
   });
 
   test("after a user.updated webhook with an e-mail, the next /v1/me answers the provisioned account", async () => {
-    const { id, token } = signUp({ email: null, updatedAt: 1_000 });
-    await expectError(await me(token), 409, "user_not_provisionable");
+    const { id, token } = h.signUp({ email: null, updatedAt: 1_000 });
+    await expectError(await h.me(token), 409, "user_not_provisionable");
     const email = `${id.toLowerCase()}@example.com`;
     const res = await h.deliver(clerkEvent("user.updated", clerkUser({ id, email, updatedAt: 2_000 })));
     expect(await res.json()).toMatchObject({ outcome: "provisioned" });
-    const answer = await me(token);
+    const answer = await h.me(token);
     expect(answer.status, await describeResponse(answer)).toBe(200);
     expect(await answer.json()).toMatchObject({ user: { id, email } });
     expect(lookupsOf(id)).toBe(1);
   });
+
   test.each([
     ["../x"],
     ["user_a/../../v1/users"],
@@ -180,34 +169,36 @@ describe.each(drivers())("/v1/me limits on $name", ({ open }) => {
     [`user_${"a".repeat(100)}`],
     ["org_2abc"],
   ])("a signed token whose sub is %j: 401, Clerk is not asked, nothing written", async (sub) => {
-    const before = { lookups: api.requests.length, counts: await h.counts() };
-    const res = await me(signer.token({ sub }));
+    const before = { lookups: h.api.requests.length, counts: await h.counts() };
+    const res = await h.me(h.signer.token({ sub }));
     await expectError(res, 401, "unauthenticated");
     expect(res.headers.get("www-authenticate")).toMatch(/^Bearer/);
-    expect(api.requests.length).toBe(before.lookups);
+    expect(h.api.requests.length).toBe(before.lookups);
     expect(await h.counts()).toEqual(before.counts);
   });
 
-  test("a pending session (sts: pending) is signed out by default, signed in with acceptPendingSessions", async () => {
-    const { id } = signUp();
-    const token = signer.token({ sub: id, sts: "pending", v: 2 });
-    const before = api.requests.length;
-    await expectError(await me(token), 401, "unauthenticated");
-    expect(api.requests.length).toBe(before);
-    const clerk = { jwtKey: signer.publicKeyPem, secretKey: TEST_CLERK_SECRET_KEY, apiUrl: api.url };
+  test("a pending session (sts: pending) is signed out by default, Clerk not asked; an active one is signed in", async () => {
+    const { id } = h.signUp();
+    const before = h.api.requests.length;
+    await expectError(await h.me(h.signer.token({ sub: id, sts: "pending", v: 2 })), 401, "unauthenticated");
+    expect(h.api.requests.length).toBe(before);
+    expect((await h.me(h.signer.token({ sub: id, sts: "active", v: 2 }))).status).toBe(200);
+  });
+
+  test("a pending session is signed in with acceptPendingSessions", async () => {
+    const { id } = h.signUp();
     const lenient = createApp({
       db: h.database.db,
       webhookSigningSecret: TEST_SECRET,
       logger: createLogger("silent"),
-      clerk: { ...clerk, acceptPendingSessions: true },
+      clerk: { ...clerkOptions(h.signer, h.api), acceptPendingSessions: true },
     });
-    const res = await lenient.request("/v1/me", { headers: { authorization: `Bearer ${token}` } });
+    const res = await lenient.request("/v1/me", { headers: bearer(h.signer.token({ sub: id, sts: "pending", v: 2 })) });
     expect(res.status, await describeResponse(res)).toBe(200);
-    expect((await me(signer.token({ sub: id, sts: "active", v: 2 }))).status).toBe(200);
   });
 });
 
-test("the lookup cache forgets 'not provisionable' after its time, and never remembers a run a webhook outdated", async () => {
+test("the lookup cache forgets 'not provisionable' after its time", async () => {
   let clock = 0;
   const cache = createLookupCache({ ttlMs: 60_000, now: () => clock });
   await cache.shared("user_a", async () => ({ kind: "unprovisionable" }));
@@ -216,7 +207,10 @@ test("the lookup cache forgets 'not provisionable' after its time, and never rem
   expect(cache.isUnprovisionable("user_a")).toBe(true);
   clock = 60_000;
   expect(cache.isUnprovisionable("user_a")).toBe(false);
+});
 
+test("the lookup cache never remembers a lookup a webhook outdated while it ran", async () => {
+  const cache = createLookupCache({ ttlMs: 60_000, now: () => 0 });
   let finish: (value: { kind: string }) => void = () => {};
   const running = cache.shared("user_b", () => new Promise<{ kind: string }>((resolve) => (finish = resolve)));
   const joined = cache.shared("user_b", async () => ({ kind: "found" }));

@@ -1,16 +1,10 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { clerkEvent, clerkUser } from "../helpers/clerk.js";
+import { clerkEvent } from "../helpers/clerk.js";
 import { clerkMembership, clerkOrganization, newOrganizationId } from "../helpers/clerk-organizations.js";
-import {
-  clerkOptions,
-  createSessionSigner,
-  type FakeClerkApi,
-  type SessionSigner,
-  startFakeClerkApi,
-} from "../helpers/clerk-session.js";
 import { drivers } from "../helpers/database.js";
-import { createHarness, describeResponse, type Harness } from "../helpers/harness.js";
+import { describeResponse } from "../helpers/harness.js";
+import { type MeHarness, openMeHarness } from "../helpers/me-harness.js";
 
 interface MeBody {
   user: { id: string };
@@ -18,21 +12,14 @@ interface MeBody {
 }
 
 describe.each(drivers())("/v1/me organizations on $name", ({ open }) => {
-  let h: Harness;
-  let api: FakeClerkApi;
-  let signer: SessionSigner;
+  let h: MeHarness;
   beforeAll(async () => {
-    signer = createSessionSigner();
-    api = await startFakeClerkApi();
-    h = createHarness(await open(), { clerk: clerkOptions(signer, api) });
+    h = await openMeHarness(await open());
   });
-  afterAll(async () => {
-    await h?.close();
-    await api?.close();
-  });
+  afterAll(() => h?.close());
 
   const me = async (token: string): Promise<MeBody> => {
-    const res = await h.app.request("/v1/me", { headers: { authorization: `Bearer ${token}` } });
+    const res = await h.me(token);
     expect(res.status, await describeResponse(res)).toBe(200);
     return (await res.json()) as MeBody;
   };
@@ -43,9 +30,7 @@ describe.each(drivers())("/v1/me organizations on $name", ({ open }) => {
   };
   /** A user provisioned by its webhook, known to (fake) Clerk. */
   const signedUp = async () => {
-    const user = clerkUser();
-    const id = user.id as string;
-    api.users.set(id, user);
+    const { id, user } = h.signUp();
     expect(await deliver("user.created", user)).toBe("provisioned");
     return id;
   };
@@ -53,8 +38,8 @@ describe.each(drivers())("/v1/me organizations on $name", ({ open }) => {
   const inClerk = (userId: string, role = "org:admin", name = "New Team") => {
     const organization = clerkOrganization({ name, updatedAt: 1_700_000_000_500 });
     const membership = clerkMembership({ organizationId: organization.id as string, userId, role, organization });
-    api.organizations.set(organization.id as string, organization);
-    api.memberships.set(membership.id as string, membership);
+    h.api.organizations.set(organization.id as string, organization);
+    h.api.memberships.set(membership.id as string, membership);
     return { organization, membership, id: organization.id as string };
   };
   const stored = async (organizationId: string) =>
@@ -84,7 +69,7 @@ describe.each(drivers())("/v1/me organizations on $name", ({ open }) => {
        WHEN (NEW.organization_id = '${team.id}') EXECUTE FUNCTION fail_twice()`,
     );
     try {
-      const body = await me(signer.token({ sub: userId, o: { id: team.id } }));
+      const body = await me(h.signer.token({ sub: userId, o: { id: team.id } }));
       expect(body.organizations.map((o) => [o.id, o.role])).toEqual([[team.id, "org:admin"]]);
       expect(await h.database.query("SELECT last_value::int AS n FROM jit_attempts")).toEqual([{ n: 3 }]);
       expect(await stored(team.id)).toEqual({ organizations: 1, memberships: 1 });
@@ -103,7 +88,7 @@ describe.each(drivers())("/v1/me organizations on $name", ({ open }) => {
       await deliver("organization.created", team.organization);
       await deliver("organizationMembership.created", team.membership);
     }
-    const body = await me(signer.token({ sub: userId }));
+    const body = await me(h.signer.token({ sub: userId }));
     expect(body.organizations).toEqual([
       {
         id: a.id,
@@ -120,12 +105,12 @@ describe.each(drivers())("/v1/me organizations on $name", ({ open }) => {
         role: "org:member",
       },
     ]);
-    expect(api.organizationLookups).not.toContain(a.id);
+    expect(h.api.organizationLookups).not.toContain(a.id);
   });
 
   test("a user with no organization gets an empty list", async () => {
     const userId = await signedUp();
-    expect((await me(signer.token({ sub: userId }))).organizations).toEqual([]);
+    expect((await me(h.signer.token({ sub: userId }))).organizations).toEqual([]);
   });
 
   test.each([
@@ -136,11 +121,11 @@ describe.each(drivers())("/v1/me organizations on $name", ({ open }) => {
     async (_, claims) => {
       const userId = await signedUp();
       const team = inClerk(userId);
-      const body = await me(signer.token({ sub: userId, ...claims(team.id) }));
+      const body = await me(h.signer.token({ sub: userId, ...claims(team.id) }));
       expect(body.organizations).toEqual([
         expect.objectContaining({ id: team.id, name: "New Team", role: "org:admin" }),
       ]);
-      expect(api.organizationLookups.filter((id) => id === team.id)).toHaveLength(1);
+      expect(h.api.organizationLookups.filter((id) => id === team.id)).toHaveLength(1);
       expect(await deliver("organization.created", team.organization)).toBe("stale");
       expect(await deliver("organizationMembership.created", team.membership)).toBe("stale");
       const deliveries = await h.database.query<{ delivery_id: string }>(
@@ -149,20 +134,24 @@ describe.each(drivers())("/v1/me organizations on $name", ({ open }) => {
       );
       expect(deliveries.map((d) => d.delivery_id)).toEqual([`jit:${team.id}:1700000000500`]);
       // Stored now: asked once only.
-      await me(signer.token({ sub: userId, ...claims(team.id) }));
-      expect(api.organizationLookups.filter((id) => id === team.id)).toHaveLength(1);
+      await me(h.signer.token({ sub: userId, ...claims(team.id) }));
+      expect(h.api.organizationLookups.filter((id) => id === team.id)).toHaveLength(1);
     },
   );
 
-  test("an active organization Clerk no longer has, or a deleted one, is not stored", async () => {
+  test("an active organization Clerk no longer has is not stored", async () => {
     const userId = await signedUp();
     const gone = newOrganizationId();
-    expect((await me(signer.token({ sub: userId, o: { id: gone } }))).organizations).toEqual([]);
+    expect((await me(h.signer.token({ sub: userId, o: { id: gone } }))).organizations).toEqual([]);
     expect(await stored(gone)).toEqual({ organizations: 0, memberships: 0 });
+  });
+
+  test("an active organization deleted here is not fetched from Clerk again", async () => {
+    const userId = await signedUp();
     const team = inClerk(userId);
     await deliver("organization.deleted", { id: team.id, object: "organization", deleted: true });
-    expect((await me(signer.token({ sub: userId, o: { id: team.id } }))).organizations).toEqual([]);
-    expect(api.organizationLookups).not.toContain(team.id);
+    expect((await me(h.signer.token({ sub: userId, o: { id: team.id } }))).organizations).toEqual([]);
+    expect(h.api.organizationLookups).not.toContain(team.id);
   });
 
   test("the race: webhooks and /v1/me for a brand-new organization at once, many rounds: one organization, one membership", async () => {
@@ -177,7 +166,7 @@ describe.each(drivers())("/v1/me organizations on $name", ({ open }) => {
       );
     const teams = new Map<string, ReturnType<typeof inClerk>>();
     // Half the rounds start the webhooks when Clerk is asked, so that they and the just-in-time writes meet.
-    api.onOrganizationLookup = async (organizationId) => {
+    h.api.onOrganizationLookup = async (organizationId) => {
       const team = teams.get(organizationId);
       if (team) webhooks.push(sendWebhooks(team));
     };
@@ -187,7 +176,7 @@ describe.each(drivers())("/v1/me organizations on $name", ({ open }) => {
         const team = inClerk(userId);
         if (round % 2 === 1) teams.set(team.id, team);
         else webhooks.push(sendWebhooks(team));
-        const token = signer.token({ sub: userId, o: { id: team.id } });
+        const token = h.signer.token({ sub: userId, o: { id: team.id } });
         const answers = await Promise.all(Array.from({ length: 3 }, () => jitter(4).then(() => me(token))));
         for (const answer of answers) {
           expect(answer.organizations.map((o) => o.id)).toEqual([team.id]);
@@ -196,7 +185,7 @@ describe.each(drivers())("/v1/me organizations on $name", ({ open }) => {
         expect(await stored(team.id)).toEqual({ organizations: 1, memberships: 1 });
       }
     } finally {
-      api.onOrganizationLookup = undefined;
+      h.api.onOrganizationLookup = undefined;
     }
   });
 });
