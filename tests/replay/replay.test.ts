@@ -1,9 +1,13 @@
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
-import { parseClerkEvent } from "../../src/clerk/events.js";
-import { applyClerkEvent } from "../../src/provisioning/apply-clerk-event.js";
-import { type FakeClerkApi, startFakeClerkApi, TEST_CLERK_SECRET_KEY } from "../../support/fake-clerk-api.js";
 import { clerkUser, newSvixId, type UserOptions } from "../helpers/clerk.js";
-import { type CliDatabase, type CliResult, cliDatabases, describeRun, jsonOf, runCli } from "../helpers/cli.js";
+import { cliDatabases, expectExit, jsonOf, runCli } from "../helpers/cli.js";
+import {
+  applyEvent,
+  type ClerkEventInput,
+  type ClerkJson,
+  type CommandHarness,
+  openCommandHarness,
+} from "../helpers/sync-harness.js";
 
 interface ReplaySummary {
   dryRun: boolean;
@@ -13,58 +17,43 @@ interface ReplaySummary {
   deliveries: { deliveryId: string; userId: string; before: string; after: string }[];
 }
 
-type UserJson = Record<string, unknown> & { id: string };
-
 const TIMEOUT = 120_000;
 
 describe.each(cliDatabases())("npm run replay on $name", ({ name, open }) => {
-  let api: FakeClerkApi;
-  let database: CliDatabase;
+  let h: CommandHarness;
   beforeEach(async () => {
-    api = await startFakeClerkApi();
-    database = await open();
+    h = await openCommandHarness(await open());
   });
-  afterEach(async () => {
-    await api?.close();
-    await database?.close();
-  });
+  afterEach(() => h?.close());
 
-  const user = (options: UserOptions = {}): UserJson => {
+  const user = (options: UserOptions = {}): ClerkJson => {
     const raw = clerkUser(options);
     return { ...raw, id: raw.id as string };
   };
   /** Clerk's current state of a user. */
-  const inClerk = (json: UserJson) => api.users.set(json.id, json);
-  const env = (extra: Record<string, string> = {}) => ({
-    ...database.env,
-    CLERK_SECRET_KEY: TEST_CLERK_SECRET_KEY,
-    CLERK_API_URL: api.url,
-    ...extra,
-  });
+  const inClerk = (json: ClerkJson) => h.api.users.set(json.id, json);
   const replay = (args: string[] = [], extra: Record<string, string> = {}) =>
-    runCli("replay", ["--json", ...args], env(extra));
-  const expectExit = (result: CliResult, code: number) => expect(result.code, describeRun(result)).toBe(code);
+    runCli("replay", ["--json", ...args], h.env(extra));
   /** Webhook deliveries through the service's code; each one's svix id and outcome. */
-  const deliver = (...events: [type: string, data: Record<string, unknown>][]) =>
-    database.withDb(async (db) => {
+  const deliver = (...events: ClerkEventInput[]) =>
+    h.database.withDb(async (db) => {
       const out: { svixId: string; outcome: string }[] = [];
-      for (const [type, data] of events) {
+      for (const event of events) {
         const svixId = newSvixId();
-        const event = parseClerkEvent({ type, data });
-        out.push({ svixId, outcome: await applyClerkEvent(db, { deliveryId: svixId, receivedAt: new Date(), event }) });
+        out.push({ svixId, outcome: await applyEvent(db, event, svixId) });
       }
       return out;
     });
   const deliveryRow = async (svixId: string) =>
     (
-      await database.query<{ outcome: string; reason: string | null; replayed: boolean }>(
+      await h.database.query<{ outcome: string; reason: string | null; replayed: boolean }>(
         "SELECT outcome, reason, replayed_at IS NOT NULL AS replayed FROM clerk_deliveries WHERE delivery_id = $1",
         [svixId],
       )
     )[0];
   const account = async (id: string) =>
     (
-      await database.query<{ email: string; username: string; workspaces: number }>(
+      await h.database.query<{ email: string; username: string; workspaces: number }>(
         `SELECT u.email, u.username, (SELECT count(*)::int FROM workspaces w WHERE w.user_id = u.id) AS workspaces
          FROM users u WHERE u.id = $1`,
         [id],
@@ -99,9 +88,9 @@ describe.each(cliDatabases())("npm run replay on $name", ({ name, open }) => {
         replayed: true,
       });
       // The Backend API was asked for the users by id, 100 at most per request.
-      expect(api.requests.find((r) => r.path === "/v1/users")?.query.getAll("user_id")).toEqual([noEmail.id]);
+      expect(h.api.requests.find((r) => r.path === "/v1/users")?.query.getAll("user_id")).toEqual([noEmail.id]);
 
-      const again = await runCli("replay", [], env());
+      const again = await runCli("replay", [], h.env());
       expectExit(again, 0);
       expect(again.stdout).toBe("replay: no skipped or failed deliveries to replay\n");
     },
@@ -115,9 +104,9 @@ describe.each(cliDatabases())("npm run replay on $name", ({ name, open }) => {
       const noEmail = user({ email: null, updatedAt: 100 });
       const [skipped] = await deliver(["user.created", noEmail]);
       inClerk(user({ id: noEmail.id, email: "taken@example.com", updatedAt: 200 }));
-      api.beforeAnswer = async (request) => {
+      h.api.beforeAnswer = async (request) => {
         if (request.path !== "/v1/users") return;
-        await database.query(
+        await h.database.query(
           "UPDATE clerk_deliveries SET outcome = 'provisioned', reason = NULL, replayed_at = now() WHERE delivery_id = $1",
           [skipped?.svixId],
         );
@@ -180,11 +169,11 @@ describe.each(cliDatabases())("npm run replay on $name", ({ name, open }) => {
       });
       expect(await deliveryRow(c?.svixId as string)).toEqual({ outcome: "stale", reason: null, replayed: true });
       expect(await account(deletedHere.id)).toBeUndefined();
-      expect(await database.query("SELECT first_name FROM users WHERE id = $1", [newerStored.id])).toEqual([
+      expect(await h.database.query("SELECT first_name FROM users WHERE id = $1", [newerStored.id])).toEqual([
         { first_name: "Newer" },
       ]);
 
-      const human = await runCli("replay", [], env());
+      const human = await runCli("replay", [], h.env());
       expectExit(human, 4);
       expect(human.stdout).toMatch(/^replay completed: 2 deliveries$/m);
       expect(human.stdout).toMatch(/2 still not provisioned: fix the cause shown/);
@@ -192,8 +181,16 @@ describe.each(cliDatabases())("npm run replay on $name", ({ name, open }) => {
     TIMEOUT,
   );
 
+  /** A delivery skipped for want of an e-mail, whose user has one in Clerk by now. */
+  const fixable = async () => {
+    const noEmail = user({ email: null });
+    const [skipped] = await deliver(["user.created", noEmail]);
+    inClerk(user({ id: noEmail.id, updatedAt: 2_000_000_000_000 }));
+    return skipped?.svixId as string;
+  };
+
   test(
-    "--id replays that delivery only; an unknown id or one that is not skipped or failed exits 2 with a message",
+    "--id replays that delivery only",
     async () => {
       const first = user({ email: null });
       const second = user({ email: null });
@@ -210,18 +207,31 @@ describe.each(cliDatabases())("npm run replay on $name", ({ name, open }) => {
         replayed: false,
       });
       expect(await account(second.id)).toBeUndefined();
-
-      const unknown = await replay(["--id", "msg_nope"]);
-      expectExit(unknown, 2);
-      expect(unknown.stderr).toBe("replay: no delivery msg_nope in clerk_deliveries\n");
-      const done = await replay(["--id", one?.svixId as string]);
-      expectExit(done, 2);
-      expect(done.stderr).toMatch(/is provisioned: only skipped and failed deliveries are replayed/);
-      const usage = await replay(["--id"]);
-      expectExit(usage, 2);
     },
     TIMEOUT,
   );
+
+  test("--id of a delivery that is not recorded exits 2 naming it", async () => {
+    const unknown = await replay(["--id", "msg_nope"]);
+    expectExit(unknown, 2);
+    expect(unknown.stderr).toBe("replay: no delivery msg_nope in clerk_deliveries\n");
+  });
+
+  test(
+    "--id of a delivery replay has provisioned exits 2: only skipped and failed deliveries are replayed",
+    async () => {
+      const svixId = await fixable();
+      expectExit(await replay(["--id", svixId]), 0);
+      const done = await replay(["--id", svixId]);
+      expectExit(done, 2);
+      expect(done.stderr).toMatch(/is provisioned: only skipped and failed deliveries are replayed/);
+    },
+    TIMEOUT,
+  );
+
+  test("--id without a value exits 2", async () => {
+    expectExit(await replay(["--id"]), 2);
+  });
 
   test(
     "a sync failure (e-mail held by a user deleted in Clerk) is provisioned by replay once that user.deleted arrived",
@@ -230,7 +240,7 @@ describe.each(cliDatabases())("npm run replay on $name", ({ name, open }) => {
       await deliver(["user.created", holder]);
       const claimant = user({ email: "shared@example.com" });
       inClerk({ ...claimant, created_at: 1 });
-      const sync = await runCli("sync", ["--json"], env());
+      const sync = await runCli("sync", ["--json"], h.env());
       expectExit(sync, 4);
       const svixId = `sync:${claimant.id}:${claimant.updated_at}`;
       expect(await deliveryRow(svixId)).toEqual({ outcome: "failed", reason: "email_conflict", replayed: false });
@@ -258,18 +268,23 @@ describe.each(cliDatabases())("npm run replay on $name", ({ name, open }) => {
   );
 
   test(
-    "Clerk's 429 is waited out; a key Clerk refuses exits 3 and changes nothing",
+    "a key Clerk refuses exits 3 and changes nothing",
     async () => {
-      const noEmail = user({ email: null });
-      const [skipped] = await deliver(["user.created", noEmail]);
-      inClerk(user({ id: noEmail.id, updatedAt: 2_000_000_000_000 }));
+      const svixId = await fixable();
       const refused = await replay([], { CLERK_SECRET_KEY: "sk_test_wrong" });
       expectExit(refused, 3);
       expect(refused.stderr).toMatch(/Clerk rejected CLERK_SECRET_KEY \(401/);
-      expect(await deliveryRow(skipped?.svixId as string)).toMatchObject({ outcome: "skipped", replayed: false });
+      expect(await deliveryRow(svixId)).toMatchObject({ outcome: "skipped", replayed: false });
+    },
+    TIMEOUT,
+  );
 
+  test(
+    "Clerk's 429 is waited out",
+    async () => {
+      await fixable();
       let first = true;
-      api.intercept = (request) => {
+      h.api.intercept = (request) => {
         if (request.path !== "/v1/users" || !first) return undefined;
         first = false;
         return { status: 429, headers: { "retry-after": "1" }, body: { errors: [{ code: "too_many_requests" }] } };

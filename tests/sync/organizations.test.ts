@@ -1,18 +1,8 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
-import { parseClerkEvent } from "../../src/clerk/events.js";
-import { applyClerkEvent } from "../../src/provisioning/apply-clerk-event.js";
-import { type FakeClerkApi, startFakeClerkApi, TEST_CLERK_SECRET_KEY } from "../../support/fake-clerk-api.js";
 import { clerkUser, newUserId } from "../helpers/clerk.js";
 import { clerkMembership, clerkOrganization, newOrganizationId } from "../helpers/clerk-organizations.js";
-import {
-  type CliDatabase,
-  type CliResult,
-  cliDatabases,
-  describeRun,
-  jsonOf,
-  runCli,
-  startCli,
-} from "../helpers/cli.js";
+import { cliDatabases, expectExit, jsonOf, runCli, startCli } from "../helpers/cli.js";
+import { type ClerkJson, type CommandHarness, openCommandHarness } from "../helpers/sync-harness.js";
 
 /** What `npm run sync -- --json` reports per kind besides the users. */
 interface KindSummary {
@@ -37,72 +27,31 @@ interface Summary {
   memberships: KindSummary;
 }
 
-type Json = Record<string, unknown> & { id: string };
-
 const PAGE = 5;
 const TIMEOUT = 120_000;
 
 describe.each(cliDatabases())("npm run sync: organizations and memberships on $name", ({ name, open }) => {
-  let api: FakeClerkApi;
-  let database: CliDatabase;
-  let created = 0;
+  let h: CommandHarness;
   beforeEach(async () => {
-    api = await startFakeClerkApi();
-    database = await open();
-    created = 0;
+    h = await openCommandHarness(await open());
   });
-  afterEach(async () => {
-    await api?.close();
-    await database?.close();
-  });
+  afterEach(() => h?.close());
 
-  const nextCreatedAt = () => 1_700_000_000_000 + created++;
-  /** An organization in (fake) Clerk, listed after the ones added before it. */
-  const orgInClerk = (options: Parameters<typeof clerkOrganization>[0] = {}) => {
-    const organization = clerkOrganization({ createdAt: nextCreatedAt(), ...options }) as Json;
-    api.organizations.set(organization.id, organization);
-    return organization;
-  };
-  /** A membership in (fake) Clerk, embedding its organization as Clerk does. */
-  const memberInClerk = (organization: Json, options: { userId?: string; role?: string; updatedAt?: number } = {}) => {
-    const createdAt = nextCreatedAt();
-    const membership = clerkMembership({
-      organizationId: organization.id,
-      userId: options.userId ?? newUserId(),
-      organization,
-      createdAt,
-      updatedAt: options.updatedAt ?? createdAt,
-      ...(options.role ? { role: options.role } : {}),
-    }) as Json;
-    api.memberships.set(membership.id, membership);
-    return membership;
-  };
-  const env = () => ({ ...database.env, CLERK_SECRET_KEY: TEST_CLERK_SECRET_KEY, CLERK_API_URL: api.url });
-  const sync = (args: string[] = []) => runCli("sync", ["--json", "--page-size", String(PAGE), ...args], env());
-  const expectExit = (result: CliResult, code: number) => expect(result.code, describeRun(result)).toBe(code);
+  const sync = (args: string[] = []) => runCli("sync", ["--json", "--page-size", String(PAGE), ...args], h.env());
   const organizations = () =>
-    database.query<{ id: string; name: string }>("SELECT id, name FROM organizations ORDER BY id");
+    h.database.query<{ id: string; name: string }>("SELECT id, name FROM organizations ORDER BY id");
   const memberships = () =>
-    database.query<{ id: string; organization_id: string; user_id: string; role: string }>(
+    h.database.query<{ id: string; organization_id: string; user_id: string; role: string }>(
       "SELECT id, organization_id, user_id, role FROM organization_memberships ORDER BY id",
     );
-  const deliver = (...events: [type: string, data: Record<string, unknown>][]) =>
-    database.withDb(async (db) => {
-      const outcomes: string[] = [];
-      for (const [type, data] of events) {
-        const event = parseClerkEvent({ type, data });
-        outcomes.push(await applyClerkEvent(db, { deliveryId: `msg_${newUserId()}`, receivedAt: new Date(), event }));
-      }
-      return outcomes;
-    });
-  const paths = () => api.requests.map((r) => r.path);
+  const paths = () => h.api.requests.map((r) => r.path);
 
   test(
     "back-fills organizations, then memberships (their users not provisioned yet), across pages; a second run changes nothing",
     async () => {
-      const orgs = Array.from({ length: 7 }, (_, i) => orgInClerk({ name: `Team ${i}` }));
-      const members = orgs.flatMap((org, i) => Array.from({ length: i % 3 }, () => memberInClerk(org)));
-      const admin = memberInClerk(orgs[0] as Json, { role: "org:admin" });
+      const orgs = Array.from({ length: 7 }, (_, i) => h.organizationInClerk({ name: `Team ${i}` }));
+      const members = orgs.flatMap((org, i) => Array.from({ length: i % 3 }, () => h.membershipInClerk(org)));
+      const admin = h.membershipInClerk(orgs[0] as ClerkJson, { role: "org:admin" });
       members.push(admin);
       const first = await sync();
       expectExit(first, 0);
@@ -117,7 +66,7 @@ describe.each(cliDatabases())("npm run sync: organizations and memberships on $n
       expect(order.indexOf("/v1/organizations")).toBeGreaterThan(order.lastIndexOf("/v1/users"));
       expect(order.indexOf("/v1/organization_memberships")).toBeGreaterThan(order.lastIndexOf("/v1/organizations"));
       expect(
-        api.requests
+        h.api.requests
           .filter((r) => r.path === "/v1/organizations")
           .map((r) => [r.query.get("offset") ?? "0", r.query.get("limit"), r.query.get("order_by")]),
       ).toEqual([
@@ -128,7 +77,7 @@ describe.each(cliDatabases())("npm run sync: organizations and memberships on $n
       const stored = await memberships();
       expect(stored.map((m) => m.id)).toEqual(members.map((m) => m.id).sort());
       expect(stored.find((m) => m.id === admin.id)?.role).toBe("org:admin");
-      expect(await database.query("SELECT count(*)::int AS n FROM users")).toEqual([{ n: 0 }]);
+      expect(await h.database.query("SELECT count(*)::int AS n FROM users")).toEqual([{ n: 0 }]);
 
       const second = await sync();
       expectExit(second, 0);
@@ -137,7 +86,7 @@ describe.each(cliDatabases())("npm run sync: organizations and memberships on $n
         memberships: { created: 0, updated: 0, unchanged: members.length },
       });
       expect(await memberships()).toEqual(stored);
-      const runs = await database.query<{ status: string; phase: string; counts: Record<string, number> }>(
+      const runs = await h.database.query<{ status: string; phase: string; counts: Record<string, number> }>(
         "SELECT status, phase, counts FROM sync_runs ORDER BY id",
       );
       expect(runs.map((r) => [r.status, r.phase])).toEqual([
@@ -152,9 +101,9 @@ describe.each(cliDatabases())("npm run sync: organizations and memberships on $n
   test(
     "a membership whose organization the listing did not show is stored with the organization from its snapshot",
     async () => {
-      const hidden = orgInClerk({ name: "Created during the run" });
-      const member = memberInClerk(hidden);
-      api.intercept = (request) =>
+      const hidden = h.organizationInClerk({ name: "Created during the run" });
+      const member = h.membershipInClerk(hidden);
+      h.api.intercept = (request) =>
         request.path === "/v1/organizations" ? { status: 200, body: { data: [], total_count: 0 } } : undefined;
       const result = await sync();
       expectExit(result, 0);
@@ -168,13 +117,13 @@ describe.each(cliDatabases())("npm run sync: organizations and memberships on $n
   test(
     "the webhook's rules: a listing older than what a webhook stored changes nothing; a deleted organization and a deleted membership never come back",
     async () => {
-      const newer = orgInClerk({ name: "Listed", updatedAt: 1_000 });
-      const deleted = orgInClerk({ name: "Deleted" });
-      const member = memberInClerk(newer, { role: "org:member", updatedAt: 2_000 });
-      const gone = memberInClerk(newer, { updatedAt: 2_000 });
-      const ofDeleted = memberInClerk(deleted);
+      const newer = h.organizationInClerk({ name: "Listed", updatedAt: 1_000 });
+      const deleted = h.organizationInClerk({ name: "Deleted" });
+      const member = h.membershipInClerk(newer, { role: "org:member", updatedAt: 2_000 });
+      const gone = h.membershipInClerk(newer, { updatedAt: 2_000 });
+      const ofDeleted = h.membershipInClerk(deleted);
       expect(
-        await deliver(
+        await h.deliver(
           ["organization.updated", { ...newer, name: "Webhook", updated_at: 5_000 }],
           ["organizationMembership.updated", { ...member, role: "org:admin", updated_at: 6_000 }],
           ["organizationMembership.created", gone],
@@ -197,22 +146,31 @@ describe.each(cliDatabases())("npm run sync: organizations and memberships on $n
     TIMEOUT,
   );
 
-  test(
-    "--prune removes organizations and memberships Clerk no longer has, recorded like a user prune; over the limit nothing is removed",
-    async () => {
-      const kept = orgInClerk();
-      const keptMember = memberInClerk(kept);
-      const goneOrg = clerkOrganization({ id: newOrganizationId() }) as Json;
-      const goneOrgMember = clerkMembership({ organizationId: goneOrg.id, userId: newUserId(), organization: goneOrg });
-      const goneMember = clerkMembership({ organizationId: kept.id, userId: newUserId(), organization: kept }) as Json;
-      expect(
-        await deliver(
-          ["organization.created", goneOrg],
-          ["organizationMembership.created", goneOrgMember],
-          ["organizationMembership.created", goneMember],
-        ),
-      ).toEqual(["provisioned", "provisioned", "provisioned"]);
+  /** One organization and one membership in Clerk; stored here besides: one organization and one membership Clerk no longer has. */
+  const seedPrunable = async () => {
+    const kept = h.organizationInClerk();
+    const keptMember = h.membershipInClerk(kept);
+    const goneOrg = clerkOrganization({ id: newOrganizationId() }) as ClerkJson;
+    const goneOrgMember = clerkMembership({ organizationId: goneOrg.id, userId: newUserId(), organization: goneOrg });
+    const goneMember = clerkMembership({
+      organizationId: kept.id,
+      userId: newUserId(),
+      organization: kept,
+    }) as ClerkJson;
+    expect(
+      await h.deliver(
+        ["organization.created", goneOrg],
+        ["organizationMembership.created", goneOrgMember],
+        ["organizationMembership.created", goneMember],
+      ),
+    ).toEqual(["provisioned", "provisioned", "provisioned"]);
+    return { kept, keptMember, goneOrg, goneMember };
+  };
 
+  test(
+    "--prune over --max-prune removes no organization and no membership (exit 5)",
+    async () => {
+      await seedPrunable();
       const refused = await sync(["--prune", "--max-prune", "0"]);
       expectExit(refused, 5);
       expect(jsonOf<Summary>(refused)).toMatchObject({
@@ -221,7 +179,14 @@ describe.each(cliDatabases())("npm run sync: organizations and memberships on $n
       });
       expect((await organizations()).length).toBe(2);
       expect((await memberships()).length).toBe(3);
+    },
+    TIMEOUT,
+  );
 
+  test(
+    "--prune removes organizations and memberships Clerk no longer has, recorded and tombstoned like a user prune",
+    async () => {
+      const { kept, keptMember, goneOrg, goneMember } = await seedPrunable();
       const result = await sync(["--prune"]);
       expectExit(result, 0);
       expect(jsonOf<Summary>(result)).toMatchObject({
@@ -231,7 +196,7 @@ describe.each(cliDatabases())("npm run sync: organizations and memberships on $n
       expect(await organizations()).toEqual([{ id: kept.id, name: kept.name }]);
       expect((await memberships()).map((m) => m.id)).toEqual([keptMember.id]);
       expect(
-        await database.query(
+        await h.database.query(
           `SELECT delivery_id, event_type, outcome, reason FROM clerk_deliveries WHERE delivery_id LIKE 'sync-prune:%'
            ORDER BY event_type`,
         ),
@@ -251,12 +216,12 @@ describe.each(cliDatabases())("npm run sync: organizations and memberships on $n
       ]);
       // Tombstoned: a late event for a pruned organization or membership changes nothing.
       expect(
-        await deliver(
+        await h.deliver(
           ["organization.updated", { ...goneOrg, updated_at: 9e12 }],
           ["organizationMembership.updated", { ...goneMember, updated_at: 9e12 }],
         ),
       ).toEqual(["stale", "stale"]);
-      expect(await database.query("SELECT count(*)::int AS n FROM sync_run_objects")).toEqual([{ n: 0 }]);
+      expect(await h.database.query("SELECT count(*)::int AS n FROM sync_run_objects")).toEqual([{ n: 0 }]);
     },
     TIMEOUT,
   );
@@ -264,19 +229,19 @@ describe.each(cliDatabases())("npm run sync: organizations and memberships on $n
   test(
     "Clerk failing mid organization listing: exit 1, the pages applied are kept; the next run resumes there, without listing users again",
     async () => {
-      const orgs = Array.from({ length: 12 }, () => orgInClerk());
-      for (const org of orgs.slice(0, 3)) memberInClerk(org);
-      api.intercept = (request) =>
+      const orgs = Array.from({ length: 12 }, () => h.organizationInClerk());
+      for (const org of orgs.slice(0, 3)) h.membershipInClerk(org);
+      h.api.intercept = (request) =>
         request.path === "/v1/organizations" && request.query.get("offset") === "10" ? { status: 502 } : undefined;
       const failed = await sync(["--max-retries", "0", "--prune"]);
       expectExit(failed, 1);
-      expect(await database.query("SELECT status, phase, organization_offset FROM sync_runs")).toEqual([
+      expect(await h.database.query("SELECT status, phase, organization_offset FROM sync_runs")).toEqual([
         { status: "failed", phase: "organizations", organization_offset: 10 },
       ]);
       expect((await organizations()).length).toBe(10);
 
-      api.intercept = undefined;
-      const before = api.requests.length;
+      h.api.intercept = undefined;
+      const before = h.api.requests.length;
       const resumed = await sync(["--prune"]);
       expectExit(resumed, 0);
       expect(jsonOf<Summary>(resumed)).toMatchObject({
@@ -284,7 +249,7 @@ describe.each(cliDatabases())("npm run sync: organizations and memberships on $n
         organizations: { resumedAt: 10, listed: 2, created: 12, prune: { candidates: 0, gone: 0 } },
         memberships: { listed: 3, created: 3 },
       });
-      const again = api.requests.slice(before).map((r) => [r.path, r.query.get("offset")]);
+      const again = h.api.requests.slice(before).map((r) => [r.path, r.query.get("offset")]);
       expect(again.filter(([path]) => path === "/v1/users")).toEqual([]);
       expect(again.filter(([path]) => path === "/v1/organizations")).toEqual([["/v1/organizations", "10"]]);
       expect((await organizations()).length).toBe(12);
@@ -295,13 +260,13 @@ describe.each(cliDatabases())("npm run sync: organizations and memberships on $n
   test(
     "--dry-run reports what organizations and memberships would come to, and changes nothing",
     async () => {
-      const same = orgInClerk();
-      orgInClerk();
-      const member = memberInClerk(same);
-      memberInClerk(same);
-      const goneOrg = clerkOrganization() as Json;
+      const same = h.organizationInClerk();
+      h.organizationInClerk();
+      const member = h.membershipInClerk(same);
+      h.membershipInClerk(same);
+      const goneOrg = clerkOrganization() as ClerkJson;
       expect(
-        await deliver(
+        await h.deliver(
           ["organization.created", same],
           ["organizationMembership.created", member],
           ["organization.created", goneOrg],
@@ -317,9 +282,9 @@ describe.each(cliDatabases())("npm run sync: organizations and memberships on $n
         memberships: { created: 1, unchanged: 1, prune: { candidates: 0, gone: 0, ids: [] } },
       });
       expect({ organizations: await organizations(), memberships: await memberships() }).toEqual(before);
-      expect(await database.query("SELECT count(*)::int AS n FROM sync_runs")).toEqual([{ n: 0 }]);
+      expect(await h.database.query("SELECT count(*)::int AS n FROM sync_runs")).toEqual([{ n: 0 }]);
 
-      const human = await runCli("sync", ["--dry-run", "--prune", "--page-size", "5"], env());
+      const human = await runCli("sync", ["--dry-run", "--prune", "--page-size", "5"], h.env());
       expectExit(human, 0);
       expect(human.stdout).toMatch(
         /^organizations: 2 of 2 listed · would be created 1 · unchanged 1 · would be pruned 1$/m,
@@ -332,10 +297,10 @@ describe.each(cliDatabases())("npm run sync: organizations and memberships on $n
   test(
     "a membership of a user the sync itself provisions: users first, so it is stored beside its user; one request per organization page",
     async () => {
-      const user = clerkUser() as Json;
-      api.users.set(user.id, { ...user, created_at: 1 });
-      const org = orgInClerk();
-      memberInClerk(org, { userId: user.id });
+      const user = clerkUser() as ClerkJson;
+      h.api.users.set(user.id, { ...user, created_at: 1 });
+      const org = h.organizationInClerk();
+      h.membershipInClerk(org, { userId: user.id });
       const result = await sync();
       expectExit(result, 0);
       expect(jsonOf<Summary>(result)).toMatchObject({
@@ -344,7 +309,7 @@ describe.each(cliDatabases())("npm run sync: organizations and memberships on $n
         memberships: { created: 1 },
       });
       expect(
-        await database.query(
+        await h.database.query(
           "SELECT u.id FROM users u JOIN organization_memberships m ON m.user_id = u.id WHERE m.organization_id = $1",
           [org.id],
         ),
@@ -358,13 +323,30 @@ describe.each(cliDatabases())("npm run sync: organizations and memberships on $n
   );
 
   test(
-    "progress lines per kind on stderr; an organization Clerk sends that we cannot read fails alone (exit 4), the rest is applied",
+    "progress lines per kind on stderr",
     async () => {
-      const good = orgInClerk();
-      const bad = orgInClerk();
-      api.organizations.set(bad.id, { ...bad, name: 7 });
-      memberInClerk(good);
-      const result = await runCli("sync", ["--json", "--page-size", "5", "--progress", "lines"], env());
+      const organization = h.organizationInClerk();
+      h.organizationInClerk();
+      h.membershipInClerk(organization);
+      const result = await runCli("sync", ["--json", "--page-size", "5", "--progress", "lines"], h.env());
+      expectExit(result, 0);
+      expect(result.stderr).toMatch(/^sync: 0\/0 100% · /m);
+      expect(result.stderr).toMatch(
+        /^sync organizations: 2\/2 100% · [\d,]+\/s · ETA 0s · \d+ in flight · \d+ req\/10s$/m,
+      );
+      expect(result.stderr).toMatch(/^sync memberships: 1\/1 100% · /m);
+    },
+    TIMEOUT,
+  );
+
+  test(
+    "an organization Clerk sends that we cannot read fails alone (exit 4), the rest is applied",
+    async () => {
+      const good = h.organizationInClerk();
+      const bad = h.organizationInClerk();
+      h.api.organizations.set(bad.id, { ...bad, name: 7 });
+      h.membershipInClerk(good);
+      const result = await sync();
       expectExit(result, 4);
       const summary = jsonOf<Summary & { organizations: { failures: { id: string; reason: string }[] } }>(result);
       expect(summary).toMatchObject({
@@ -374,11 +356,6 @@ describe.each(cliDatabases())("npm run sync: organizations and memberships on $n
       expect(summary.organizations.failures).toEqual([
         { id: bad.id, reason: expect.stringMatching(/^invalid_payload \(data\.name: /) },
       ]);
-      expect(result.stderr).toMatch(/^sync: 0\/0 100% · /m);
-      expect(result.stderr).toMatch(
-        /^sync organizations: 2\/2 100% · [\d,]+\/s · ETA 0s · \d+ in flight · \d+ req\/10s$/m,
-      );
-      expect(result.stderr).toMatch(/^sync memberships: 1\/1 100% · /m);
       expect((await organizations()).map((o) => o.id)).toEqual([good.id]);
     },
     TIMEOUT,
@@ -388,20 +365,20 @@ describe.each(cliDatabases())("npm run sync: organizations and memberships on $n
     test(
       "a crash (SIGKILL) mid organization listing loses nothing: the next run resumes after the last committed organization page",
       async () => {
-        const orgs = Array.from({ length: 17 }, () => orgInClerk());
-        const members = orgs.slice(0, 4).map((org) => memberInClerk(org));
+        const orgs = Array.from({ length: 17 }, () => h.organizationInClerk());
+        const members = orgs.slice(0, 4).map((org) => h.membershipInClerk(org));
         let held = false;
-        api.intercept = (request) => {
+        h.api.intercept = (request) => {
           if (request.path === "/v1/organizations" && request.query.get("offset") === "10" && !held) {
             held = true;
             return { status: 200, hang: true };
           }
           return undefined;
         };
-        const cli = startCli("sync", ["--json", "--page-size", String(PAGE)], env());
+        const cli = startCli("sync", ["--json", "--page-size", String(PAGE)], h.env());
         await vi.waitFor(
           async () =>
-            expect(await database.query("SELECT phase, organization_offset FROM sync_runs")).toEqual([
+            expect(await h.database.query("SELECT phase, organization_offset FROM sync_runs")).toEqual([
               { phase: "organizations", organization_offset: 10 },
             ]),
           { timeout: 30_000, interval: 50 },
@@ -409,10 +386,10 @@ describe.each(cliDatabases())("npm run sync: organizations and memberships on $n
         expect(held).toBe(true);
         cli.child.kill("SIGKILL");
         expect((await cli.exited).signal).toBe("SIGKILL");
-        expect(await database.query("SELECT status FROM sync_runs")).toEqual([{ status: "running" }]);
+        expect(await h.database.query("SELECT status FROM sync_runs")).toEqual([{ status: "running" }]);
         expect((await organizations()).length).toBe(10);
 
-        api.intercept = undefined;
+        h.api.intercept = undefined;
         const resumed = await sync();
         expectExit(resumed, 0);
         expect(jsonOf<Summary>(resumed)).toMatchObject({
@@ -421,7 +398,7 @@ describe.each(cliDatabases())("npm run sync: organizations and memberships on $n
         });
         expect((await organizations()).length).toBe(17);
         expect((await memberships()).map((m) => m.id)).toEqual(members.map((m) => m.id).sort());
-        expect(await database.query("SELECT status FROM sync_runs")).toEqual([{ status: "completed" }]);
+        expect(await h.database.query("SELECT status FROM sync_runs")).toEqual([{ status: "completed" }]);
       },
       TIMEOUT,
     );

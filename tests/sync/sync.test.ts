@@ -1,17 +1,8 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
-import { parseClerkEvent } from "../../src/clerk/events.js";
-import { applyClerkEvent } from "../../src/provisioning/apply-clerk-event.js";
-import { type FakeClerkApi, startFakeClerkApi, TEST_CLERK_SECRET_KEY } from "../../support/fake-clerk-api.js";
-import { clerkUser, newUserId, type UserOptions } from "../helpers/clerk.js";
-import {
-  type CliDatabase,
-  type CliResult,
-  cliDatabases,
-  describeRun,
-  jsonOf,
-  runCli,
-  startCli,
-} from "../helpers/cli.js";
+import { startFakeClerkApi, TEST_CLERK_SECRET_KEY } from "../../support/fake-clerk-api.js";
+import { clerkUser } from "../helpers/clerk.js";
+import { cliDatabases, expectExit, jsonOf, runCli, startCli } from "../helpers/cli.js";
+import { type CommandHarness, openCommandHarness } from "../helpers/sync-harness.js";
 
 /** `npm run sync -- --json`'s summary. */
 interface Summary {
@@ -31,9 +22,6 @@ interface Summary {
   failures: { userId: string; reason: string }[];
 }
 
-/** A Clerk `UserJSON`. */
-type UserJson = Record<string, unknown> & { id: string };
-
 const PAGE = 5;
 const TIMEOUT = 120_000;
 
@@ -46,41 +34,20 @@ interface UserRow {
 }
 
 describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, open }) => {
-  let api: FakeClerkApi;
-  let database: CliDatabase;
-  let created = 0;
+  let h: CommandHarness;
   beforeEach(async () => {
-    api = await startFakeClerkApi();
-    database = await open();
-    created = 0;
+    h = await openCommandHarness(await open());
   });
-  afterEach(async () => {
-    await api?.close();
-    await database?.close();
-  });
+  afterEach(() => h?.close());
 
-  /** A user in (fake) Clerk, listed after the ones added before it. */
-  const inClerk = (options: UserOptions = {}) => {
-    const raw = clerkUser(options);
-    const user: UserJson = { ...raw, id: raw.id as string, created_at: 1_700_000_000_000 + created++ };
-    api.users.set(user.id, user);
-    return user;
-  };
-  const env = (extra: Record<string, string> = {}) => ({
-    ...database.env,
-    CLERK_SECRET_KEY: TEST_CLERK_SECRET_KEY,
-    CLERK_API_URL: api.url,
-    ...extra,
-  });
   const sync = (args: string[] = [], extra: Record<string, string> = {}) =>
-    runCli("sync", ["--json", "--page-size", String(PAGE), ...args], env(extra));
-  const expectExit = (result: CliResult, code: number) => expect(result.code, describeRun(result)).toBe(code);
-  const listRequests = () => api.requests.filter((r) => r.path === "/v1/users");
+    runCli("sync", ["--json", "--page-size", String(PAGE), ...args], h.env(extra));
+  const listRequests = () => h.api.requests.filter((r) => r.path === "/v1/users");
   const users = () =>
-    database.query<UserRow>("SELECT id, email, username, first_name, updated_at::text FROM users ORDER BY id");
+    h.database.query<UserRow>("SELECT id, email, username, first_name, updated_at::text FROM users ORDER BY id");
   const counts = async () =>
     (
-      await database.query<{
+      await h.database.query<{
         users: number;
         workspaces: number;
         per_user: number;
@@ -93,26 +60,22 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
           (SELECT count(*)::int FROM clerk_deliveries) AS deliveries`,
       )
     )[0];
-  /** Applies Clerk events through the webhook's code, as deliveries would have; their outcomes. */
-  const deliver = (...events: [type: string, data: Record<string, unknown>][]) =>
-    database.withDb(async (db) => {
-      const outcomes: string[] = [];
-      for (const [type, data] of events) {
-        const event = parseClerkEvent({ type, data });
-        outcomes.push(await applyClerkEvent(db, { deliveryId: `msg_${newUserId()}`, receivedAt: new Date(), event }));
-      }
-      return outcomes;
-    });
+
+  /** 23 users in Clerk, in pages of 5: three Johns, a Clerk username to fit, one without an e-mail; in listing order. */
+  const seedUsers = () => [
+    h.userInClerk({ email: "john@one.example" }),
+    h.userInClerk({ email: "john@two.example" }),
+    h.userInClerk({ email: "John.Three@Example.com", username: "john" }), // Clerk's own username, taken: john3
+    h.userInClerk({ username: "ada-lovelace" }),
+    h.userInClerk({ email: null }),
+    ...Array.from({ length: 18 }, () => h.userInClerk()),
+  ];
+  const workspaces = () => h.database.query("SELECT id, user_id, updated_at::text FROM workspaces ORDER BY id");
 
   test(
-    "back-fills every user across pages (one user, one workspace each, usernames per the contract); a second run changes nothing",
+    "back-fills every user across pages: one user and one workspace each, usernames per the contract",
     async () => {
-      inClerk({ email: "john@one.example" });
-      inClerk({ email: "john@two.example" });
-      inClerk({ email: "John.Three@Example.com", username: "john" }); // Clerk's own username, taken: john3
-      inClerk({ username: "ada-lovelace" });
-      const noEmail = inClerk({ email: null });
-      for (let i = 0; i < 18; i++) inClerk();
+      const noEmail = seedUsers()[4];
       const first = await sync();
       expectExit(first, 0);
       const summary = jsonOf<Summary>(first);
@@ -136,10 +99,19 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
       expect(rows.find((r) => r.email === "john.three@example.com")?.username).toBe("john3");
       // The user without an e-mail is recorded for `npm run replay`, as the webhook records it.
       expect(
-        await database.query("SELECT outcome, reason FROM clerk_deliveries WHERE clerk_user_id = $1", [noEmail.id]),
+        await h.database.query("SELECT outcome, reason FROM clerk_deliveries WHERE clerk_user_id = $1", [noEmail?.id]),
       ).toEqual([{ outcome: "skipped", reason: "no_usable_email" }]);
+    },
+    TIMEOUT,
+  );
 
-      const workspacesBefore = await database.query("SELECT id, user_id, updated_at::text FROM workspaces ORDER BY id");
+  test(
+    "a second run changes nothing",
+    async () => {
+      seedUsers();
+      expectExit(await sync(), 0);
+      const rows = await users();
+      const workspacesBefore = await workspaces();
       const second = await sync();
       expectExit(second, 0);
       expect(jsonOf<Summary>(second)).toMatchObject({
@@ -151,11 +123,9 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
         skipped: { no_usable_email: 1 },
       });
       expect(await users()).toEqual(rows);
-      expect(await database.query("SELECT id, user_id, updated_at::text FROM workspaces ORDER BY id")).toEqual(
-        workspacesBefore,
-      );
+      expect(await workspaces()).toEqual(workspacesBefore);
       expect(await counts()).toMatchObject({ users: 22, workspaces: 22, deliveries: 1 });
-      const runs = await database.query<{ status: string; next_offset: number; counts: Record<string, number> }>(
+      const runs = await h.database.query<{ status: string; next_offset: number; counts: Record<string, number> }>(
         "SELECT status, next_offset, counts FROM sync_runs ORDER BY id",
       );
       expect(runs.map((r) => [r.status, r.next_offset])).toEqual([
@@ -163,13 +133,21 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
         ["completed", 23],
       ]);
       expect(runs[1]?.counts).toEqual({ unchanged: 22, "skipped:no_usable_email": 1 });
+    },
+    TIMEOUT,
+  );
 
-      // Workspaces removed by hand (one in the first page, one in the last) are restored by the next run, once each.
-      const [first0, last0] = [rows[0]?.id, rows[21]?.id];
-      await database.query("DELETE FROM workspaces WHERE user_id = ANY($1)", [[first0, last0]]);
+  test(
+    "workspaces removed by hand (one in the first page, one in the last) are restored by the next run, once each",
+    async () => {
+      const listed = seedUsers();
+      expectExit(await sync(), 0);
+      const workspacesBefore = await workspaces();
+      const [first0, last0] = [listed[0]?.id, listed[22]?.id];
+      await h.database.query("DELETE FROM workspaces WHERE user_id = ANY($1)", [[first0, last0]]);
       expectExit(await sync(), 0);
       expect(await counts()).toMatchObject({ users: 22, workspaces: 22, per_user: 0 });
-      const restored = await database.query<{ user_id: string }>(
+      const restored = await h.database.query<{ user_id: string }>(
         "SELECT user_id FROM workspaces WHERE id <> ALL($1) ORDER BY user_id",
         [workspacesBefore.map((w) => (w as { id: string }).id)],
       );
@@ -181,14 +159,14 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
   test(
     "the webhook's rules: newer Clerk data updates, equal or older changes nothing, a deleted user is never resurrected",
     async () => {
-      const older = inClerk({ firstName: "Old", updatedAt: 100 });
-      const newer = inClerk({ firstName: "Listed", updatedAt: 200 });
-      const same = inClerk({ firstName: "Same", updatedAt: 300 });
-      const deleted = inClerk({ firstName: "Deleted", updatedAt: 400 });
-      const fresh = inClerk({ firstName: "Fresh" });
+      const older = h.userInClerk({ firstName: "Old", updatedAt: 100 });
+      const newer = h.userInClerk({ firstName: "Listed", updatedAt: 200 });
+      const same = h.userInClerk({ firstName: "Same", updatedAt: 300 });
+      const deleted = h.userInClerk({ firstName: "Deleted", updatedAt: 400 });
+      const fresh = h.userInClerk({ firstName: "Fresh" });
       // Stored before the sync: `older` at an older version, `newer` at a newer one, `same` at the listed one.
       expect(
-        await deliver(
+        await h.deliver(
           ["user.updated", { ...older, updated_at: 50, first_name: "Stored" }],
           ["user.updated", { ...newer, updated_at: 250, first_name: "Webhook" }],
           ["user.created", same],
@@ -207,13 +185,13 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
         failed: {},
       });
       const byId = new Map((await users()).map((u) => [u.id, u]));
-      expect(byId.get(older.id as string)?.first_name).toBe("Old");
-      expect(byId.get(newer.id as string)?.first_name).toBe("Webhook");
-      expect(byId.get(same.id as string)?.first_name).toBe("Same");
-      expect(byId.get(fresh.id as string)?.first_name).toBe("Fresh");
-      expect(byId.has(deleted.id as string)).toBe(false);
+      expect(byId.get(older.id)?.first_name).toBe("Old");
+      expect(byId.get(newer.id)?.first_name).toBe("Webhook");
+      expect(byId.get(same.id)?.first_name).toBe("Same");
+      expect(byId.get(fresh.id)?.first_name).toBe("Fresh");
+      expect(byId.has(deleted.id)).toBe(false);
       expect(
-        await database.query("SELECT count(*)::int AS n FROM workspaces WHERE user_id = $1", [deleted.id]),
+        await h.database.query("SELECT count(*)::int AS n FROM workspaces WHERE user_id = $1", [deleted.id]),
       ).toEqual([{ n: 0 }]);
     },
     TIMEOUT,
@@ -222,9 +200,9 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
   test(
     "Clerk's rate limit (429 with Retry-After) is waited out and a 500 in the middle retried: the result is complete",
     async () => {
-      for (let i = 0; i < 14; i++) inClerk();
+      for (let i = 0; i < 14; i++) h.userInClerk();
       let listed = 0;
-      api.intercept = (request) => {
+      h.api.intercept = (request) => {
         if (request.path !== "/v1/users") return undefined;
         listed++;
         if (listed === 2) {
@@ -256,8 +234,8 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
   test(
     "the default 16 pages in flight share the run's abort signal without Node's listener-leak warning",
     async () => {
-      for (let i = 0; i < 24; i++) inClerk();
-      api.latencyMs = 20;
+      for (let i = 0; i < 24; i++) h.userInClerk();
+      h.api.latencyMs = 20;
       const warnings: string[] = [];
       const onWarning = (warning: Error) => warnings.push(`${warning.name}: ${warning.message}`);
       process.on("warning", onWarning);
@@ -276,20 +254,20 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
   test(
     "a key Clerk refuses (401, 403) stops at once with exit 3 and a message naming the variable; nothing is written",
     async () => {
-      for (let i = 0; i < 3; i++) inClerk();
+      for (let i = 0; i < 3; i++) h.userInClerk();
       const wrongKey = await sync([], { CLERK_SECRET_KEY: "sk_test_not_the_right_one" });
       expectExit(wrongKey, 3);
       expect(wrongKey.stderr).toMatch(/Clerk rejected CLERK_SECRET_KEY \(401 authentication_invalid\)/);
-      expect(api.requests).toHaveLength(0); // refused before reaching the API's routes, and not retried
+      expect(h.api.requests).toHaveLength(0); // refused before reaching the API's routes, and not retried
 
-      api.intercept = () => ({ status: 403, body: { errors: [{ code: "authorization_invalid", message: "no" }] } });
+      h.api.intercept = () => ({ status: 403, body: { errors: [{ code: "authorization_invalid", message: "no" }] } });
       const forbidden = await sync();
       expectExit(forbidden, 3);
       expect(forbidden.stderr).toMatch(/Clerk rejected CLERK_SECRET_KEY \(403/);
       expect(listRequests()).toHaveLength(1);
       expect(await counts()).toMatchObject({ users: 0, workspaces: 0 });
       // The second attempt resumed the first (failed) run: one run, still failed.
-      expect(await database.query("SELECT status, next_offset FROM sync_runs")).toEqual([
+      expect(await h.database.query("SELECT status, next_offset FROM sync_runs")).toEqual([
         { status: "failed", next_offset: 0 },
       ]);
     },
@@ -299,8 +277,8 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
   test(
     "Clerk failing past the retries: exit 1, the pages applied are kept; the next run resumes after them",
     async () => {
-      for (let i = 0; i < 13; i++) inClerk();
-      api.intercept = (request) =>
+      for (let i = 0; i < 13; i++) h.userInClerk();
+      h.api.intercept = (request) =>
         request.path === "/v1/users" && request.query.get("offset") === "10" ? { status: 502 } : undefined;
       const failed = await sync(["--max-retries", "1"]);
       expectExit(failed, 1);
@@ -308,11 +286,11 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
         /Clerk Backend API unavailable \(status 502 after 2 attempts\); run the command again/,
       );
       expect(await counts()).toMatchObject({ users: 10, workspaces: 10 });
-      expect(await database.query("SELECT status, next_offset FROM sync_runs")).toEqual([
+      expect(await h.database.query("SELECT status, next_offset FROM sync_runs")).toEqual([
         { status: "failed", next_offset: 10 },
       ]);
 
-      api.intercept = undefined;
+      h.api.intercept = undefined;
       const before = listRequests().length;
       const resumed = await sync();
       expectExit(resumed, 0);
@@ -326,9 +304,9 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
   test(
     "Ctrl-C (SIGINT): stops after the page being applied, exit 130; the next run continues where it stopped",
     async () => {
-      for (let i = 0; i < 12; i++) inClerk();
+      for (let i = 0; i < 12; i++) h.userInClerk();
       let held = false;
-      api.intercept = (request) => {
+      h.api.intercept = (request) => {
         // Page 3 is never answered: the command is waiting for Clerk when it is interrupted.
         if (request.path === "/v1/users" && request.query.get("offset") === "10" && !held) {
           held = true;
@@ -338,18 +316,18 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
       };
       // One request at a time: page 3 is asked for only once page 2 is in, so that it is applied when interrupted
       // (with several in flight, see tests/sync/paging.test.ts).
-      const cli = startCli("sync", ["--json", "--page-size", String(PAGE), "--concurrency", "1"], env());
+      const cli = startCli("sync", ["--json", "--page-size", String(PAGE), "--concurrency", "1"], h.env());
       await vi.waitFor(() => expect(held).toBe(true), { timeout: 30_000, interval: 50 });
       cli.child.kill("SIGINT");
       const interrupted = await cli.exited;
       expectExit(interrupted, 130);
       expect(jsonOf<Summary>(interrupted)).toMatchObject({ status: "interrupted", created: 10 });
       expect(interrupted.stderr).toMatch(/SIGINT: stopping/);
-      expect(await database.query("SELECT status, next_offset FROM sync_runs")).toEqual([
+      expect(await h.database.query("SELECT status, next_offset FROM sync_runs")).toEqual([
         { status: "interrupted", next_offset: 10 },
       ]);
 
-      api.intercept = undefined;
+      h.api.intercept = undefined;
       const resumed = await sync();
       expectExit(resumed, 0);
       expect(jsonOf<Summary>(resumed)).toMatchObject({ resumedAt: 10, listed: 2, created: 12 });
@@ -361,14 +339,18 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
   test(
     "--dry-run reports what would be created, updated and pruned, and changes nothing at all",
     async () => {
-      const stale = inClerk({ firstName: "Changed", updatedAt: 500 });
-      const same = inClerk({ updatedAt: 600 });
-      inClerk();
-      inClerk({ email: null });
+      const stale = h.userInClerk({ firstName: "Changed", updatedAt: 500 });
+      const same = h.userInClerk({ updatedAt: 600 });
+      h.userInClerk();
+      h.userInClerk({ email: null });
       const gone = clerkUser();
       // `gone` is stored, but no longer in Clerk.
       expect(
-        await deliver(["user.created", { ...stale, updated_at: 400 }], ["user.created", same], ["user.created", gone]),
+        await h.deliver(
+          ["user.created", { ...stale, updated_at: 400 }],
+          ["user.created", same],
+          ["user.created", gone],
+        ),
       ).toEqual(["provisioned", "provisioned", "provisioned"]);
       const before = { counts: await counts(), users: await users() };
 
@@ -385,9 +367,9 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
       });
       expect(await counts()).toEqual(before.counts);
       expect(await users()).toEqual(before.users);
-      expect(await database.query("SELECT count(*)::int AS n FROM sync_runs")).toEqual([{ n: 0 }]);
+      expect(await h.database.query("SELECT count(*)::int AS n FROM sync_runs")).toEqual([{ n: 0 }]);
 
-      const human = await runCli("sync", ["--dry-run", "--prune", "--page-size", "5"], env());
+      const human = await runCli("sync", ["--dry-run", "--prune", "--page-size", "5"], h.env());
       expectExit(human, 0);
       expect(human.stdout).toMatch(/^dry run: 4 of 4 Clerk users listed in .*; nothing was changed$/m);
       expect(human.stdout).toMatch(/would be created\s+1/);
@@ -399,25 +381,25 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
   test(
     "--prune removes only after a complete listing, each user confirmed gone with Clerk, tombstoned like user.deleted",
     async () => {
-      for (let i = 0; i < 8; i++) inClerk();
+      for (let i = 0; i < 8; i++) h.userInClerk();
       const goneA = clerkUser();
       const goneB = clerkUser();
-      const missedByListing = inClerk(); // in Clerk, but a shifted page will not show it
+      const missedByListing = h.userInClerk(); // in Clerk, but a shifted page will not show it
       expect(
-        await deliver(...[goneA, goneB, missedByListing].map((u) => ["user.created", u] as [string, typeof u])),
+        await h.deliver(...[goneA, goneB, missedByListing].map((u) => ["user.created", u] as [string, typeof u])),
       ).toEqual(["provisioned", "provisioned", "provisioned"]);
 
       // A partial listing (Clerk down at the last page) prunes nothing.
-      api.intercept = (request) =>
+      h.api.intercept = (request) =>
         request.path === "/v1/users" && request.query.get("offset") === "5" ? { status: 503 } : undefined;
       const partial = await sync(["--prune", "--max-retries", "0"]);
       expectExit(partial, 1);
       expect(await counts()).toMatchObject({ users: 5 + 3 }); // the first page, and the three stored before
 
       // Complete, but the last page leaves one user out (as an offset shift would): it is confirmed, not pruned.
-      api.intercept = (request) => {
+      h.api.intercept = (request) => {
         if (request.path !== "/v1/users" || request.query.get("offset") !== "5") return undefined;
-        const page = [...api.users.values()]
+        const page = [...h.api.users.values()]
           .sort((a, b) => Number(a.created_at) - Number(b.created_at))
           .slice(5, 10)
           .filter((u) => u.id !== missedByListing.id);
@@ -433,7 +415,7 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
       expect(userIds).toContain(missedByListing.id);
       expect(userIds).not.toContain(goneA.id);
       expect(
-        await database.query(
+        await h.database.query(
           `SELECT d.delivery_id, d.outcome, d.reason, v.deleted_at IS NOT NULL AS tombstoned,
              (SELECT count(*)::int FROM workspaces w WHERE w.user_id = v.user_id) AS workspaces
            FROM clerk_user_versions v JOIN clerk_deliveries d ON d.clerk_user_id = v.user_id AND d.event_type = 'user.deleted'
@@ -450,8 +432,8 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
         },
       ]);
       // Tombstoned: a late event for a pruned user changes nothing, as after a user.deleted.
-      expect(await deliver(["user.updated", { ...goneA, updated_at: 9e12 }])).toEqual(["stale"]);
-      expect(await database.query("SELECT count(*)::int AS n FROM sync_run_users")).toEqual([{ n: 0 }]);
+      expect(await h.deliver(["user.updated", { ...goneA, updated_at: 9e12 }])).toEqual(["stale"]);
+      expect(await h.database.query("SELECT count(*)::int AS n FROM sync_run_users")).toEqual([{ n: 0 }]);
     },
     TIMEOUT,
   );
@@ -459,18 +441,18 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
   test(
     "--prune refuses to remove more than --max-prune (a key for another instance?): exit 5, nothing removed",
     async () => {
-      inClerk();
+      h.userInClerk();
       const stored = Array.from(
         { length: 4 },
         () => ["user.created", clerkUser()] as [string, Record<string, unknown>],
       );
-      expect(await deliver(...stored)).toEqual(Array(4).fill("provisioned"));
+      expect(await h.deliver(...stored)).toEqual(Array(4).fill("provisioned"));
       const result = await sync(["--prune", "--max-prune", "2"]);
       expectExit(result, 5);
       expect(jsonOf<Summary>(result)).toMatchObject({ pruned: 0, prune: { candidates: 4, refused: { limit: 2 } } });
       expect(await counts()).toMatchObject({ users: 5, workspaces: 5 });
 
-      const human = await runCli("sync", ["--prune", "--max-prune", "2", "--page-size", "5"], env());
+      const human = await runCli("sync", ["--prune", "--max-prune", "2", "--page-size", "5"], h.env());
       expectExit(human, 5);
       expect(human.stdout).toMatch(/prune refused: .* nothing was removed\. If CLERK_SECRET_KEY is the right instance/);
     },
@@ -481,10 +463,10 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
     "an e-mail still held by another stored user fails that user alone (exit 4), recorded for npm run replay",
     async () => {
       const holder = clerkUser({ email: "shared@example.com" });
-      expect(await deliver(["user.created", holder])).toEqual(["provisioned"]); // gone from Clerk, its user.deleted lost
-      for (let i = 0; i < 3; i++) inClerk();
-      const claimant = inClerk({ email: "Shared@Example.com" });
-      for (let i = 0; i < 3; i++) inClerk();
+      expect(await h.deliver(["user.created", holder])).toEqual(["provisioned"]); // gone from Clerk, its user.deleted lost
+      for (let i = 0; i < 3; i++) h.userInClerk();
+      const claimant = h.userInClerk({ email: "Shared@Example.com" });
+      for (let i = 0; i < 3; i++) h.userInClerk();
       const result = await sync();
       expectExit(result, 4);
       expect(jsonOf<Summary>(result)).toMatchObject({
@@ -494,7 +476,7 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
       });
       expect(await counts()).toMatchObject({ users: 7, workspaces: 7 });
       expect(
-        await database.query("SELECT delivery_id, outcome, reason FROM clerk_deliveries WHERE clerk_user_id = $1", [
+        await h.database.query("SELECT delivery_id, outcome, reason FROM clerk_deliveries WHERE clerk_user_id = $1", [
           claimant.id,
         ]),
       ).toEqual([
@@ -505,52 +487,60 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
   );
 
   test(
-    "progress on stderr: a redrawn bar with rate and ETA on a terminal, plain lines otherwise; bad usage exits 2",
+    "progress on a terminal: a redrawn bar with rate and ETA on stderr",
     async () => {
-      for (let i = 0; i < 6; i++) inClerk();
-      const bar = await runCli("sync", ["--page-size", "2", "--progress", "bar"], env());
+      for (let i = 0; i < 6; i++) h.userInClerk();
+      const bar = await runCli("sync", ["--page-size", "2", "--progress", "bar"], h.env());
       expectExit(bar, 0);
       const redraw = `\r${String.fromCharCode(27)}[2K`; // carriage return, then ANSI "erase line"
       expect(bar.stderr.includes(redraw), JSON.stringify(bar.stderr)).toBe(true);
       expect(bar.stderr).toMatch(/sync \[#+-*\] \d+\/6 \d+% · [\d,]+\/s · ETA \d+s · \d+ in flight · \d+ req\/10s/);
       expect(bar.stdout).toMatch(/^sync completed \(run 1\): 6 of 6 Clerk users listed/m);
       expect(bar.stdout).toMatch(/^ {2}created\s+6$/m);
-      const lines = await runCli("sync", ["--page-size", "2"], env()); // stderr is a pipe here: lines
-      expectExit(lines, 0);
-      expect(lines.stderr).toMatch(/^sync: 6\/6 100% · [\d,]+\/s · ETA 0s · 0 in flight · 6 req\/10s$/m);
-      expect(lines.stderr).not.toMatch(/\r/);
-
-      for (const [args, extra, message] of [
-        [["--page-size", "501"], {}, /--page-size must be an integer from 1 to 500/],
-        [["--concurrency", "0"], {}, /--concurrency must be an integer from 1 to 64/],
-        [["--rate", "1.5"], {}, /--rate must be an integer from 1 to 10000/],
-        [["--frobnicate"], {}, /Unknown option '--frobnicate'/],
-        [["--max-prune", "3"], {}, /--max-prune only goes with --prune/],
-        [[], { CLERK_SECRET_KEY: "" }, /CLERK_SECRET_KEY is not set/],
-        [[], { CLERK_API_URL: "not a url" }, /CLERK_API_URL/],
-      ] as const) {
-        const result = await runCli("sync", [...args], env(extra));
-        expectExit(result, 2);
-        expect(result.stderr).toMatch(message);
-      }
     },
     TIMEOUT,
   );
+
+  test(
+    "progress when stderr is not a terminal: plain lines",
+    async () => {
+      for (let i = 0; i < 6; i++) h.userInClerk();
+      const lines = await runCli("sync", ["--page-size", "2"], h.env()); // stderr is a pipe here
+      expectExit(lines, 0);
+      expect(lines.stderr).toMatch(/^sync: 6\/6 100% · [\d,]+\/s · ETA 0s · 0 in flight · 6 req\/10s$/m);
+      expect(lines.stderr).not.toMatch(/\r/);
+    },
+    TIMEOUT,
+  );
+
+  test.each<[string, string[], Record<string, string>, RegExp]>([
+    ["--page-size 501", ["--page-size", "501"], {}, /--page-size must be an integer from 1 to 500/],
+    ["--concurrency 0", ["--concurrency", "0"], {}, /--concurrency must be an integer from 1 to 64/],
+    ["--rate 1.5", ["--rate", "1.5"], {}, /--rate must be an integer from 1 to 10000/],
+    ["--frobnicate", ["--frobnicate"], {}, /Unknown option '--frobnicate'/],
+    ["--max-prune without --prune", ["--max-prune", "3"], {}, /--max-prune only goes with --prune/],
+    ["CLERK_SECRET_KEY empty", [], { CLERK_SECRET_KEY: "" }, /CLERK_SECRET_KEY is not set/],
+    ["CLERK_API_URL not a URL", [], { CLERK_API_URL: "not a url" }, /CLERK_API_URL/],
+  ])("bad usage (%s) exits 2 naming the problem", async (_, args, extra, message) => {
+    const result = await runCli("sync", args, h.env(extra));
+    expectExit(result, 2);
+    expect(result.stderr).toMatch(message);
+  });
 
   if (name !== "pglite") {
     test(
       "a crash (SIGKILL) with pages in flight loses nothing: the next run resumes after the last committed page; two runs never overlap",
       async () => {
-        for (let i = 0; i < 22; i++) inClerk();
+        for (let i = 0; i < 22; i++) h.userInClerk();
         let held = false;
-        api.intercept = (request) => {
+        h.api.intercept = (request) => {
           if (request.path === "/v1/users" && request.query.get("offset") === "10" && !held) {
             held = true;
             return { status: 200, hang: true };
           }
           return undefined;
         };
-        const cli = startCli("sync", ["--json", "--page-size", String(PAGE)], env());
+        const cli = startCli("sync", ["--json", "--page-size", String(PAGE)], h.env());
         // Page 3 hangs while pages 4 and 5 (offsets 15, 20) are answered: read, but not to be applied before it.
         const asked = () => listRequests().map((r) => r.query.get("offset"));
         await vi.waitFor(() => expect(asked()).toEqual(expect.arrayContaining(["10", "15", "20"])), {
@@ -560,7 +550,8 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
 
         // Pages 1 and 2 committed (asked for is not yet applied: through a pooler, a commit takes longer).
         await vi.waitFor(
-          async () => expect(await database.query("SELECT next_offset FROM sync_runs")).toEqual([{ next_offset: 10 }]),
+          async () =>
+            expect(await h.database.query("SELECT next_offset FROM sync_runs")).toEqual([{ next_offset: 10 }]),
           { timeout: 30_000, interval: 50 },
         );
 
@@ -571,17 +562,17 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
 
         cli.child.kill("SIGKILL");
         expect((await cli.exited).signal).toBe("SIGKILL");
-        expect(await database.query("SELECT status, next_offset FROM sync_runs")).toEqual([
+        expect(await h.database.query("SELECT status, next_offset FROM sync_runs")).toEqual([
           { status: "running", next_offset: 10 },
         ]);
         expect(await counts()).toMatchObject({ users: 10, workspaces: 10 });
 
-        api.intercept = undefined;
+        h.api.intercept = undefined;
         const resumed = await sync();
         expectExit(resumed, 0);
         expect(jsonOf<Summary>(resumed)).toMatchObject({ resumedAt: 10, listed: 12, created: 22, unchanged: 0 });
         expect(await counts()).toMatchObject({ users: 22, workspaces: 22, per_user: 0 });
-        expect(await database.query("SELECT status FROM sync_runs")).toEqual([{ status: "completed" }]);
+        expect(await h.database.query("SELECT status FROM sync_runs")).toEqual([{ status: "completed" }]);
       },
       TIMEOUT,
     );
@@ -599,7 +590,7 @@ describe.runIf(process.env.TEST_DATABASE_URL)("npm run sync, database unreachabl
         CLERK_SECRET_KEY: TEST_CLERK_SECRET_KEY,
         CLERK_API_URL: api.url,
       });
-      expect(result.code, describeRun(result)).toBe(1);
+      expectExit(result, 1);
       expect(result.stderr).toMatch(/^sync: database unavailable \(ECONNREFUSED\); run the command again later$/m);
     } finally {
       await api.close();
