@@ -1,12 +1,12 @@
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 import { newUserId, TEST_SECRET } from "../helpers/clerk.js";
-import { type CliResult, describeRun, runCli } from "../helpers/cli.js";
+import { type CliResult, describeRun, expectExit, runCli } from "../helpers/cli.js";
 import { createPostgresDatabase, testDatabaseUrl } from "../helpers/database.js";
+import { freePort } from "../helpers/listen.js";
 import { type ServiceProcess, startService } from "../helpers/service-process.js";
 
 const TIMEOUT = 60_000;
@@ -17,15 +17,6 @@ function answerOf(result: CliResult) {
   const match = ANSWER.exec(result.stdout);
   if (!match) throw new Error(`no answer line:\n${describeRun(result)}`);
   return { type: match[1], userId: match[2], status: Number(match[3]), body: JSON.parse(match[4] ?? "null") };
-}
-
-/** A port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 describe("npm run send-event against npm start on PGlite, with the development secret", () => {
@@ -60,7 +51,7 @@ describe("npm run send-event against npm start on PGlite, with the development s
         "--url",
         url,
       ]);
-      expect(created.code, describeRun(created)).toBe(0);
+      expectExit(created, 0);
       expect(answerOf(created)).toEqual({
         type: "user.created",
         userId,
@@ -72,12 +63,12 @@ describe("npm run send-event against npm start on PGlite, with the development s
       const updated = await sendEvent(["user.updated", "--user-id", userId, "--email", "grace@example.com"], {
         PORT: port,
       });
-      expect(updated.code, describeRun(updated)).toBe(0);
+      expectExit(updated, 0);
       expect(answerOf(updated).body).toEqual({ received: true, outcome: "provisioned" });
       const deleted = await sendEvent(["user.deleted", "--user-id", userId, "--url", url]);
       expect(answerOf(deleted).body).toEqual({ received: true, outcome: "deleted" });
       const late = await sendEvent(["user.created", "--user-id", userId, "--url", url]);
-      expect(late.code, describeRun(late)).toBe(0);
+      expectExit(late, 0);
       expect(answerOf(late).body).toEqual({ received: true, outcome: "stale" });
       // The service logged each delivery it verified (its log reaches us through a pipe, after its answer).
       await vi.waitFor(() => {
@@ -105,7 +96,7 @@ describe("npm run send-event against npm start on PGlite, with the development s
         ["organization.deleted"],
       ]) {
         const result = await sendEvent([...args, ...ids]);
-        expect(result.code, describeRun(result)).toBe(0);
+        expectExit(result, 0);
         outcomes.push((answerOf(result).body as { outcome: string }).outcome);
       }
       // Sent within the same millisecond, an update can carry the created event's updated_at: equal is not newer.
@@ -124,7 +115,7 @@ describe("npm run send-event against npm start on PGlite, with the development s
     "a random user and address by default",
     async () => {
       const result = await sendEvent(["user.created", "--url", `${service.url}/webhooks/clerk`]);
-      expect(result.code, describeRun(result)).toBe(0);
+      expectExit(result, 0);
       expect(answerOf(result)).toMatchObject({ userId: expect.stringMatching(/^user_[0-9a-f]{24}$/), status: 200 });
     },
     TIMEOUT,
@@ -136,7 +127,7 @@ describe("npm run send-event against npm start on PGlite, with the development s
       const result = await sendEvent(["user.created", "--url", `${service.url}/webhooks/clerk`], {
         CLERK_WEBHOOK_SIGNING_SECRET: TEST_SECRET,
       });
-      expect(result.code, describeRun(result)).toBe(1);
+      expectExit(result, 1);
       expect(answerOf(result)).toMatchObject({ status: 401, body: { error: { code: "invalid_signature" } } });
       expect(result.stderr).toMatch(/refused the signature: it uses another secret/);
     },
@@ -144,21 +135,34 @@ describe("npm run send-event against npm start on PGlite, with the development s
   );
 
   test(
-    "no service listening: exit 1 with a message saying so; bad usage: exit 2 with the usage",
+    "no service listening: exit 1 with a message saying so",
     async () => {
-      const url = `http://127.0.0.1:${await closedPort()}/webhooks/clerk`;
+      const url = `http://127.0.0.1:${await freePort()}/webhooks/clerk`;
       const unreachable = await sendEvent(["user.created", "--url", url]);
-      expect(unreachable.code, describeRun(unreachable)).toBe(1);
+      expectExit(unreachable, 1);
       expect(unreachable.stderr).toContain(`send-event: could not reach ${url} (ECONNREFUSED): is the service running`);
-      for (const args of [[], ["user.banned"], ["user.created", "--frobnicate"], ["user.created", "user.updated"]]) {
-        const result = await sendEvent(args);
-        expect(result.code, `${args.join(" ")}: ${describeRun(result)}`).toBe(2);
-        expect(result.stderr).toMatch(
-          /usage: npm run send-event -- <type>[\s\S]*user\.created, user\.updated, user\.deleted, organization\.created|Unknown option/,
-        );
-      }
+    },
+    TIMEOUT,
+  );
+
+  test.each([[[]], [["user.banned"]], [["user.created", "--frobnicate"]], [["user.created", "user.updated"]]])(
+    "bad usage (%j): exit 2 with the usage",
+    async (args) => {
+      const result = await sendEvent(args);
+      expectExit(result, 2);
+      expect(result.stderr).toMatch(
+        /usage: npm run send-event -- <type>[\s\S]*user\.created, user\.updated, user\.deleted, organization\.created|Unknown option/,
+      );
+    },
+    TIMEOUT,
+  );
+
+  test(
+    "NODE_ENV=production without a signing secret: exit 2 naming CLERK_WEBHOOK_SIGNING_SECRET",
+    async () => {
+      const url = `http://127.0.0.1:${await freePort()}/webhooks/clerk`;
       const production = await sendEvent(["user.created", "--url", url], { NODE_ENV: "production" });
-      expect(production.code, describeRun(production)).toBe(2);
+      expectExit(production, 2);
       expect(production.stderr).toMatch(/CLERK_WEBHOOK_SIGNING_SECRET/);
     },
     TIMEOUT,
@@ -191,7 +195,7 @@ describe.runIf(testDatabaseUrl)("npm run send-event against npm start on Postgre
         ["user.created", "--user-id", userId, "--email", "Ada.L@Example.com", "--url", url],
         env,
       );
-      expect(created.code, describeRun(created)).toBe(0);
+      expectExit(created, 0);
       expect(answerOf(created).body).toEqual({ received: true, outcome: "provisioned" });
       expect(
         await sql`SELECT u.email, u.username, u.first_name, w.name FROM users u JOIN workspaces w ON w.user_id = u.id WHERE u.id = ${userId}`,

@@ -1,7 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { createServer } from "node:net";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { clerkEvent, clerkUser, newSvixId, newUserId, signDelivery, TEST_SECRET } from "../helpers/clerk.js";
@@ -13,6 +12,7 @@ import {
   throughPooler,
 } from "../helpers/database.js";
 import { expectError } from "../helpers/expect-error.js";
+import { freePort } from "../helpers/listen.js";
 import { PROJECT_ROOT } from "../helpers/service-process.js";
 import { startTcpProxy, type TcpProxy } from "../helpers/tcp-proxy.js";
 
@@ -25,14 +25,6 @@ const MEASURED_DELIVERIES = 300;
 
 /** The Deno binary the npm `deno` package ships (its bin script would add a Node process in between). */
 const denoBinary = (): string => createRequire(import.meta.url)("deno/install_api.cjs").runInstall();
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** utime + stime of `pid`, in ms (clock ticks of 10 ms). */
 function cpuMs(pid: number): number {

@@ -88,8 +88,7 @@ describe("HTTP server limits of the running service", () => {
       console.info(
         `closed after (s): idle ${idleClosed.map((s) => s?.toFixed(1)).join(",")}; trickled headers ${headersClosed?.toFixed(1)}; trickled body ${bodyClosed?.toFixed(1)} (limits: headers 2 s, request 3 s)`,
       );
-      for (const seconds of idleClosed) expect(seconds).toBeDefined();
-      expect(Math.max(...idleClosed.map((s) => s ?? Infinity))).toBeLessThan(2 + 4);
+      for (const seconds of idleClosed) expect(seconds).toBeLessThan(2 + 4);
       expect(headersClosed).toBeLessThan(2 + 4);
       expect(bodyClosed).toBeLessThan(3 + 4);
       expect(slowBody.received()).toMatch(/^HTTP\/1\.1 408/);
@@ -107,15 +106,14 @@ describe("HTTP server limits of the running service", () => {
     const closed = await waitClosed(watched, 10);
     console.info(`keep-alive socket closed ${closed?.toFixed(1)} s after connecting (limit 1 s idle)`);
     expect(watched.received()).toMatch(/^HTTP\/1\.1 200/);
-    expect(closed).toBeDefined();
-    expect(closed ?? Infinity).toBeLessThan(1 + 4); // node checks its timeouts once a second
+    expect(closed).toBeLessThan(1 + 4); // node checks its timeouts once a second
   });
 
   test("past HTTP_MAX_CONNECTIONS new sockets are refused at once; once idle ones are gone, deliveries get through", async () => {
     const held = await Promise.all(Array.from({ length: 30 }, () => openSocket(service.url)));
     await sleep(200);
     const extra = await openSocket(service.url);
-    expect(await waitClosed(extra, 1)).toBeDefined(); // refused while 30 are open
+    expect(await waitClosed(extra, 1)).toBeLessThan(1); // refused while 30 are open
     await Promise.all(held.map((watched) => waitClosed(watched, 10)));
     await deliverOne();
   });

@@ -277,34 +277,45 @@ describe.each(drivers())("organizations on $name", ({ open }) => {
   });
 
   describe("organizationMembership.deleted", () => {
-    const events = (organizationId: string, userId: string, id: string) => ({
-      created: ["organizationMembership.created", member({ id, organizationId, userId, updatedAt: 10 })] as const,
-      updated: [
-        "organizationMembership.updated",
-        member({ id, organizationId, userId, role: "org:admin", updatedAt: 20 }),
-      ] as const,
-      // Older than the update, as in both of Clerk's example sets.
-      deleted: ["organizationMembership.deleted", member({ id, organizationId, userId, updatedAt: 10 })] as const,
-    });
+    /** The three events of one membership, each embedding the same snapshot of its organization. */
+    const events = (organizationId: string, userId: string, id: string) => {
+      const organization = clerkOrganization({ id: organizationId });
+      const at = (updatedAt: number, role?: string) =>
+        member({ id, organizationId, userId, organization, updatedAt, ...(role ? { role } : {}) });
+      return {
+        organization,
+        created: ["organizationMembership.created", at(10)] as const,
+        updated: ["organizationMembership.updated", at(20, "org:admin")] as const,
+        // Older than the update, as in both of Clerk's example sets.
+        deleted: ["organizationMembership.deleted", at(10)] as const,
+      };
+    };
+    type EventName = "created" | "updated" | "deleted";
 
-    test.each(permutations(["created", "updated", "deleted"] as const))(
-      "created, updated and deleted in the order %s %s %s: deleted",
+    test.each(permutations<EventName>(["created", "updated", "deleted"]))(
+      "created, updated and deleted in the order %s %s %s: deleted, the organization kept from the snapshot",
       async (...order) => {
         const organizationId = newOrganizationId();
         const userId = newUserId();
         const all = events(organizationId, userId, newMembershipId());
-        for (const name of order as (keyof typeof all)[]) await send(all[name][0], all[name][1]);
+        for (const name of order) await send(all[name][0], all[name][1]);
         expect(await membershipsOf(organizationId)).toEqual([]);
-        expect(await organization(organizationId)).toBeDefined();
+        expect(await organization(organizationId)).toEqual({
+          id: organizationId,
+          name: all.organization.name,
+          slug: all.organization.slug,
+          image_url: all.organization.image_url,
+          created_by: null,
+        });
       },
     );
 
-    test.each(permutations(["created", "updated"] as const))(
+    test.each(permutations<EventName>(["created", "updated"]))(
       "created and updated in the order %s %s: the newest role",
       async (...order) => {
         const organizationId = newOrganizationId();
         const all = events(organizationId, newUserId(), newMembershipId());
-        for (const name of order as (keyof typeof all)[]) await send(all[name][0], all[name][1]);
+        for (const name of order) await send(all[name][0], all[name][1]);
         expect((await membershipsOf(organizationId)).map((m) => m.role)).toEqual(["org:admin"]);
       },
     );
