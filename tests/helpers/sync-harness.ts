@@ -31,6 +31,11 @@ export interface SyncHarness<D> {
     organization: ClerkJson,
     options?: { userId?: string; role?: string; updatedAt?: number },
   ): ClerkJson;
+  /**
+   * Leaves the first request for the listing `path` (`/v1/users`, `/v1/organizations`) at `offset` unanswered, as a
+   * Clerk that hangs; `held()` says whether it has come.
+   */
+  hangOnce(path: string, offset: number): { held(): boolean };
   /** Applies the events one after the other through the webhook's code; their outcomes. */
   deliver(...events: ClerkEventInput[]): Promise<string[]>;
   /** Closes the fake API and the database. */
@@ -95,6 +100,15 @@ async function openOn<D extends { close(): Promise<void> }>(
       }) as ClerkJson;
       api.memberships.set(membership.id, membership);
       return membership;
+    },
+    hangOnce: (path, offset) => {
+      let held = false;
+      api.intercept = (request) => {
+        if (held || request.path !== path || request.query.get("offset") !== String(offset)) return undefined;
+        held = true;
+        return { status: 200, hang: true };
+      };
+      return { held: () => held };
     },
     deliver: (...events) =>
       withDb(async (db) => {

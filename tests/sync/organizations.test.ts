@@ -367,14 +367,7 @@ describe.each(cliDatabases())("npm run sync: organizations and memberships on $n
       async () => {
         const orgs = Array.from({ length: 17 }, () => h.organizationInClerk());
         const members = orgs.slice(0, 4).map((org) => h.membershipInClerk(org));
-        let held = false;
-        h.api.intercept = (request) => {
-          if (request.path === "/v1/organizations" && request.query.get("offset") === "10" && !held) {
-            held = true;
-            return { status: 200, hang: true };
-          }
-          return undefined;
-        };
+        const page3 = h.hangOnce("/v1/organizations", 10);
         const cli = startCli("sync", ["--json", "--page-size", String(PAGE)], h.env());
         await vi.waitFor(
           async () =>
@@ -383,7 +376,7 @@ describe.each(cliDatabases())("npm run sync: organizations and memberships on $n
             ]),
           { timeout: 30_000, interval: 50 },
         );
-        expect(held).toBe(true);
+        expect(page3.held()).toBe(true);
         cli.child.kill("SIGKILL");
         expect((await cli.exited).signal).toBe("SIGKILL");
         expect(await h.database.query("SELECT status FROM sync_runs")).toEqual([{ status: "running" }]);

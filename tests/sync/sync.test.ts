@@ -305,19 +305,12 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
     "Ctrl-C (SIGINT): stops after the page being applied, exit 130; the next run continues where it stopped",
     async () => {
       for (let i = 0; i < 12; i++) h.userInClerk();
-      let held = false;
-      h.api.intercept = (request) => {
-        // Page 3 is never answered: the command is waiting for Clerk when it is interrupted.
-        if (request.path === "/v1/users" && request.query.get("offset") === "10" && !held) {
-          held = true;
-          return { status: 200, hang: true };
-        }
-        return undefined;
-      };
+      // Page 3 is never answered: the command is waiting for Clerk when it is interrupted.
+      const page3 = h.hangOnce("/v1/users", 10);
       // One request at a time: page 3 is asked for only once page 2 is in, so that it is applied when interrupted
       // (with several in flight, see tests/sync/paging.test.ts).
       const cli = startCli("sync", ["--json", "--page-size", String(PAGE), "--concurrency", "1"], h.env());
-      await vi.waitFor(() => expect(held).toBe(true), { timeout: 30_000, interval: 50 });
+      await vi.waitFor(() => expect(page3.held()).toBe(true), { timeout: 30_000, interval: 50 });
       cli.child.kill("SIGINT");
       const interrupted = await cli.exited;
       expectExit(interrupted, 130);
@@ -532,14 +525,7 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
       "a crash (SIGKILL) with pages in flight loses nothing: the next run resumes after the last committed page; two runs never overlap",
       async () => {
         for (let i = 0; i < 22; i++) h.userInClerk();
-        let held = false;
-        h.api.intercept = (request) => {
-          if (request.path === "/v1/users" && request.query.get("offset") === "10" && !held) {
-            held = true;
-            return { status: 200, hang: true };
-          }
-          return undefined;
-        };
+        h.hangOnce("/v1/users", 10);
         const cli = startCli("sync", ["--json", "--page-size", String(PAGE)], h.env());
         // Page 3 hangs while pages 4 and 5 (offsets 15, 20) are answered: read, but not to be applied before it.
         const asked = () => listRequests().map((r) => r.query.get("offset"));
