@@ -111,7 +111,7 @@ describe.runIf(testDatabaseUrl && testPoolerUrl)("the Supabase Edge Function und
     await database?.drop();
   });
 
-  test("a user.created is provisioned; its redelivery is a duplicate; a bad signature is a 401", async () => {
+  test("a user.created is provisioned, its redelivery is a duplicate, and a user.deleted removes it", async () => {
     const id = newUserId();
     const svixId = newSvixId();
     const event = clerkEvent("user.created", clerkUser({ id }));
@@ -122,13 +122,17 @@ describe.runIf(testDatabaseUrl && testPoolerUrl)("the Supabase Edge Function und
     });
     expect(await outcome(await post(event, { svixId }))).toEqual({ status: 200, received: true, outcome: "duplicate" });
     expect(await rows(id)).toEqual({ users: 1, workspaces: 1 });
+    const deleted = await post(clerkEvent("user.deleted", { id, object: "user", deleted: true }));
+    expect(await outcome(deleted)).toEqual({ status: 200, received: true, outcome: "deleted" });
+    expect(await rows(id)).toEqual({ users: 0, workspaces: 0 });
+  });
 
-    const forged = await post(clerkEvent("user.created", clerkUser()), {
+  test("a delivery signed with another secret: 401 invalid_signature, nothing written", async () => {
+    const id = newUserId();
+    const forged = await post(clerkEvent("user.created", clerkUser({ id })), {
       secret: `whsec_${Buffer.from("another secret, 32 bytes long....").toString("base64")}`,
     });
     await expectError(forged, 401, "invalid_signature");
-    const deleted = await post(clerkEvent("user.deleted", { id, object: "user", deleted: true }));
-    expect(await outcome(deleted)).toEqual({ status: 200, received: true, outcome: "deleted" });
     expect(await rows(id)).toEqual({ users: 0, workspaces: 0 });
   });
 

@@ -46,13 +46,18 @@ describe.each(cliDatabases())("npm run sync: organizations and memberships on $n
     );
   const paths = () => h.api.requests.map((r) => r.path);
 
+  /** Seven organizations in Clerk with 0 to 2 members each, one of them an admin; the memberships, in listing order. */
+  const seedOrganizations = () => {
+    const orgs = Array.from({ length: 7 }, (_, i) => h.organizationInClerk({ name: `Team ${i}` }));
+    const members = orgs.flatMap((org, i) => Array.from({ length: i % 3 }, () => h.membershipInClerk(org)));
+    const admin = h.membershipInClerk(orgs[0] as ClerkJson, { role: "org:admin" });
+    return { orgs, members: [...members, admin], admin };
+  };
+
   test(
-    "back-fills organizations, then memberships (their users not provisioned yet), across pages; a second run changes nothing",
+    "back-fills organizations, then memberships (their users not provisioned yet), across pages",
     async () => {
-      const orgs = Array.from({ length: 7 }, (_, i) => h.organizationInClerk({ name: `Team ${i}` }));
-      const members = orgs.flatMap((org, i) => Array.from({ length: i % 3 }, () => h.membershipInClerk(org)));
-      const admin = h.membershipInClerk(orgs[0] as ClerkJson, { role: "org:admin" });
-      members.push(admin);
+      const { orgs, members, admin } = seedOrganizations();
       const first = await sync();
       expectExit(first, 0);
       expect(jsonOf<Summary>(first)).toMatchObject({
@@ -78,7 +83,16 @@ describe.each(cliDatabases())("npm run sync: organizations and memberships on $n
       expect(stored.map((m) => m.id)).toEqual(members.map((m) => m.id).sort());
       expect(stored.find((m) => m.id === admin.id)?.role).toBe("org:admin");
       expect(await h.database.query("SELECT count(*)::int AS n FROM users")).toEqual([{ n: 0 }]);
+    },
+    TIMEOUT,
+  );
 
+  test(
+    "a second run changes no organization and no membership",
+    async () => {
+      const { members } = seedOrganizations();
+      expectExit(await sync(), 0);
+      const stored = await memberships();
       const second = await sync();
       expectExit(second, 0);
       expect(jsonOf<Summary>(second)).toMatchObject({
