@@ -12,8 +12,8 @@ import type { Db } from "../db/types.js";
 import { isServiceError } from "../errors.js";
 import { addInto, COUNT_KEY, type Counts } from "../outcome.js";
 import { deliveryIds } from "../provisioning/deliveries.js";
-import { type MembershipKey, removeMemberships, upsertMemberships } from "../provisioning/memberships/verb.js";
-import { removeOrganizations, upsertOrganizations } from "../provisioning/organizations/verb.js";
+import { KINDS } from "../provisioning/kinds.js";
+import type { MembershipKey } from "../provisioning/memberships/kind.js";
 import { addCounts } from "./users-page.js";
 
 /**
@@ -129,8 +129,8 @@ export function applyObjectsPage<K extends ObjectKind>(
       await run(pageSettings);
       const written =
         kind === "organizations"
-          ? await upsertOrganizations(run, page.rows as ClerkOrganization[])
-          : await upsertMemberships(run, page.rows as ClerkMembership[]);
+          ? await KINDS.organizations.write(run, page.rows as ClerkOrganization[])
+          : await KINDS.memberships.write(run, page.rows as ClerkMembership[]);
       const counts: Counts = { ...page.extraCounts };
       for (const { result } of written) if (result !== "duplicate") addInto(counts, COUNT_KEY[result]);
       await record(run, kind, tail, counts);
@@ -159,8 +159,8 @@ export async function pruneObjects(
       const stamp = { deliveryIds: ids.map(deliveryIds.prune), receivedAt: new Date(), reason: "pruned" };
       const removed =
         gone.kind === "organizations"
-          ? await removeOrganizations(run, gone.ids, { stamp: { ...stamp, eventType: "organization.deleted" } })
-          : await removeMemberships(run, gone.keys, {
+          ? await KINDS.organizations.remove(run, gone.ids, { stamp: { ...stamp, eventType: "organization.deleted" } })
+          : await KINDS.memberships.remove(run, gone.keys, {
               stamp: { ...stamp, eventType: "organizationMembership.deleted" },
             });
       const pruned = removed.filter((r) => r.result === "deleted").map((r) => r.id);

@@ -1,6 +1,6 @@
 import { type ClerkDirectory, MAX_IDS_PER_LOOKUP } from "../clerk/backend-api.js";
 import type { Db } from "../db/types.js";
-import type { MembershipKey } from "../provisioning/memberships/verb.js";
+import type { MembershipKey } from "../provisioning/memberships/kind.js";
 import { pruneObjects } from "./objects-page.js";
 import {
   type RunRow,

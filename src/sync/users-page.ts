@@ -5,14 +5,13 @@ import { clerkDeliveries, syncRuns, syncRunUsers } from "../db/schema.js";
 import type { Db } from "../db/types.js";
 import { addInto, COUNT_KEY, type Counts, type RowResult } from "../outcome.js";
 import { deliveryIds } from "../provisioning/deliveries.js";
+import { inputRows, rowValues } from "../provisioning/engine/rows-input.js";
 import { applyIsolating, type RowFailure, rowFailureReason } from "../provisioning/isolate.js";
-import { inputRows, rowValues } from "../provisioning/rows-input.js";
-import { removeUsers } from "../provisioning/users/remove.js";
+import { KINDS } from "../provisioning/kinds.js";
 import type { UserRow } from "../provisioning/users/row.js";
-import { provisionUsers } from "../provisioning/users/verb.js";
 
 /**
- * `npm run sync`'s writes: a page of the listing applied by `provisionUsers` and the run's bookkeeping (the page's
+ * `npm run sync`'s writes: a page of the listing applied by the users' `write` and the run's bookkeeping (the page's
  * skipped and failed users recorded, the listed ids kept for pruning, counts and cursor advanced) in one
  * transaction, so an interrupted run resumes exactly after the last page that committed.
  */
@@ -118,7 +117,7 @@ function applyPart(db: Db, runId: number, rows: readonly UserRow[], tail: Tail =
     db,
     async (run) => {
       await run(pageSettings);
-      const counts = countResults(await provisionUsers(run, rows));
+      const counts = countResults(await KINDS.users.write(run, rows));
       const recorded = { ...counts };
       for (const [key, n] of Object.entries(tail.extraCounts)) addInto(recorded, key, n);
       await run(bookkeeping(runId, { ...tail, counts: recorded }));
@@ -182,9 +181,9 @@ export async function pruneUsers(db: Db, ids: readonly string[], runId: number |
         receivedAt: new Date(),
         reason: "pruned",
       };
-      const removed = (await removeUsers(run, ids, { stamp }))
+      const removed = (await KINDS.users.remove(run, ids, { stamp }))
         .filter((r) => r.result === "deleted")
-        .map((r) => r.userId);
+        .map((r) => r.id);
       if (runId !== null) await run(bookkeeping(runId, { ...NO_TAIL, counts: { pruned: removed.length } }));
       return removed;
     },
