@@ -1,17 +1,17 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { createLookupCache } from "../src/accounts/lookup-cache.js";
-import { clerkEvent, clerkUser } from "./helpers/clerk.js";
-import { clerkMembership, clerkOrganization, newOrganizationId } from "./helpers/clerk-organizations.js";
+import { createLookupCache } from "../../src/accounts/lookup-cache.js";
+import { clerkEvent, clerkUser } from "../helpers/clerk.js";
+import { clerkMembership, clerkOrganization, newOrganizationId } from "../helpers/clerk-organizations.js";
 import {
   clerkOptions,
   createSessionSigner,
   type FakeClerkApi,
   type SessionSigner,
   startFakeClerkApi,
-} from "./helpers/clerk-session.js";
-import { drivers } from "./helpers/database.js";
-import { expectError } from "./helpers/expect-error.js";
-import { createHarness, describeResponse, type Harness } from "./helpers/harness.js";
+} from "../helpers/clerk-session.js";
+import { drivers } from "../helpers/database.js";
+import { expectError } from "../helpers/expect-error.js";
+import { createHarness, describeResponse, type Harness } from "../helpers/harness.js";
 
 interface MeBody {
   user: { id: string };

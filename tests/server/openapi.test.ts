@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { createApp } from "../src/app.js";
-import { createLogger } from "../src/logger.js";
-import { clerkEvent, clerkUser, newUserId, signDelivery, TEST_SECRET } from "./helpers/clerk.js";
-import { openTestPglite, openUnreachablePostgres } from "./helpers/database.js";
-import { expectRejected } from "./helpers/expect-error.js";
-import { createHarness, describeResponse, type Harness } from "./helpers/harness.js";
+import { createApp } from "../../src/app.js";
+import { createLogger } from "../../src/logger.js";
+import { clerkEvent, clerkUser, newUserId, signDelivery, TEST_SECRET } from "../helpers/clerk.js";
+import { openTestPglite, openUnreachablePostgres } from "../helpers/database.js";
+import { expectRejected } from "../helpers/expect-error.js";
+import { createHarness, describeResponse, type Harness } from "../helpers/harness.js";
 
 type Json = Record<string, unknown>;
 
