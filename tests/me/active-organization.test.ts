@@ -2,16 +2,11 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createLookupCache } from "../../src/accounts/lookup-cache.js";
 import { clerkEvent, clerkUser } from "../helpers/clerk.js";
 import { clerkMembership, clerkOrganization, newOrganizationId } from "../helpers/clerk-organizations.js";
-import {
-  clerkOptions,
-  createSessionSigner,
-  type FakeClerkApi,
-  type SessionSigner,
-  startFakeClerkApi,
-} from "../helpers/clerk-session.js";
+import { clerkOptions } from "../helpers/clerk-session.js";
 import { drivers } from "../helpers/database.js";
 import { expectError } from "../helpers/expect-error.js";
-import { createHarness, describeResponse, type Harness } from "../helpers/harness.js";
+import { createHarness, describeResponse } from "../helpers/harness.js";
+import { bearer, type MeHarness, openMeHarness } from "../helpers/me-harness.js";
 
 interface MeBody {
   user: { id: string };
@@ -20,22 +15,14 @@ interface MeBody {
 
 /** The token's active organization (`o.id`, `org_id`): what it costs Clerk, and what is refused before Clerk is asked. */
 describe.each(drivers())("/v1/me's active organization on $name", ({ open }) => {
-  let h: Harness;
-  let api: FakeClerkApi;
-  let signer: SessionSigner;
+  let h: MeHarness;
   beforeAll(async () => {
-    signer = createSessionSigner();
-    api = await startFakeClerkApi();
-    h = createHarness(await open(), { clerk: clerkOptions(signer, api) });
+    h = await openMeHarness(await open());
   });
-  afterAll(async () => {
-    await h?.close();
-    await api?.close();
-  });
+  afterAll(() => h?.close());
 
-  const request = (token: string) => h.app.request("/v1/me", { headers: { authorization: `Bearer ${token}` } });
   const me = async (token: string): Promise<MeBody> => {
-    const res = await request(token);
+    const res = await h.me(token);
     expect(res.status, await describeResponse(res)).toBe(200);
     return (await res.json()) as MeBody;
   };
@@ -45,14 +32,12 @@ describe.each(drivers())("/v1/me's active organization on $name", ({ open }) => 
   };
   /** Clerk requests about `organizationId` (its lookup and its memberships' listing), once all are answered. */
   const clerkRequestsFor = async (organizationId: string) => {
-    await expect.poll(() => api.inFlight).toBe(0);
-    return api.requests.filter((r) => r.path.startsWith(`/v1/organizations/${organizationId}`)).length;
+    await expect.poll(() => h.api.inFlight).toBe(0);
+    return h.api.requests.filter((r) => r.path.startsWith(`/v1/organizations/${organizationId}`)).length;
   };
   /** A user provisioned by its webhook, with one stored team (so that "its stored organizations" are not empty). */
   const signedUp = async () => {
-    const user = clerkUser();
-    const userId = user.id as string;
-    api.users.set(userId, user);
+    const { id: userId, user } = h.signUp();
     await deliver("user.created", user);
     const home = clerkOrganization({ name: "Home Team" });
     const homeId = home.id as string;
@@ -66,9 +51,9 @@ describe.each(drivers())("/v1/me's active organization on $name", ({ open }) => 
   /** `userId` joins `organization` in (fake) Clerk only: its webhooks have not come. */
   const joinInClerk = (organization: Record<string, unknown>, userId: string) => {
     const organizationId = organization.id as string;
-    api.organizations.set(organizationId, organization);
+    h.api.organizations.set(organizationId, organization);
     const membership = clerkMembership({ organizationId, userId, role: "org:admin", organization });
-    api.memberships.set(membership.id as string, membership);
+    h.api.memberships.set(membership.id as string, membership);
     return membership;
   };
   const stored = async (organizationId: string) =>
@@ -83,7 +68,7 @@ describe.each(drivers())("/v1/me's active organization on $name", ({ open }) => 
   test("a made-up active organization: 20 sequential and 30 concurrent /v1/me ask Clerk once, and answer the stored ones", async () => {
     const { userId, homeId } = await signedUp();
     const madeUp = newOrganizationId();
-    const token = signer.token({ sub: userId, o: { id: madeUp } });
+    const token = h.signer.token({ sub: userId, o: { id: madeUp } });
     for (let i = 0; i < 20; i++) {
       expect((await me(token)).organizations.map((o) => o.id)).toEqual([homeId]);
     }
@@ -91,7 +76,7 @@ describe.each(drivers())("/v1/me's active organization on $name", ({ open }) => 
     for (const answer of answers) expect(answer.organizations.map((o) => o.id)).toEqual([homeId]);
     const asked = await clerkRequestsFor(madeUp);
     console.info(`Clerk requests for 20 sequential + 30 concurrent /v1/me naming a made-up organization: ${asked}`);
-    expect(api.organizationLookups.filter((id) => id === madeUp)).toHaveLength(1);
+    expect(h.api.organizationLookups.filter((id) => id === madeUp)).toHaveLength(1);
     expect(asked).toBe(1);
     expect(await stored(madeUp)).toEqual({ organizations: 0, memberships: 0 });
   });
@@ -100,8 +85,8 @@ describe.each(drivers())("/v1/me's active organization on $name", ({ open }) => 
     const { userId } = await signedUp();
     const organization = clerkOrganization();
     const organizationId = organization.id as string;
-    api.organizations.set(organizationId, organization);
-    const token = signer.token({ sub: userId, org_id: organizationId });
+    h.api.organizations.set(organizationId, organization);
+    const token = h.signer.token({ sub: userId, org_id: organizationId });
     await Promise.all(Array.from({ length: 100 }, () => me(token)));
     expect(await clerkRequestsFor(organizationId)).toBe(2);
   });
@@ -110,7 +95,7 @@ describe.each(drivers())("/v1/me's active organization on $name", ({ open }) => 
     const { userId, homeId } = await signedUp();
     const organization = clerkOrganization({ name: "Brand New" });
     const organizationId = organization.id as string;
-    const token = signer.token({ sub: userId, o: { id: organizationId } });
+    const token = h.signer.token({ sub: userId, o: { id: organizationId } });
     expect((await me(token)).organizations.map((o) => o.id)).toEqual([homeId]); // Clerk has no such organization yet
 
     joinInClerk(organization, userId); // created in Clerk, the user its admin; no webhook yet
@@ -133,8 +118,8 @@ describe.each(drivers())("/v1/me's active organization on $name", ({ open }) => 
     const { userId, homeId } = await signedUp();
     const organization = clerkOrganization({ name: "A Team" });
     const organizationId = organization.id as string;
-    api.organizations.set(organizationId, organization);
-    const token = signer.token({ sub: userId, o: { id: organizationId } });
+    h.api.organizations.set(organizationId, organization);
+    const token = h.signer.token({ sub: userId, o: { id: organizationId } });
     expect((await me(token)).organizations.map((o) => o.id)).toEqual([homeId]);
     expect(await clerkRequestsFor(organizationId)).toBe(2);
 
@@ -163,14 +148,14 @@ describe.each(drivers())("/v1/me's active organization on $name", ({ open }) => 
     const organization = clerkOrganization();
     const organizationId = organization.id as string;
     joinInClerk(organization, userId);
-    api.intercept = (r) => (r.path.startsWith("/v1/organizations/") ? { status: 500 } : undefined);
-    const token = signer.token({ sub: userId, o: { id: organizationId } });
+    h.api.intercept = (r) => (r.path.startsWith("/v1/organizations/") ? { status: 500 } : undefined);
+    const token = h.signer.token({ sub: userId, o: { id: organizationId } });
     try {
       const body = await me(token);
       expect(body.user.id).toBe(userId);
       expect(body.organizations.map((o) => o.id)).toEqual([homeId]);
     } finally {
-      api.intercept = undefined;
+      h.api.intercept = undefined;
     }
     expect(await stored(organizationId)).toEqual({ organizations: 0, memberships: 0 });
     expect(h.logs).toContainEqual(
@@ -184,32 +169,32 @@ describe.each(drivers())("/v1/me's active organization on $name", ({ open }) => 
     const { userId, homeId } = await signedUp();
     const madeUp = newOrganizationId();
     const other = clerkOrganization({ slug: madeUp });
-    api.intercept = (r) => {
+    h.api.intercept = (r) => {
       if (r.path === `/v1/organizations/${madeUp}`) return { status: 200, body: other };
       if (r.path === `/v1/organizations/${madeUp}/memberships`)
         return { status: 200, body: { data: [], total_count: 0 } };
       return undefined;
     };
-    const token = signer.token({ sub: userId, o: { id: madeUp } });
+    const token = h.signer.token({ sub: userId, o: { id: madeUp } });
     try {
       for (let i = 0; i < 3; i++) expect((await me(token)).organizations.map((o) => o.id)).toEqual([homeId]);
     } finally {
-      api.intercept = undefined;
+      h.api.intercept = undefined;
     }
     expect(await stored(other.id as string)).toEqual({ organizations: 0, memberships: 0 });
     expect(await clerkRequestsFor(madeUp)).toBe(1);
   });
 
   test("CLERK_LOOKUP_CACHE_SECONDS=0: a made-up organization is not remembered", async () => {
-    const uncached = createHarness(h.database, { clerk: { ...clerkOptions(signer, api), lookupCacheSeconds: 0 } });
+    const uncached = createHarness(h.database, { clerk: { ...clerkOptions(h.signer, h.api), lookupCacheSeconds: 0 } });
     const { userId } = await signedUp();
     const madeUp = newOrganizationId();
-    const token = signer.token({ sub: userId, o: { id: madeUp } });
+    const token = h.signer.token({ sub: userId, o: { id: madeUp } });
     for (let i = 0; i < 3; i++) {
-      const res = await uncached.app.request("/v1/me", { headers: { authorization: `Bearer ${token}` } });
+      const res = await uncached.app.request("/v1/me", { headers: bearer(token) });
       expect(res.status, await describeResponse(res)).toBe(200);
     }
-    expect(api.organizationLookups.filter((id) => id === madeUp)).toHaveLength(3);
+    expect(h.api.organizationLookups.filter((id) => id === madeUp)).toHaveLength(3);
   });
 
   const notOrganizationIds = [
@@ -233,12 +218,12 @@ describe.each(drivers())("/v1/me's active organization on $name", ({ open }) => 
     ]),
   )("a signed token whose %s is %j: 401, Clerk is not asked, nothing written", async (_, __, claims) => {
     const user = clerkUser();
-    api.users.set(user.id as string, user);
-    const before = { requests: api.requests.length, counts: await h.counts() };
-    const res = await request(signer.token({ sub: user.id as string, ...claims }));
+    h.api.users.set(user.id as string, user);
+    const before = { requests: h.api.requests.length, counts: await h.counts() };
+    const res = await h.me(h.signer.token({ sub: user.id as string, ...claims }));
     await expectError(res, 401, "unauthenticated");
     expect(res.headers.get("www-authenticate")).toMatch(/^Bearer/);
-    expect(api.requests.length).toBe(before.requests);
+    expect(h.api.requests.length).toBe(before.requests);
     expect(await h.counts()).toEqual(before.counts);
   });
 });
