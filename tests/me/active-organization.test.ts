@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createLookupCache } from "../../src/accounts/lookup-cache.js";
-import { clerkEvent, clerkUser } from "../helpers/clerk.js";
 import { clerkMembership, clerkOrganization, newOrganizationId } from "../helpers/clerk-organizations.js";
 import { clerkOptions } from "../helpers/clerk-session.js";
 import { drivers } from "../helpers/database.js";
@@ -21,15 +20,7 @@ describe.each(drivers())("/v1/me's active organization on $name", ({ open }) => 
   });
   afterAll(() => h?.close());
 
-  const me = async (token: string): Promise<MeBody> => {
-    const res = await h.me(token);
-    expect(res.status, await describeResponse(res)).toBe(200);
-    return (await res.json()) as MeBody;
-  };
-  const deliver = async (type: string, data: Record<string, unknown>) => {
-    const res = await h.deliver(clerkEvent(type, data));
-    expect(res.status, await describeResponse(res)).toBe(200);
-  };
+  const me = (token: string) => h.meBody<MeBody>(token);
   /** Clerk requests about `organizationId` (its lookup and its memberships' listing), once all are answered. */
   const clerkRequestsFor = async (organizationId: string) => {
     await expect.poll(() => h.api.inFlight).toBe(0);
@@ -38,11 +29,11 @@ describe.each(drivers())("/v1/me's active organization on $name", ({ open }) => 
   /** A user provisioned by its webhook, with one stored team (so that "its stored organizations" are not empty). */
   const signedUp = async () => {
     const { id: userId, user } = h.signUp();
-    await deliver("user.created", user);
+    await h.send("user.created", user);
     const home = clerkOrganization({ name: "Home Team" });
     const homeId = home.id as string;
-    await deliver("organization.created", home);
-    await deliver(
+    await h.send("organization.created", home);
+    await h.send(
       "organizationMembership.created",
       clerkMembership({ organizationId: homeId, userId, organization: home }),
     );
@@ -101,11 +92,11 @@ describe.each(drivers())("/v1/me's active organization on $name", ({ open }) => 
     joinInClerk(organization, userId); // created in Clerk, the user its admin; no webhook yet
     await me(token);
     expect(await clerkRequestsFor(organizationId)).toBe(1);
-    await deliver("organization.created", clerkOrganization({ name: "Somebody Else's" })); // another organization
+    await h.send("organization.created", clerkOrganization({ name: "Somebody Else's" })); // another organization
     await me(token);
     expect(await clerkRequestsFor(organizationId)).toBe(1);
 
-    await deliver("organization.created", organization);
+    await h.send("organization.created", organization);
     const body = await me(token);
     expect(body.organizations.map((o) => [o.id, o.role])).toEqual([
       [organizationId, "org:admin"],
@@ -129,11 +120,11 @@ describe.each(drivers())("/v1/me's active organization on $name", ({ open }) => 
     await me(token);
     expect(await clerkRequestsFor(organizationId)).toBe(2);
     const other = await signedUp();
-    await deliver("organizationMembership.deleted", clerkMembership({ organizationId, userId: other.userId }));
+    await h.send("organizationMembership.deleted", clerkMembership({ organizationId, userId: other.userId }));
     await me(token);
     expect(await clerkRequestsFor(organizationId)).toBe(2);
 
-    await deliver("organizationMembership.deleted", removed);
+    await h.send("organizationMembership.deleted", removed);
     const body = await me(token);
     expect(body.organizations.map((o) => [o.id, o.role])).toEqual([
       [organizationId, "org:admin"],
@@ -217,10 +208,9 @@ describe.each(drivers())("/v1/me's active organization on $name", ({ open }) => 
       ["org_id", id, { org_id: id }],
     ]),
   )("a signed token whose %s is %j: 401, Clerk is not asked, nothing written", async (_, __, claims) => {
-    const user = clerkUser();
-    h.api.users.set(user.id as string, user);
+    const { id } = h.signUp();
     const before = { requests: h.api.requests.length, counts: await h.counts() };
-    const res = await h.me(h.signer.token({ sub: user.id as string, ...claims }));
+    const res = await h.me(h.signer.token({ sub: id, ...claims }));
     await expectError(res, 401, "unauthenticated");
     expect(res.headers.get("www-authenticate")).toMatch(/^Bearer/);
     expect(h.api.requests.length).toBe(before.requests);
@@ -228,29 +218,40 @@ describe.each(drivers())("/v1/me's active organization on $name", ({ open }) => 
   });
 });
 
-test("the lookup cache remembers 'not a member' per user and organization, until its time or a webhook", async () => {
-  let clock = 0;
-  const cache = createLookupCache({ ttlMs: 60_000, now: () => clock });
-  const notMember = async () => ({ kind: "not_member" }) as const;
+const notMember = async () => ({ kind: "not_member" }) as const;
+
+test("the lookup cache remembers 'not a member' per user and organization", async () => {
+  const cache = createLookupCache({ ttlMs: 60_000, now: () => 0 });
   await cache.sharedOrganization("org_a", "user_a", notMember);
-  await cache.sharedOrganization("org_a", "user_b", notMember);
   await cache.sharedOrganization("org_b", "user_a", async () => ({ kind: "applied" }) as const);
   expect(cache.isNotMember("org_a", "user_a")).toBe(true);
   expect(cache.isNotMember("org_b", "user_a")).toBe(false);
   expect(cache.isNotMember("user_a", "org_a")).toBe(false);
+});
 
+test("the lookup cache forgets 'not a member' on a membership webhook (that user) or an organization webhook (all)", async () => {
+  const cache = createLookupCache({ ttlMs: 60_000, now: () => 0 });
+  await cache.sharedOrganization("org_a", "user_a", notMember);
+  await cache.sharedOrganization("org_a", "user_b", notMember);
   cache.forgetOrganization("org_a", "user_a"); // a membership webhook
   expect(cache.isNotMember("org_a", "user_a")).toBe(false);
   expect(cache.isNotMember("org_a", "user_b")).toBe(true);
   cache.forgetOrganization("org_a"); // an organization webhook
   expect(cache.isNotMember("org_a", "user_b")).toBe(false);
+});
 
+test("the lookup cache forgets 'not a member' after its time", async () => {
+  let clock = 0;
+  const cache = createLookupCache({ ttlMs: 60_000, now: () => clock });
   await cache.sharedOrganization("org_c", "user_a", notMember);
   clock = 59_999;
   expect(cache.isNotMember("org_c", "user_a")).toBe(true);
   clock = 60_000;
   expect(cache.isNotMember("org_c", "user_a")).toBe(false);
+});
 
+test("the lookup cache never remembers an organization lookup a webhook outdated while it ran", async () => {
+  const cache = createLookupCache({ ttlMs: 60_000, now: () => 0 });
   let finish: (value: { kind: "not_member" }) => void = () => {};
   const running = cache.sharedOrganization(
     "org_d",

@@ -1,9 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { clerkEvent } from "../helpers/clerk.js";
 import { clerkMembership, clerkOrganization, newOrganizationId } from "../helpers/clerk-organizations.js";
 import { drivers } from "../helpers/database.js";
-import { describeResponse } from "../helpers/harness.js";
 import { type MeHarness, openMeHarness } from "../helpers/me-harness.js";
 
 interface MeBody {
@@ -18,20 +16,11 @@ describe.each(drivers())("/v1/me organizations on $name", ({ open }) => {
   });
   afterAll(() => h?.close());
 
-  const me = async (token: string): Promise<MeBody> => {
-    const res = await h.me(token);
-    expect(res.status, await describeResponse(res)).toBe(200);
-    return (await res.json()) as MeBody;
-  };
-  const deliver = async (type: string, data: Record<string, unknown>) => {
-    const res = await h.deliver(clerkEvent(type, data));
-    expect(res.status, await describeResponse(res)).toBe(200);
-    return ((await res.json()) as { outcome: string }).outcome;
-  };
+  const me = (token: string) => h.meBody<MeBody>(token);
   /** A user provisioned by its webhook, known to (fake) Clerk. */
   const signedUp = async () => {
     const { id, user } = h.signUp();
-    expect(await deliver("user.created", user)).toBe("provisioned");
+    expect(await h.send("user.created", user)).toBe("provisioned");
     return id;
   };
   /** An organization with the user as a member, in (fake) Clerk only. */
@@ -85,8 +74,8 @@ describe.each(drivers())("/v1/me organizations on $name", ({ open }) => {
     const a = inClerk(userId, "org:admin", "Alpha");
     const b = inClerk(userId, "org:member", "Beta");
     for (const team of [a, b]) {
-      await deliver("organization.created", team.organization);
-      await deliver("organizationMembership.created", team.membership);
+      await h.send("organization.created", team.organization);
+      await h.send("organizationMembership.created", team.membership);
     }
     const body = await me(h.signer.token({ sub: userId }));
     expect(body.organizations).toEqual([
@@ -126,8 +115,8 @@ describe.each(drivers())("/v1/me organizations on $name", ({ open }) => {
         expect.objectContaining({ id: team.id, name: "New Team", role: "org:admin" }),
       ]);
       expect(h.api.organizationLookups.filter((id) => id === team.id)).toHaveLength(1);
-      expect(await deliver("organization.created", team.organization)).toBe("stale");
-      expect(await deliver("organizationMembership.created", team.membership)).toBe("stale");
+      expect(await h.send("organization.created", team.organization)).toBe("stale");
+      expect(await h.send("organizationMembership.created", team.membership)).toBe("stale");
       const deliveries = await h.database.query<{ delivery_id: string }>(
         "SELECT delivery_id FROM clerk_deliveries WHERE delivery_id LIKE $1 ORDER BY delivery_id",
         [`jit:%${team.id.slice(4)}%`],
@@ -149,7 +138,7 @@ describe.each(drivers())("/v1/me organizations on $name", ({ open }) => {
   test("an active organization deleted here is not fetched from Clerk again", async () => {
     const userId = await signedUp();
     const team = inClerk(userId);
-    await deliver("organization.deleted", { id: team.id, object: "organization", deleted: true });
+    await h.send("organization.deleted", { id: team.id, object: "organization", deleted: true });
     expect((await me(h.signer.token({ sub: userId, o: { id: team.id } }))).organizations).toEqual([]);
     expect(h.api.organizationLookups).not.toContain(team.id);
   });
@@ -160,8 +149,8 @@ describe.each(drivers())("/v1/me organizations on $name", ({ open }) => {
     const sendWebhooks = (team: ReturnType<typeof inClerk>) =>
       jitter(3).then(() =>
         Promise.all([
-          deliver("organizationMembership.created", team.membership),
-          deliver("organization.created", team.organization),
+          h.send("organizationMembership.created", team.membership),
+          h.send("organization.created", team.organization),
         ]),
       );
     const teams = new Map<string, ReturnType<typeof inClerk>>();
