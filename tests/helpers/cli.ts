@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import postgres from "postgres";
+import { expect } from "vitest";
 import type { Command } from "../../src/cli/cli.js";
 import { openPglite, openPostgres } from "../../src/db/client.js";
 import type { Db } from "../../src/db/types.js";
@@ -84,6 +85,11 @@ export function jsonOf<T = Record<string, unknown>>(result: CliResult): T {
 /** Describes a run for assertion messages. */
 export const describeRun = (result: CliResult) =>
   `exit ${result.code ?? result.signal}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`;
+
+/** The exit code, with the run's output in the failure message. */
+export function expectExit(result: CliResult, code: number): void {
+  expect(result.code, describeRun(result)).toBe(code);
+}
 
 /**
  * A database the commands under test open themselves: PostgreSQL (a database of its own on the test server), or

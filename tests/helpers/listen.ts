@@ -1,5 +1,5 @@
 import { request } from "node:http";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, createServer } from "node:net";
 import { serve } from "@hono/node-server";
 
 export interface Listening {
@@ -7,6 +7,15 @@ export interface Listening {
   /** What the server saw of each request before the app, in arrival order. */
   seen: { contentLength: string | null; transferEncoding: string | null }[];
   close(): Promise<void>;
+}
+
+/** A port of 127.0.0.1 that nothing listens on (free when this returns). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
 
 /** Serves `fetch` on 127.0.0.1 on a free port, as `npm start` would (real sockets, real request streams). */

@@ -1,0 +1,74 @@
+import { spawnSync } from "node:child_process";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { MIN_RETENTION_DAYS, pruneDeliveries, run } from "../../src/cli/prune-deliveries.js";
+import { drivers, type TestDatabase } from "../helpers/database.js";
+import { PROJECT_ROOT } from "../helpers/service-process.js";
+
+const DAY_MS = 86_400_000;
+
+describe.each(drivers())("npm run prune-deliveries on $name", ({ open }) => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await open();
+  });
+  afterAll(() => database?.close());
+
+  /** Deliveries received `ages` days ago; answers their ids. */
+  const seed = async (prefix: string, ages: number[]) => {
+    const ids = ages.map((_, i) => `${prefix}_${i}`);
+    for (const [i, age] of ages.entries()) {
+      await database.query(
+        `INSERT INTO clerk_deliveries (delivery_id, event_type, outcome, received_at) VALUES ($1, 'user.created', 'provisioned', $2)`,
+        [ids[i], new Date(Date.now() - age * DAY_MS).toISOString()],
+      );
+    }
+    return ids;
+  };
+  const remaining = async (prefix: string) =>
+    (
+      await database.query<{ delivery_id: string }>(
+        "SELECT delivery_id FROM clerk_deliveries WHERE delivery_id LIKE $1 ORDER BY delivery_id",
+        [`${prefix}_%`],
+      )
+    ).map((row) => row.delivery_id);
+
+  test("removes exactly the deliveries received before the retention, in batches", async () => {
+    const ids = await seed("a", [400, 90, 31, 29, 1, 0, 45]);
+    expect(await pruneDeliveries(database.db, { olderThanDays: 30, batchSize: 2 })).toBe(4);
+    expect(await remaining("a")).toEqual([ids[3], ids[4], ids[5]]);
+    expect(await pruneDeliveries(database.db, { olderThanDays: 30, batchSize: 2 })).toBe(0);
+  });
+
+  test("run(): exit 0 with a summary; fewer than 30 days or no option is exit 2 and deletes nothing", async () => {
+    await seed("b", [100, 60, 5]);
+    const out: string[] = [];
+    const err: string[] = [];
+    const deps = {
+      openDatabase: async () => ({ ...database, close: async () => {} }),
+      stdout: (text: string) => out.push(text),
+      stderr: (text: string) => err.push(text),
+    };
+    expect(await run(["--older-than-days", String(MIN_RETENTION_DAYS - 1)], deps)).toBe(2);
+    expect(await run([], deps)).toBe(2);
+    expect(await run(["--older-than-days", "30", "--bogus"], deps)).toBe(2);
+    expect(err.join("")).toMatch(/--older-than-days must be an integer from 30/);
+    expect(await remaining("b")).toHaveLength(3);
+    expect(await run(["--older-than-days", "50"], deps)).toBe(0);
+    expect(out.join("")).toMatch(/2 deliveries received over 50 days ago removed/);
+    expect(await remaining("b")).toEqual(["b_2"]);
+  });
+});
+
+test("the command as a process: --older-than-days 7 exits 2 with the reason on stderr", () => {
+  const result = spawnSync(
+    process.execPath,
+    ["--import", "tsx", "src/cli/prune-deliveries.ts", "--older-than-days", "7"],
+    {
+      cwd: PROJECT_ROOT,
+      encoding: "utf8",
+      env: { ...process.env, DATABASE_URL: "" },
+    },
+  );
+  expect(result.status, result.stderr).toBe(2);
+  expect(result.stderr).toMatch(/--older-than-days must be an integer from 30/);
+});
