@@ -1,16 +1,16 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { clerkEvent, clerkUser, type SignedDelivery, signDelivery } from "./helpers/clerk.js";
-import { clerkMembership, clerkOrganization } from "./helpers/clerk-organizations.js";
+import { clerkEvent, clerkUser, type SignedDelivery, signDelivery } from "../helpers/clerk.js";
+import { clerkMembership, clerkOrganization } from "../helpers/clerk-organizations.js";
 import {
   clerkOptions,
   createSessionSigner,
   type FakeClerkApi,
   type SessionSigner,
   startFakeClerkApi,
-} from "./helpers/clerk-session.js";
-import { drivers, migrationsBefore } from "./helpers/database.js";
-import { expectError, expectRejected } from "./helpers/expect-error.js";
-import { createHarness, describeResponse, type Harness } from "./helpers/harness.js";
+} from "../helpers/clerk-session.js";
+import { drivers, migrationsBefore } from "../helpers/database.js";
+import { expectError, expectRejected } from "../helpers/expect-error.js";
+import { createHarness, describeResponse, type Harness } from "../helpers/harness.js";
 
 /**
  * A database whose migrations from 0004 on were never applied (the deploy's migrate step failed or was skipped, an

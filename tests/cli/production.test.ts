@@ -1,11 +1,11 @@
 import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { ConfigError, loadConfig } from "../src/config.js";
-import { type FakeClerkApi, startFakeClerkApi, TEST_CLERK_SECRET_KEY } from "../support/fake-clerk-api.js";
-import { clerkUser } from "./helpers/clerk.js";
-import { type CliDatabase, describeRun, jsonOf, openCliPglite, openCliPostgres, runCli } from "./helpers/cli.js";
-import { testDatabaseUrl } from "./helpers/database.js";
-import { PROJECT_ROOT } from "./helpers/service-process.js";
+import { ConfigError, loadConfig } from "../../src/config.js";
+import { type FakeClerkApi, startFakeClerkApi, TEST_CLERK_SECRET_KEY } from "../../support/fake-clerk-api.js";
+import { clerkUser } from "../helpers/clerk.js";
+import { type CliDatabase, describeRun, jsonOf, openCliPglite, openCliPostgres, runCli } from "../helpers/cli.js";
+import { testDatabaseUrl } from "../helpers/database.js";
+import { PROJECT_ROOT } from "../helpers/service-process.js";
 
 const TIMEOUT = 60_000;
 

@@ -1,11 +1,11 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
-import { type ClerkRetryNotice, createClerkDirectory } from "../src/clerk/backend-api.js";
-import { MAX_RETRY_AFTER_MS } from "../src/clerk/retrying.js";
-import { isServiceError } from "../src/errors.js";
-import { type FakeClerkApi, startFakeClerkApi, TEST_CLERK_SECRET_KEY } from "../support/fake-clerk-api.js";
-import { describeRun, openCliPglite, openCliPostgres, startCli } from "./helpers/cli.js";
-import { testDatabaseUrl } from "./helpers/database.js";
+import { type ClerkRetryNotice, createClerkDirectory } from "../../src/clerk/backend-api.js";
+import { MAX_RETRY_AFTER_MS } from "../../src/clerk/retrying.js";
+import { isServiceError } from "../../src/errors.js";
+import { type FakeClerkApi, startFakeClerkApi, TEST_CLERK_SECRET_KEY } from "../../support/fake-clerk-api.js";
+import { describeRun, openCliPglite, openCliPostgres, startCli } from "../helpers/cli.js";
+import { testDatabaseUrl } from "../helpers/database.js";
 
 const TIMEOUT = 90_000;
 

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { clerkEvent, clerkUser, newUserId } from "./helpers/clerk.js";
-import { openTestPostgres, testDatabaseUrl, testPoolerUrl } from "./helpers/database.js";
-import { expectError } from "./helpers/expect-error.js";
-import { createHarness, describeResponse, type Harness } from "./helpers/harness.js";
-import { type LockHolder, openLockHolder } from "./helpers/postgres-backends.js";
+import { clerkEvent, clerkUser, newUserId } from "../helpers/clerk.js";
+import { openTestPostgres, testDatabaseUrl, testPoolerUrl } from "../helpers/database.js";
+import { expectError } from "../helpers/expect-error.js";
+import { createHarness, describeResponse, type Harness } from "../helpers/harness.js";
+import { type LockHolder, openLockHolder } from "../helpers/postgres-backends.js";
 
 /** A small pool, so that a few deliveries stuck on a lock would take all of it. */
 const LIMITS = { poolMax: 2, statementTimeoutMs: 500 };
