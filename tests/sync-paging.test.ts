@@ -67,7 +67,11 @@ describe.each(drivers())("sync paging on $name", ({ open }) => {
   const storedIds = async () =>
     (await database.query<{ id: string }>("SELECT id FROM users ORDER BY id")).map((row) => row.id);
   const run = async () =>
-    (await database.query<{ status: string; next_offset: number }>("SELECT status, next_offset FROM sync_runs"))[0];
+    (
+      await database.query<{ status: string; next_offset: number }>(
+        "SELECT r.status, c.next_offset FROM sync_runs r JOIN sync_run_cursors c ON c.run_id = r.id AND c.kind = 'users'",
+      )
+    )[0];
   const listRequests = () => api.requests.filter((r) => r.path === "/v1/users");
   // Later pages answer sooner: with several in flight, they arrive out of order.
   const laterIsFaster = (request: { query: URLSearchParams }) =>

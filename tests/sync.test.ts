@@ -37,6 +37,10 @@ type UserJson = Record<string, unknown> & { id: string };
 const PAGE = 5;
 const TIMEOUT = 120_000;
 
+/** Each run's status and its users cursor (`sync_run_cursors`; 0 until a page of users committed). */
+const RUNS = `SELECT r.status, COALESCE(c.next_offset, 0) AS next_offset FROM sync_runs r
+  LEFT JOIN sync_run_cursors c ON c.run_id = r.id AND c.kind = 'users' ORDER BY r.id`;
+
 interface UserRow {
   id: string;
   email: string;
@@ -155,14 +159,15 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
         workspacesBefore,
       );
       expect(await counts()).toMatchObject({ users: 22, workspaces: 22, deliveries: 1 });
-      const runs = await database.query<{ status: string; next_offset: number; counts: Record<string, number> }>(
-        "SELECT status, next_offset, counts FROM sync_runs ORDER BY id",
-      );
+      const runs = await database.query<{ status: string; next_offset: number }>(RUNS);
       expect(runs.map((r) => [r.status, r.next_offset])).toEqual([
         ["completed", 23],
         ["completed", 23],
       ]);
-      expect(runs[1]?.counts).toEqual({ unchanged: 22, "skipped:no_usable_email": 1 });
+      const runCounts = await database.query<{ counts: Record<string, number> }>(
+        "SELECT counts FROM sync_runs ORDER BY id",
+      );
+      expect(runCounts[1]?.counts).toEqual({ "users:unchanged": 22, "users:skipped:no_usable_email": 1 });
 
       // Workspaces removed by hand (one in the first page, one in the last) are restored by the next run, once each.
       const [first0, last0] = [rows[0]?.id, rows[21]?.id];
@@ -289,9 +294,7 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
       expect(listRequests()).toHaveLength(1);
       expect(await counts()).toMatchObject({ users: 0, workspaces: 0 });
       // The second attempt resumed the first (failed) run: one run, still failed.
-      expect(await database.query("SELECT status, next_offset FROM sync_runs")).toEqual([
-        { status: "failed", next_offset: 0 },
-      ]);
+      expect(await database.query(RUNS)).toEqual([{ status: "failed", next_offset: 0 }]);
     },
     TIMEOUT,
   );
@@ -308,9 +311,7 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
         /Clerk Backend API unavailable \(status 502 after 2 attempts\); run the command again/,
       );
       expect(await counts()).toMatchObject({ users: 10, workspaces: 10 });
-      expect(await database.query("SELECT status, next_offset FROM sync_runs")).toEqual([
-        { status: "failed", next_offset: 10 },
-      ]);
+      expect(await database.query(RUNS)).toEqual([{ status: "failed", next_offset: 10 }]);
 
       api.intercept = undefined;
       const before = listRequests().length;
@@ -345,9 +346,7 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
       expectExit(interrupted, 130);
       expect(jsonOf<Summary>(interrupted)).toMatchObject({ status: "interrupted", created: 10 });
       expect(interrupted.stderr).toMatch(/SIGINT: stopping/);
-      expect(await database.query("SELECT status, next_offset FROM sync_runs")).toEqual([
-        { status: "interrupted", next_offset: 10 },
-      ]);
+      expect(await database.query(RUNS)).toEqual([{ status: "interrupted", next_offset: 10 }]);
 
       api.intercept = undefined;
       const resumed = await sync();
@@ -451,7 +450,7 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
       ]);
       // Tombstoned: a late event for a pruned user changes nothing, as after a user.deleted.
       expect(await deliver(["user.updated", { ...goneA, updated_at: 9e12 }])).toEqual(["stale"]);
-      expect(await database.query("SELECT count(*)::int AS n FROM sync_run_users")).toEqual([{ n: 0 }]);
+      expect(await database.query("SELECT count(*)::int AS n FROM sync_run_seen")).toEqual([{ n: 0 }]);
     },
     TIMEOUT,
   );
@@ -560,7 +559,7 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
 
         // Pages 1 and 2 committed (asked for is not yet applied: through a pooler, a commit takes longer).
         await vi.waitFor(
-          async () => expect(await database.query("SELECT next_offset FROM sync_runs")).toEqual([{ next_offset: 10 }]),
+          async () => expect(await database.query(RUNS)).toEqual([{ status: "running", next_offset: 10 }]),
           { timeout: 30_000, interval: 50 },
         );
 
@@ -571,9 +570,7 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
 
         cli.child.kill("SIGKILL");
         expect((await cli.exited).signal).toBe("SIGKILL");
-        expect(await database.query("SELECT status, next_offset FROM sync_runs")).toEqual([
-          { status: "running", next_offset: 10 },
-        ]);
+        expect(await database.query(RUNS)).toEqual([{ status: "running", next_offset: 10 }]);
         expect(await counts()).toMatchObject({ users: 10, workspaces: 10 });
 
         api.intercept = undefined;

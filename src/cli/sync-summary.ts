@@ -3,7 +3,10 @@ import type { KindResult, ReconcileResult } from "../sync/sync.js";
 import { type CommandIo, formatCount } from "./cli.js";
 import { formatDuration } from "./progress.js";
 
-/** `npm run sync`'s summary: `--json`'s object (the users' keys at the top, as always) and the human one. */
+/**
+ * `npm run sync`'s summary: `--json`'s object (the users' keys at the top, as always, and every kind under its name
+ * with the same keys) and the human one.
+ */
 
 type Counts = Record<string, number>;
 
@@ -52,8 +55,9 @@ export function summarize(result: ReconcileResult, dryRun: boolean) {
     ...outcomes(result.counts),
     prune: pruneSummary(result.prune),
     failures: result.failures.slice(0, 100),
-    organizations: kindSummary(result.organizations),
-    memberships: kindSummary(result.memberships),
+    users: kindSummary(result.kinds.users),
+    organizations: kindSummary(result.kinds.organizations),
+    memberships: kindSummary(result.kinds.memberships),
     timings: {
       totalMs: Math.round(result.timings.totalMs),
       databaseMs: Math.round(result.timings.databaseMs),

@@ -6,7 +6,7 @@ import { setMaxListeners } from "node:events";
 import { createClerkDirectory, MAX_PAGE_SIZE } from "../clerk/backend-api.js";
 import { createRequestBudget, defaultRequestsPerWindow } from "../clerk/request-budget.js";
 import { type Config, loadConfig } from "../config.js";
-import { type ReconcileResult, reconcile, type SyncKind } from "../sync/sync.js";
+import { type KindName, type ReconcileResult, reconcile } from "../sync/sync.js";
 import {
   type CommandIo,
   command,
@@ -48,14 +48,14 @@ brought back. Resumes an interrupted run where it stopped.
 
 Needs CLERK_SECRET_KEY (and CLERK_API_URL for a non-default API); DATABASE_URL as for npm start.
 Exit codes: 0 done · 1 stopped by an error (run again to resume) · 2 bad usage or configuration
-· 3 Clerk refused the key · 4 done, but some users failed · 5 prune refused (--max-prune) · 130 interrupted.`;
+· 3 Clerk refused the key · 4 done, but some rows failed · 5 prune refused (--max-prune) · 130 interrupted.`;
 
 /** One progress line per kind listed: `sync` (users), `sync organizations`, `sync memberships`; notes on the current. */
 function progressPerKind(label: string, mode: ProgressMode, stderr: CommandIo["stderr"]) {
   let current = createProgress(label, mode, stderr);
-  const byKind = new Map<SyncKind, Progress>([["users", current]]);
+  const byKind = new Map<KindName, Progress>([["users", current]]);
   return {
-    of(kind: SyncKind): Progress {
+    of(kind: KindName): Progress {
       let found = byKind.get(kind);
       if (!found) {
         current.end();
@@ -132,9 +132,7 @@ function clerkFor(config: Config, options: SyncOptions, signal: AbortSignal, pro
 
 function exitCode(result: ReconcileResult, summary: ReturnType<typeof summarize>): number {
   if (result.status === "interrupted") return EXIT.interrupted;
-  if (result.prune?.refused || result.organizations?.prune?.refused || result.memberships?.prune?.refused) {
-    return EXIT.pruneRefused;
-  }
+  if (Object.values(result.kinds).some((kind) => kind.prune?.refused)) return EXIT.pruneRefused;
   return failedCount(summary) > 0 ? EXIT.incomplete : EXIT.ok;
 }
 

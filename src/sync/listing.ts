@@ -1,14 +1,31 @@
 import type { ClerkDirectory } from "../clerk/backend-api.js";
 import type { Db } from "../db/types.js";
-import { addInto as add, type Counts } from "../outcome.js";
-import { type Failure, SYNC_KINDS } from "./kinds.js";
+import { addInto, type Counts } from "../outcome.js";
+import type { KindName } from "../provisioning/kinds.js";
+import { SYNC_KINDS } from "./kinds.js";
+import type { Failure } from "./page.js";
 import { pageThrough } from "./paging.js";
-import type { RunRow, SyncKind } from "./runs.js";
-import type { ReconcileOptions } from "./sync.js";
+import type { Cursor } from "./runs.js";
 
 /** One kind's listing in `npm run sync`: every page through `pageThrough`, applied (or classified) in order. */
 
 const MAX_LISTED_FAILURES = 1_000;
+
+export interface ListingOptions {
+  /** Objects per request (at most 500, the default). */
+  pageSize: number;
+  /** Listing requests in flight at most (default 1); pages are still applied one at a time, in order. */
+  concurrency?: number | undefined;
+  /** Stops after the page being applied has committed (Ctrl-C). */
+  signal: AbortSignal;
+  onProgress?: (progress: {
+    kind: KindName;
+    position: number;
+    total: number;
+    counts: Counts;
+    inFlight: number;
+  }) => void;
+}
 
 export interface Listing {
   listed: number;
@@ -21,9 +38,10 @@ export interface Listing {
 export interface Context {
   db: Db;
   directory: ClerkDirectory;
-  options: ReconcileOptions;
-  run: RunRow | undefined;
-  seen: Record<SyncKind, Set<string>>;
+  options: ListingOptions;
+  /** The run the pages are applied in (a dry run has none: its pages are classified). */
+  run: { id: number; prune: boolean } | undefined;
+  seen: Record<KindName, Set<string>>;
   timings: { databaseMs: number; clerkWaitMs: number };
   notice: (message: string) => void;
 }
@@ -33,9 +51,9 @@ const keep = (into: Failure[], more: readonly Failure[]) => {
 };
 
 /** One kind's listing, from `from`, each page applied (or, in a dry run, classified) as it comes, in order. */
-export async function listKind(ctx: Context, kind: SyncKind, from: { offset: number; total: number | undefined }) {
+export async function listKind(ctx: Context, name: KindName, from: Cursor): Promise<Listing> {
   const { db, directory, options, run } = ctx;
-  const sync = SYNC_KINDS[kind];
+  const sync = SYNC_KINDS[name];
   const listing: Listing = { listed: 0, total: undefined, counts: {}, failures: [], complete: false };
   let inFlight = 0;
   const timed = async <T>(work: Promise<T>): Promise<T> => {
@@ -49,16 +67,16 @@ export async function listKind(ctx: Context, kind: SyncKind, from: { offset: num
   const paging = await pageThrough(
     (offset, limit) => sync.list(directory, offset, limit),
     async (page) => {
-      const prepared = sync.prepare(db, page.items, ctx.seen[kind]);
+      const prepared = sync.prepare(db, page.items, ctx.seen[name]);
       listing.listed += prepared.ids.length;
       keep(listing.failures, prepared.failures);
       const tail = { keepIds: run?.prune ?? false, nextOffset: page.next, total: page.totalCount };
       const applied = run ? await timed(prepared.apply({ runId: run.id, ...tail })) : undefined;
       keep(listing.failures, applied?.failures ?? []);
       const counts = applied?.counts ?? (await timed(prepared.classify()));
-      for (const [outcome, n] of Object.entries(counts)) add(listing.counts, outcome, n);
+      for (const [outcome, n] of Object.entries(counts)) addInto(listing.counts, outcome, n);
       const total = Math.max(page.totalCount, page.next);
-      options.onProgress?.({ kind, position: page.next, total, counts: listing.counts, inFlight });
+      options.onProgress?.({ kind: name, position: page.next, total, counts: listing.counts, inFlight });
     },
     {
       pageSize: options.pageSize,
