@@ -218,6 +218,7 @@ describe.each(drivers())("sync paging on $name", ({ open }) => {
         status: "completed",
         total: 47,
         counts: { created: 50, pruned: 1 },
+        warnings: [],
       });
       expect(result.prune).toMatchObject({ candidates: 1, gone: 1, ids: [ghost.id as string] });
       const stored = new Set(await storedIds());
@@ -286,6 +287,7 @@ describe.each(drivers())("sync paging on $name", ({ open }) => {
         status: "completed",
         total: 29,
         counts: { pruned: 1 },
+        warnings: [],
       });
       expect(result.prune).toMatchObject({ candidates: 1, gone: 1, ids: [ghost] });
       const stored = await firstNames();
@@ -327,7 +329,11 @@ describe.each(drivers())("sync paging on $name", ({ open }) => {
         notices.filter((n) => /user count dropped by \d: re-reading from user 0/.test(n)),
         notices.join("\n"),
       ).toHaveLength(2);
-      expect(result, JSON.stringify({ result, notices, deleted })).toMatchObject({ status: "completed", total: 14 });
+      expect(result, JSON.stringify({ result, notices, deleted })).toMatchObject({
+        status: "completed",
+        total: 14,
+        warnings: [],
+      });
       expect(result.prune).toMatchObject({ candidates: 1, gone: 1, ids: [ghost] });
       const stored = new Set(await storedIds());
       for (const user of listing()) expect(stored.has(user.id), `${user.id} skipped`).toBe(true);

@@ -29,6 +29,7 @@ interface Summary {
   pruned: number;
   prune: { candidates: number; gone: number; refused: { limit: number } | null; ids: string[] } | null;
   failures: { userId: string; reason: string }[];
+  warnings: string[];
 }
 
 /** A Clerk `UserJSON`. */
@@ -499,6 +500,54 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
       ).toEqual([
         { delivery_id: `sync:${claimant.id}:${claimant.updated_at}`, outcome: "failed", reason: "email_conflict" },
       ]);
+    },
+    TIMEOUT,
+  );
+
+  test(
+    "a listing Clerk answered inconsistently (its count below what was listed; a page answered twice) completes, says so, and exits 4",
+    async () => {
+      const listed = Array.from({ length: 12 }, () => inClerk());
+      // Clerk's count says 3 while its first page holds 5: the listing ends there, 7 users short.
+      api.intercept = (request) =>
+        request.path === "/v1/users/count"
+          ? { status: 200, body: { object: "total_count", total_count: 3 } }
+          : undefined;
+      const below = await sync();
+      expectExit(below, 4);
+      expect(jsonOf<Summary>(below)).toMatchObject({
+        status: "completed",
+        listed: 5,
+        total: 3,
+        created: 5,
+        failed: {},
+        warnings: [expect.stringMatching(/^Clerk's user count \(3\) fell below what was listed \(5\): /)],
+      });
+      const human = await runCli("sync", ["--page-size", String(PAGE)], env());
+      expectExit(human, 4);
+      expect(human.stdout).toMatch(
+        /^warning: Clerk's user count \(3\) fell below what was listed \(5\): .*npm run sync/m,
+      );
+
+      // The second page answered with the first page's users: the users 5-9 are never listed.
+      api.intercept = (request) =>
+        request.path === "/v1/users" && request.query.get("offset") === "5"
+          ? { status: 200, body: listed.slice(0, 5) }
+          : undefined;
+      const twice = await sync();
+      expectExit(twice, 4);
+      expect(jsonOf<Summary>(twice)).toMatchObject({
+        status: "completed",
+        listed: 7,
+        created: 2,
+        unchanged: 5,
+        warnings: [expect.stringMatching(/^Clerk listed 5 users twice \(a page answered twice\): /)],
+      });
+
+      api.intercept = undefined;
+      const whole = await sync();
+      expectExit(whole, 0);
+      expect(jsonOf<Summary>(whole)).toMatchObject({ listed: 12, created: 5, unchanged: 7, warnings: [] });
     },
     TIMEOUT,
   );

@@ -58,6 +58,7 @@ export function summarize(result: ReconcileResult, dryRun: boolean) {
     users: kindSummary(result.kinds.users),
     organizations: kindSummary(result.kinds.organizations),
     memberships: kindSummary(result.kinds.memberships),
+    warnings: result.warnings,
     timings: {
       totalMs: Math.round(result.timings.totalMs),
       databaseMs: Math.round(result.timings.databaseMs),
@@ -69,8 +70,11 @@ export function summarize(result: ReconcileResult, dryRun: boolean) {
 type Summary = ReturnType<typeof summarize>;
 
 /** Rows that failed, of every kind. */
-export const failedCount = (summary: Summary) =>
+const failedCount = (summary: Summary) =>
   total(summary.failed) + total(summary.organizations?.failed ?? {}) + total(summary.memberships?.failed ?? {});
+
+/** Done, but not all is well: rows failed, or a listing may have missed objects. */
+export const incomplete = (summary: Summary) => failedCount(summary) > 0 || summary.warnings.length > 0;
 
 export function printHuman(summary: Summary, stdout: CommandIo["stdout"]) {
   const out: string[] = [];
@@ -109,6 +113,7 @@ export function printHuman(summary: Summary, stdout: CommandIo["stdout"]) {
     );
   }
   out.push(...pruneLines(summary));
+  for (const warning of summary.warnings) out.push(`warning: ${warning}`);
   if (summary.status === "interrupted") out.push("interrupted: run `npm run sync` again to continue where it stopped");
   if (!summary.dryRun && total(summary.failed) + total(summary.skipped) > 0) {
     out.push("skipped and failed users are recorded in clerk_deliveries: `npm run replay` retries them once fixed");

@@ -33,6 +33,8 @@ export interface Listing {
   counts: Counts;
   failures: Failure[];
   complete: boolean;
+  /** Why the listing, complete as far as Clerk's answers go, may still have missed objects. */
+  warnings: string[];
 }
 
 export interface Context {
@@ -54,7 +56,8 @@ const keep = (into: Failure[], more: readonly Failure[]) => {
 export async function listKind(ctx: Context, name: KindName, from: Cursor): Promise<Listing> {
   const { db, directory, options, run } = ctx;
   const sync = SYNC_KINDS[name];
-  const listing: Listing = { listed: 0, total: undefined, counts: {}, failures: [], complete: false };
+  const listing: Listing = { listed: 0, total: undefined, counts: {}, failures: [], complete: false, warnings: [] };
+  const suspect = suspicion();
   let inFlight = 0;
   const timed = async <T>(work: Promise<T>): Promise<T> => {
     const began = performance.now();
@@ -68,6 +71,7 @@ export async function listKind(ctx: Context, name: KindName, from: Cursor): Prom
     (offset, limit) => sync.list(directory, offset, limit),
     async (page) => {
       const prepared = sync.prepare(db, page.items, ctx.seen[name]);
+      suspect.page(prepared.repeated, page.next, page.totalCount);
       listing.listed += prepared.ids.length;
       keep(listing.failures, prepared.failures);
       const tail = { keepIds: run?.prune ?? false, nextOffset: page.next, total: page.totalCount };
@@ -86,8 +90,10 @@ export async function listKind(ctx: Context, name: KindName, from: Cursor): Prom
       signal: options.signal,
       // Offsets shift when objects before them are deleted: Clerk's count dropping means a page may start later
       // than where the last one ended. What is re-read is dropped as already seen, so that none is skipped.
-      onShift: ({ dropped, from: at }) =>
-        ctx.notice(`Clerk's ${sync.noun} count dropped by ${dropped}: re-reading from ${sync.noun} ${at}`),
+      onShift: ({ dropped, from: at }) => {
+        suspect.shifted(dropped);
+        ctx.notice(`Clerk's ${sync.noun} count dropped by ${dropped}: re-reading from ${sync.noun} ${at}`);
+      },
       onInFlight: (n) => {
         inFlight = n;
       },
@@ -96,5 +102,43 @@ export async function listKind(ctx: Context, name: KindName, from: Cursor): Prom
   ctx.timings.clerkWaitMs += paging.waitMs;
   listing.total = paging.total;
   listing.complete = paging.complete;
+  listing.warnings = suspect.warnings(sync.noun);
   return listing;
+}
+
+/**
+ * Answers of Clerk's that the paging cannot account for: a page reaching past the count Clerk gives with it (the
+ * listing then ends, on a count below what was listed), or objects listed again beyond what the re-reads after
+ * count drops explain (a page answered twice). Either way objects may have been missed.
+ */
+function suspicion() {
+  let rereadable = 0;
+  let repeated = 0;
+  let below: { listed: number; count: number } | undefined;
+  return {
+    shifted: (dropped: number) => {
+      rereadable += dropped;
+    },
+    page: (again: number, next: number, count: number) => {
+      const explained = Math.min(again, rereadable);
+      rereadable -= explained;
+      repeated += again - explained;
+      if (next > count) below = { listed: next, count };
+    },
+    warnings: (noun: string) => {
+      const out: string[] = [];
+      const again = "run `npm run sync` again";
+      if (below) {
+        out.push(
+          `Clerk's ${noun} count (${below.count}) fell below what was listed (${below.listed}): the ${noun} listing may have missed some; ${again}`,
+        );
+      }
+      if (repeated > 0) {
+        out.push(
+          `Clerk listed ${repeated} ${noun}${repeated === 1 ? "" : "s"} twice (a page answered twice): the ${noun} listing may have missed some; ${again}`,
+        );
+      }
+      return out;
+    },
+  };
 }

@@ -29,6 +29,8 @@ export interface PageTail {
 export interface PreparedPage {
   /** The page's ids not seen before by this invocation. */
   ids: string[];
+  /** Items whose id this invocation had already seen (dropped). */
+  repeated: number;
   /** Items that could not be read. */
   failures: Failure[];
   /** Writes the page and advances the run in one transaction; its counts and the rows that could not be written. */
@@ -44,6 +46,7 @@ export function pageApplier<Row, Key>(name: KindName, kind: Kind<Row, Key>, reco
     const records = (rows: readonly PageRecord[]) => (recordsAs ? { eventType: recordsAs, rows } : undefined);
     return {
       ids: page.ids,
+      repeated: page.repeated,
       failures: page.failures,
       apply: (tail) =>
         applyPage(db, kind, page, (counts, failed = []) => ({
@@ -62,6 +65,7 @@ export function pageApplier<Row, Key>(name: KindName, kind: Kind<Row, Key>, reco
 interface ParsedPage<Row> {
   rows: Row[];
   ids: string[];
+  repeated: number;
   /** Counts decided before the database (skipped and unreadable items). */
   extraCounts: Counts;
   records: PageRecord[];
@@ -75,6 +79,7 @@ function parsePage<Row, Key>(kind: Kind<Row, Key>, items: readonly unknown[], se
   const page: ParsedPage<Row> = {
     rows: [],
     ids: [],
+    repeated: 0,
     extraCounts: {},
     records: [],
     failures: [],
@@ -84,7 +89,10 @@ function parsePage<Row, Key>(kind: Kind<Row, Key>, items: readonly unknown[], se
     const fields = (typeof raw === "object" && raw !== null ? raw : {}) as { id?: unknown; updated_at?: unknown };
     const id = typeof fields.id === "string" && fields.id.length > 0 ? fields.id : undefined;
     if (id !== undefined) {
-      if (seen.has(id)) continue;
+      if (seen.has(id)) {
+        page.repeated++;
+        continue;
+      }
       seen.add(id);
       page.ids.push(id);
       page.versions.set(id, typeof fields.updated_at === "number" ? Math.trunc(fields.updated_at) : 0);

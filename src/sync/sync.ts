@@ -48,6 +48,8 @@ export interface KindResult {
   failures: Failure[];
   /** The offset an unfinished run was resumed at, if it resumed in this kind's listing. */
   resumedAt: number | undefined;
+  /** Why its listing may have missed objects although it completed. */
+  warnings: string[];
 }
 
 /** Every kind listed under `kinds`; the users' figures also at the top, as `npm run sync` has always reported them. */
@@ -62,6 +64,8 @@ export interface ReconcileResult {
   failures: { userId: string; reason: string }[];
   timings: { totalMs: number; databaseMs: number; clerkWaitMs: number };
   kinds: Partial<Record<KindName, KindResult>>;
+  /** Every kind's warnings. */
+  warnings: string[];
 }
 
 const syncBusy = () =>
@@ -141,6 +145,7 @@ async function reconcileWith(deps: Deps, options: ReconcileOptions, started: Sta
     prune: prunes[kind],
     failures: listings[kind]?.failures ?? [],
     resumedAt: started?.resumed && kinds[phase] === kind && run ? cursorOf(run, kind).offset : undefined,
+    warnings: listings[kind]?.warnings ?? [],
   });
   return summarize(Object.fromEntries(kinds.map((kind) => [kind, result(kind)])), {
     runId: run?.id,
@@ -179,6 +184,7 @@ function summarize(
     prune: users?.prune,
     failures: (users?.failures ?? []).map((f) => ({ userId: f.id, reason: f.reason })),
     kinds,
+    warnings: Object.values(kinds).flatMap((kind) => kind.warnings),
   };
 }
 
