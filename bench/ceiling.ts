@@ -7,10 +7,8 @@ import { loadConfig } from "../src/config.js";
 import { MIGRATIONS_FOLDER, openPostgres } from "../src/db/client.js";
 import type { BoundStatement } from "../src/db/query.js";
 import * as schema from "../src/db/schema.js";
-import { tombstoneUsersStatement } from "../src/provisioning/users/remove.js";
+import { userKind } from "../src/provisioning/users/kind.js";
 import { toUserRow } from "../src/provisioning/users/row.js";
-import { removeDependents } from "../src/provisioning/users/statement.js";
-import { provisionUsersStatement } from "../src/provisioning/users/verb.js";
 import { countFailure, type LoadResult } from "./http-load.js";
 import type { Delivery } from "./workload.js";
 
@@ -75,12 +73,12 @@ export function ceilingStatement(delivery: Delivery): Statement {
   const receivedAt = new Date();
   const stamp = { deliveryIds: [delivery.svixId], eventType: event.type, receivedAt };
   if (event.type === "user.deleted") {
-    const tombstone = tombstoneUsersStatement([event.userId], stamp);
-    return { kind: "delete", tombstone, remove: removeDependents([event.userId]) };
+    const { tombstone, remove } = userKind.removeStatements([event.userId], stamp);
+    return { kind: "delete", tombstone, remove: remove([event.userId]) };
   }
   const mapped = event.type === "user.created" || event.type === "user.updated" ? toUserRow(event.user) : undefined;
   if (mapped?.kind !== "row") throw new Error(`the ceiling has no ${event.type} path`);
-  return { kind: "one", statement: provisionUsersStatement([mapped.row], stamp) };
+  return { kind: "one", statement: userKind.writeStatement([mapped.row], stamp) };
 }
 
 async function runOne(db: DirectDb, statement: Statement): Promise<string> {

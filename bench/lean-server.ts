@@ -5,8 +5,8 @@ import type { ClerkUser } from "../src/clerk/events.js";
 import { loadConfig } from "../src/config.js";
 import { openDatabase } from "../src/db/client.js";
 import { runStatement } from "../src/db/query.js";
+import { userKind } from "../src/provisioning/users/kind.js";
 import { toUserRow } from "../src/provisioning/users/row.js";
-import { provisionUsersStatement } from "../src/provisioning/users/verb.js";
 
 /**
  * The bench's "lean" row: the least a server on the service's stack can do for a delivery — Hono on
@@ -55,7 +55,7 @@ const app = new Hono()
     };
     const mapped = toUserRow(user);
     if (mapped.kind !== "row") return c.json({ received: true, outcome: "skipped" });
-    const statement = provisionUsersStatement([mapped.row], {
+    const statement = userKind.writeStatement([mapped.row], {
       deliveryIds: [headers["svix-id"]],
       eventType: payload.type,
       receivedAt: new Date(),

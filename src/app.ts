@@ -1,4 +1,4 @@
-import { Hono } from "hono";
+import { OpenAPIHono } from "@hono/zod-openapi";
 import { createLookupCache } from "./accounts/lookup-cache.js";
 import type { ClerkOptions } from "./clerk/session.js";
 import { createVerifier } from "./clerk/verify.js";
@@ -8,13 +8,16 @@ import { clerkWebhookRoutes } from "./http/clerk-webhook.js";
 import { errorResponse, onError } from "./http/errors.js";
 import { healthRoutes } from "./http/health.js";
 import { meRoutes } from "./http/me.js";
+import { metricsRoutes } from "./http/metrics.js";
+import { OPENAPI_DOCUMENT } from "./http/openapi.js";
 import type { Logger } from "./logger.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import type { ApplyEvent } from "./provisioning/apply-clerk-event.js";
 
 export interface AppDeps {
   db: Db;
-  webhookSigningSecret: string;
+  /** The endpoint's `whsec_…` secret, or several (a list, or separated by spaces or commas): any of them verifies. */
+  webhookSigningSecret: string | readonly string[];
   logger: Logger;
   /** What a verified delivery does to the database; `applyClerkEvent` unless a benchmark plugs in a comparator. */
   applyEvent?: ApplyEvent;
@@ -24,7 +27,10 @@ export interface AppDeps {
   metrics?: Metrics;
 }
 
-/** The HTTP app, built from explicit dependencies: it reads no env and never listens. */
+/**
+ * The HTTP app, built from explicit dependencies: it reads no env and never listens. Every route is registered with
+ * its OpenAPI definition, and `/openapi.json` serves them all.
+ */
 export function createApp({
   db,
   webhookSigningSecret,
@@ -34,15 +40,14 @@ export function createApp({
   metrics = createMetrics({ poolMax: 1 }),
 }: AppDeps) {
   const verifyDelivery = createVerifier(webhookSigningSecret);
-  // Shared by both routes: a webhook for a user ends what /v1/me remembers of it.
+  // Shared by both routes: a webhook for a user or an organization ends what /v1/me remembers of it.
   const lookupCache = createLookupCache({ ttlMs: (clerk.lookupCacheSeconds ?? 60) * 1000 });
-  return new Hono()
+  return new OpenAPIHono()
     .onError(onError(logger))
     .notFound((c) => errorResponse(c, new ServiceError("not_found", `no route for ${c.req.method} ${c.req.path}`)))
     .route("/health", healthRoutes(db))
     .route("/webhooks/clerk", clerkWebhookRoutes({ db, verifyDelivery, logger, metrics, applyEvent, lookupCache }))
-    .get("/metrics", async (c) =>
-      c.text(await metrics.registry.metrics(), 200, { "content-type": metrics.registry.contentType }),
-    )
-    .route("/", meRoutes({ db, clerk, logger, lookupCache }));
+    .route("/metrics", metricsRoutes(metrics))
+    .route("/", meRoutes({ db, clerk, logger, lookupCache }))
+    .doc("/openapi.json", OPENAPI_DOCUMENT);
 }

@@ -36,7 +36,11 @@ const EnvSchema = z
     CLERK_LOOKUP_CACHE_SECONDS: withDefault(wholeNumber(0, 86_400), 60),
     CLERK_ACCEPT_PENDING_SESSIONS: withDefault(booleanFlag, false),
     CLERK_WEBHOOK_SIGNING_SECRET: optional(
-      z.string().regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, "must be the endpoint's whsec_… secret"),
+      z
+        .string()
+        .transform(splitSigningSecrets)
+        .superRefine(checkSigningSecrets)
+        .transform((secrets) => secrets.join(" ")),
     ),
     CLERK_SECRET_KEY: optional(z.string()),
     CLERK_API_URL: optional(z.url()),
@@ -71,16 +75,42 @@ const EnvSchema = z
           message: "must not exceed HTTP_REQUEST_TIMEOUT_SECONDS (the headers are part of the request)",
         });
       }
-      if (env.NODE_ENV === "production" && !env.CLERK_WEBHOOK_SIGNING_SECRET) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["CLERK_WEBHOOK_SIGNING_SECRET"],
-          message: "required when NODE_ENV=production (the endpoint's whsec_… secret from the Clerk dashboard)",
-        });
-      }
     },
     { when: () => true },
   );
+
+/** What verifies or signs deliveries (the server, send-event): in production the secret is set, never made up. */
+const WebhookEnvSchema = EnvSchema.superRefine(
+  (env, ctx) => {
+    if (env.NODE_ENV === "production" && !env.CLERK_WEBHOOK_SIGNING_SECRET) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["CLERK_WEBHOOK_SIGNING_SECRET"],
+        message: "required when NODE_ENV=production (the endpoint's whsec_… secret from the Clerk dashboard)",
+      });
+    }
+  },
+  { when: () => true },
+);
+
+/**
+ * `CLERK_WEBHOOK_SIGNING_SECRET`: one secret, or several separated by spaces or commas (two Clerk endpoints feeding
+ * this service, or a move from one endpoint to another, each with its own secret).
+ */
+export function splitSigningSecrets(value: string): string[] {
+  return [...new Set(value.split(/[\s,]+/).filter(Boolean))];
+}
+
+const WEBHOOK_SECRET = /^whsec_[A-Za-z0-9+/]+={0,2}$/;
+
+/** Each secret must be a `whsec_…` one; a bad one is named by its place, never shown. */
+function checkSigningSecrets(secrets: string[], ctx: z.RefinementCtx) {
+  secrets.forEach((secret, i) => {
+    if (WEBHOOK_SECRET.test(secret)) return;
+    const which = secrets.length === 1 ? "" : ` (secret ${i + 1} of ${secrets.length})`;
+    ctx.addIssue({ code: "custom", message: `must be the endpoint's whsec_… secret${which}` });
+  });
+}
 
 /** `@clerk/backend` reads a PEM by stripping the SPKI prefix of an RSA 2048 key: anything else fails every token. */
 function isClerkJwtKey(pem: string): boolean {
@@ -126,7 +156,10 @@ export interface Config {
     requestTimeoutMs: number;
     keepAliveTimeoutMs: number;
   };
-  /** Unset outside production: a development secret is made and kept beside the embedded data. */
+  /**
+   * The endpoint's secret, or several separated by a space (see `splitSigningSecrets`): any of them verifies a
+   * delivery. Unset outside production: a development secret is made and kept beside the embedded data.
+   */
   webhookSigningSecret: string | undefined;
   clerk: {
     /** Backend API key: just-in-time user lookups for `/v1/me` (and the JWKS when `jwtKey` is unset). */
@@ -150,9 +183,15 @@ export class ConfigError extends ServiceError {
   }
 }
 
-/** The only reader of `process.env`: every bad variable is named at once. */
-export function loadConfig(source: Record<string, string | undefined> = process.env): Config {
-  const parsed = EnvSchema.safeParse(source);
+/**
+ * The only reader of `process.env`: every bad variable is named at once. `receivesWebhooks: false` for the commands
+ * that never touch a delivery's signature (sync, replay, prune-deliveries): production needs no signing secret there.
+ */
+export function loadConfig(
+  source: Record<string, string | undefined> = process.env,
+  { receivesWebhooks = true } = {},
+): Config {
+  const parsed = (receivesWebhooks ? WebhookEnvSchema : EnvSchema).safeParse(source);
   if (!parsed.success) {
     throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`));
   }
@@ -178,7 +217,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       requestTimeoutMs: env.HTTP_REQUEST_TIMEOUT_SECONDS * 1000,
       keepAliveTimeoutMs: env.HTTP_KEEP_ALIVE_TIMEOUT_SECONDS * 1000,
     },
-    webhookSigningSecret: env.CLERK_WEBHOOK_SIGNING_SECRET,
+    webhookSigningSecret: env.CLERK_WEBHOOK_SIGNING_SECRET || undefined,
     clerk: {
       secretKey: env.CLERK_SECRET_KEY,
       apiUrl: env.CLERK_API_URL,

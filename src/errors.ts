@@ -33,15 +33,6 @@ export type ErrorCode =
   | "interrupted"
   | "internal";
 
-/** Codes whose cause can go away by itself: retrying the same thing later may succeed (HTTP 503, Svix retries). */
-const RETRYABLE: ReadonlySet<ErrorCode> = new Set([
-  "email_conflict",
-  "database_unavailable",
-  "auth_unavailable",
-  "clerk_unavailable",
-  "sync_busy",
-]);
-
 export class ServiceError extends Error {
   override readonly name = "ServiceError";
   /** A short machine-readable cause for logs (a SQLSTATE, a Clerk status): never personal data. */
@@ -54,10 +45,6 @@ export class ServiceError extends Error {
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.detail = options.detail;
-  }
-
-  get retryable(): boolean {
-    return RETRYABLE.has(this.code);
   }
 }
 

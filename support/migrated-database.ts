@@ -16,11 +16,15 @@ export interface CreatedDatabase {
   keep(): Promise<void>;
 }
 
-/** A fresh database on the server at `adminUrl`, migrated; `drop` removes it, `keep` leaves it. Tests and benchmarks share this. */
+/**
+ * A fresh database on the server at `adminUrl`, migrated (from `migrationsFolder`, by default the service's own);
+ * `drop` removes it, `keep` leaves it. Tests and benchmarks share this.
+ */
 export async function createMigratedDatabase(
   adminUrl: string,
   prefix: string,
   beforeMigrate?: string,
+  migrationsFolder = MIGRATIONS_FOLDER,
 ): Promise<CreatedDatabase> {
   const name = `${prefix}_${Date.now().toString(36)}_${randomBytes(4).toString("hex")}`;
   const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
@@ -29,7 +33,7 @@ export async function createMigratedDatabase(
   url.pathname = `/${name}`;
   const migrator = postgres(url.toString(), { max: 1, onnotice: () => {} });
   if (beforeMigrate !== undefined) await migrator.unsafe(beforeMigrate);
-  await migrate(drizzle({ client: migrator, schema }), { migrationsFolder: MIGRATIONS_FOLDER });
+  await migrate(drizzle({ client: migrator, schema }), { migrationsFolder });
   const [version] = await migrator<{ server_version: string }[]>`SHOW server_version`;
   await migrator.end();
   return {

@@ -168,6 +168,24 @@ describe("loadConfig", () => {
     expect(problems).toEqual([expect.stringMatching(/^CLERK_WEBHOOK_SIGNING_SECRET: .*production/)]);
   });
 
+  test("several signing secrets, separated by spaces or commas: each kept once, in order", () => {
+    const other = `whsec_${Buffer.from("a second endpoint's secret, 32 b").toString("base64")}`;
+    const config = loadConfig({ CLERK_WEBHOOK_SIGNING_SECRET: ` ${TEST_SECRET}, ${other}\n${TEST_SECRET},` });
+    expect(config.webhookSigningSecret).toBe(`${TEST_SECRET} ${other}`);
+    expect(loadConfig({ CLERK_WEBHOOK_SIGNING_SECRET: `${TEST_SECRET},${other}` })).toEqual(config);
+  });
+
+  test("a bad secret among several is reported naming which, without showing it", () => {
+    const problems = problemsOf({
+      NODE_ENV: "production",
+      CLERK_WEBHOOK_SIGNING_SECRET: `${TEST_SECRET} sk_test_not_a_webhook_secret,whsec_no!`,
+    });
+    expect(problems).toEqual([
+      "CLERK_WEBHOOK_SIGNING_SECRET: must be the endpoint's whsec_… secret (secret 2 of 3)",
+      "CLERK_WEBHOOK_SIGNING_SECRET: must be the endpoint's whsec_… secret (secret 3 of 3)",
+    ]);
+  });
+
   test("every bad variable is reported at once", () => {
     let caught: unknown;
     try {
@@ -242,6 +260,20 @@ describe("starting the service with a bad environment", () => {
     expect(exit.stderr, described).toMatch(/cannot start/);
     expect(exit.stderr, described).toMatch(/PORT/);
     expect(exit.stderr, described).toMatch(/DATABASE_URL/);
+    expect(existsSync(join(dataDir, "pglite")), "nothing created before refusing").toBe(false);
+  });
+
+  test("a bad second signing secret: refuses to start, naming which and showing neither", async () => {
+    const exit = await startService({
+      NODE_ENV: "production",
+      PORT: "0",
+      PGLITE_DATA_DIR: join(dataDir, "pglite"),
+      CLERK_WEBHOOK_SIGNING_SECRET: `${TEST_SECRET}, sk_live_pasted_by_mistake`,
+    });
+    const described = expectRefused(exit);
+    expect(exit.stderr, described).toMatch(/CLERK_WEBHOOK_SIGNING_SECRET: .*\(secret 2 of 2\)/);
+    expect(exit.stderr + exit.stdout, described).not.toContain("sk_live_pasted_by_mistake");
+    expect(exit.stderr + exit.stdout, described).not.toContain(TEST_SECRET);
     expect(existsSync(join(dataDir, "pglite")), "nothing created before refusing").toBe(false);
   });
 

@@ -1,27 +1,49 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import journal from "../migrations/meta/_journal.json" with { type: "json" };
 import { createApp } from "../src/app.js";
 import { createLogger } from "../src/logger.js";
 import { TEST_SECRET } from "./helpers/clerk.js";
-import { drivers, openUnreachablePostgres, type TestDatabase } from "./helpers/database.js";
+import { drivers, migrationsBefore, openUnreachablePostgres, type TestDatabase } from "./helpers/database.js";
 import { createHarness, describeResponse, type Harness } from "./helpers/harness.js";
 import { terminateServiceBackends } from "./helpers/postgres-backends.js";
 
 interface HealthBody {
   healthy: boolean;
-  checks: { connection: boolean; users_table: boolean; workspaces_table: boolean; constraints: boolean };
+  checks: {
+    connection: boolean;
+    users_table: boolean;
+    workspaces_table: boolean;
+    constraints: boolean;
+    migrations: boolean;
+  };
+  missing_migrations?: string[];
   timestamp: string;
 }
 
-const ALL_TRUE = { connection: true, users_table: true, workspaces_table: true, constraints: true };
-const ALL_FALSE = { connection: false, users_table: false, workspaces_table: false, constraints: false };
+const ALL_TRUE = { connection: true, users_table: true, workspaces_table: true, constraints: true, migrations: true };
+const ALL_FALSE = {
+  connection: false,
+  users_table: false,
+  workspaces_table: false,
+  constraints: false,
+  migrations: false,
+};
+const TAGS = journal.entries.map((entry) => entry.tag);
+/** The migrations from `tag` on. */
+const tagsFrom = (tag: string) => TAGS.slice(TAGS.indexOf(tag));
 
-/** GET /health: the status, and a body of exactly `healthy`, `checks` and an ISO timestamp (no error text). */
+/**
+ * GET /health: the status, and a body of exactly `healthy`, `checks` and an ISO timestamp (no error text), and
+ * `missing_migrations` exactly when some are known to be missing.
+ */
 async function health(app: { request: (path: string) => Response | Promise<Response> }) {
   const res = await app.request("/health");
   const described = await describeResponse(res);
   expect(res.headers.get("content-type"), described).toMatch(/^application\/json/);
   const body = (await res.json()) as HealthBody;
-  expect(Object.keys(body).sort(), described).toEqual(["checks", "healthy", "timestamp"]);
+  const missingKnown = body.checks.connection && !body.checks.migrations;
+  const keys = ["checks", "healthy", ...(missingKnown ? ["missing_migrations"] : []), "timestamp"];
+  expect(Object.keys(body).sort(), described).toEqual(keys);
   expect(Object.keys(body.checks).sort(), described).toEqual(Object.keys(ALL_TRUE).sort());
   expect(new Date(body.timestamp).toISOString(), described).toBe(body.timestamp);
   expect(described).not.toMatch(/error|exception|ECONN|refused|PGlite|relation|does not exist|stack|at \//i);
@@ -33,6 +55,7 @@ async function expectHealth(app: Parameters<typeof health>[0], status: number, c
   expect(actual, described).toBe(status);
   expect(body.checks, described).toEqual(checks);
   expect(body.healthy, described).toBe(status === 200);
+  return body;
 }
 
 describe.each(drivers())("GET /health on $name", ({ name, open }) => {
@@ -52,7 +75,7 @@ describe.each(drivers())("GET /health on $name", ({ name, open }) => {
     }
   }
 
-  test("200, healthy, all four checks true, an ISO timestamp taken during the request", async () => {
+  test("200, healthy, all five checks true, an ISO timestamp taken during the request", async () => {
     const before = Date.now();
     const { status, body, described } = await health(h.app);
     expect(status, described).toBe(200);
@@ -105,6 +128,40 @@ describe.each(drivers())("GET /health on $name", ({ name, open }) => {
       await database.query("CREATE SCHEMA other");
       await database.query("ALTER TABLE users SET SCHEMA other");
       await expectHealth(scratch.app, 503, { ...ALL_TRUE, users_table: false });
+    });
+  });
+
+  test("without migrations 0004 and later (a failed deploy, an old backup): 503 naming each; migrated: 200", async () => {
+    const database = await open({ migrationsFolder: migrationsBefore("0004_organizations") });
+    try {
+      const scratch = createHarness(database);
+      // The seed's tables and constraint are there: only the migrations check sees what is missing.
+      const body = await expectHealth(scratch.app, 503, { ...ALL_TRUE, migrations: false });
+      expect(body.missing_migrations).toEqual(tagsFrom("0004_organizations"));
+      expect(body.missing_migrations).toContain("0009_sync_organizations");
+      await database.migrate();
+      await expectHealth(scratch.app, 200, ALL_TRUE);
+    } finally {
+      await database.close();
+    }
+  });
+
+  test("only the newest migration missing: 503 naming it alone", async () => {
+    const newest = TAGS.at(-1) as string;
+    const database = await open({ migrationsFolder: migrationsBefore(newest) });
+    try {
+      const body = await expectHealth(createHarness(database).app, 503, { ...ALL_TRUE, migrations: false });
+      expect(body.missing_migrations).toEqual([newest]);
+    } finally {
+      await database.close();
+    }
+  });
+
+  test("no record of any migration (drizzle's table gone): 503 naming every one", async () => {
+    await withScratch(async (scratch, database) => {
+      await database.query("DROP SCHEMA drizzle CASCADE");
+      const body = await expectHealth(scratch.app, 503, { ...ALL_TRUE, migrations: false });
+      expect(body.missing_migrations).toEqual(TAGS);
     });
   });
 

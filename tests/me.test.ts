@@ -356,7 +356,7 @@ describe.each(drivers({ pooler: true }))("/v1/me on $name", ({ open }) => {
       components: { schemas: Record<string, { properties: Record<string, Record<string, unknown>> }> };
     };
     expect(doc.openapi).toMatch(/^3\./);
-    expect(Object.keys(doc.paths).sort()).toEqual(["/v1/me", "/v1/me/workspace"]);
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/v1/me", "/v1/me/workspace"]));
     expect(Object.keys(doc.paths["/v1/me"] ?? {})).toEqual(["get"]);
     expect(Object.keys(doc.paths["/v1/me/workspace"] ?? {})).toEqual(["patch"]);
     expect(doc.paths["/v1/me/workspace"]?.patch?.requestBody?.content["application/json"]?.schema).toEqual({

@@ -165,14 +165,19 @@ describe("npm run send-event against npm start on PGlite, with the development s
   );
 });
 
-describe.runIf(testDatabaseUrl)("npm run send-event against npm start on PostgreSQL, with a configured secret", () => {
+/** A second Clerk endpoint's secret: the service below is configured with both (`CLERK_WEBHOOK_SIGNING_SECRET`). */
+const SECOND_SECRET = `whsec_${Buffer.from("the billing endpoint's secret 32b").toString("base64")}`;
+
+describe.runIf(testDatabaseUrl)("npm run send-event against npm start on PostgreSQL, with configured secrets", () => {
   let service: ServiceProcess;
   let database: Awaited<ReturnType<typeof createPostgresDatabase>>;
   let sql: postgres.Sql;
   beforeAll(async () => {
     database = await createPostgresDatabase();
     sql = postgres(database.url, { max: 1, onnotice: () => {} });
-    service = await startService({ env: { DATABASE_URL: database.url, CLERK_WEBHOOK_SIGNING_SECRET: TEST_SECRET } });
+    service = await startService({
+      env: { DATABASE_URL: database.url, CLERK_WEBHOOK_SIGNING_SECRET: `${TEST_SECRET}, ${SECOND_SECRET}` },
+    });
   }, TIMEOUT);
   afterAll(async () => {
     await service?.kill();
@@ -205,6 +210,26 @@ describe.runIf(testDatabaseUrl)("npm run send-event against npm start on Postgre
         { event_type: "user.created", outcome: "provisioned" },
         { event_type: "user.deleted", outcome: "deleted" },
       ]);
+    },
+    TIMEOUT,
+  );
+
+  test(
+    "the service holds two endpoints' secrets: an event signed with either is provisioned, with another refused",
+    async () => {
+      const url = `${service.url}/webhooks/clerk`;
+      for (const secret of [SECOND_SECRET, TEST_SECRET, `${TEST_SECRET} ${SECOND_SECRET}`]) {
+        const sent = await runCli("send-test-event", ["user.created", "--url", url], {
+          CLERK_WEBHOOK_SIGNING_SECRET: secret,
+        });
+        expect(sent.code, describeRun(sent)).toBe(0);
+        expect(answerOf(sent).body).toEqual({ received: true, outcome: "provisioned" });
+      }
+      const other = `whsec_${Buffer.from("a secret the service does not hold").toString("base64")}`;
+      const refused = await runCli("send-test-event", ["user.created", "--url", url], {
+        CLERK_WEBHOOK_SIGNING_SECRET: other,
+      });
+      expect(answerOf(refused)).toMatchObject({ status: 401, body: { error: { code: "invalid_signature" } } });
     },
     TIMEOUT,
   );

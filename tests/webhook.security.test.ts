@@ -6,7 +6,7 @@ import { createApp } from "../src/app.js";
 import { createVerifier } from "../src/clerk/verify.js";
 import { MAX_BODY_BYTES } from "../src/http/clerk-webhook.js";
 import { createLogger } from "../src/logger.js";
-import { clerkEvent, clerkUser, newUserId, type SignedDelivery, signDelivery } from "./helpers/clerk.js";
+import { clerkEvent, clerkUser, newUserId, type SignedDelivery, signDelivery, TEST_SECRET } from "./helpers/clerk.js";
 import { drivers } from "./helpers/database.js";
 import { expectRejected } from "./helpers/expect-error.js";
 import { createHarness, describeResponse, type Harness } from "./helpers/harness.js";
@@ -326,6 +326,57 @@ describe.each(drivers())("webhook security on $name", ({ open }) => {
     } finally {
       vi.useRealTimers();
     }
+  });
+});
+
+describe.each(drivers())("several signing secrets on $name", ({ open }) => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = createHarness(await open());
+  });
+  afterAll(() => h.close());
+
+  const THIRD_SECRET = `whsec_${randomBytes(32).toString("base64")}`;
+  /** The app as CLERK_WEBHOOK_SIGNING_SECRET configures it: two endpoints' secrets (or a list of them). */
+  const appWith = (secrets: string | string[]) => {
+    const app = createApp({ db: h.database.db, webhookSigningSecret: secrets, logger: createLogger("silent") });
+    return (delivery: SignedDelivery) =>
+      app.request("/webhooks/clerk", { method: "POST", body: delivery.body, headers: delivery.headers });
+  };
+  const accepted = async (res: Response) => {
+    expect(res.status, await describeResponse(res)).toBe(200);
+    return ((await res.json()) as { outcome: string }).outcome;
+  };
+
+  test.each([
+    ["separated by a space", `${TEST_SECRET} ${OTHER_SECRET}`],
+    ["separated by a comma", `${OTHER_SECRET},${TEST_SECRET}`],
+    ["as a list", [TEST_SECRET, OTHER_SECRET]],
+  ])("%s: a delivery signed with either is accepted, with a third refused", async (_, secrets) => {
+    const post = appWith(secrets);
+    const first = freshDelivery({ secret: TEST_SECRET });
+    const second = freshDelivery({ secret: OTHER_SECRET });
+    expect(await accepted(await post(first))).toBe("provisioned");
+    expect(await accepted(await post(second))).toBe("provisioned");
+    await expectRejected(h, () => post(freshDelivery({ secret: THIRD_SECRET })), 401, "invalid_signature");
+  });
+
+  test("the second secret's delivery: its svix-id counts once, whichever secret signs the retry", async () => {
+    const post = appWith(`${TEST_SECRET} ${OTHER_SECRET}`);
+    const delivery = freshDelivery({ secret: OTHER_SECRET });
+    expect(await accepted(await post(delivery))).toBe("provisioned");
+    const again = signDelivery(JSON.parse(delivery.body), {
+      secret: TEST_SECRET,
+      svixId: delivery.headers["svix-id"] as string,
+    });
+    expect(await accepted(await post(again))).toBe("duplicate");
+  });
+
+  test("the second secret still gets the same checks: stale timestamp 401, a body that is not JSON 400", async () => {
+    const post = appWith(`${TEST_SECRET} ${OTHER_SECRET}`);
+    const stale = freshDelivery({ secret: OTHER_SECRET, timestamp: new Date(Date.now() - 6 * MINUTE) });
+    await expectRejected(h, () => post(stale), 401, "invalid_signature");
+    await expectRejected(h, () => post(signDelivery("not json", { secret: OTHER_SECRET })), 400, "invalid_json");
   });
 });
 

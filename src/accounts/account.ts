@@ -1,7 +1,7 @@
 import { eq, sql } from "drizzle-orm";
 import type { FetchClerkUser } from "../clerk/lookups.js";
 import { callDatabase, REQUEST } from "../db/call.js";
-import { queryRows } from "../db/query.js";
+import { defineStatement, runStatement } from "../db/query.js";
 import { clerkDeliveries, clerkUserVersions, users, workspaces } from "../db/schema.js";
 import type { Db } from "../db/types.js";
 import { ServiceError } from "../errors.js";
@@ -79,16 +79,18 @@ export async function readAccount(db: Db, userId: string): Promise<Account | und
  * Why a user has no account: `deleted` when a `user.deleted` was applied (it must never come back), `skipped` when
  * the delivery `deliveryId` was recorded as skipped (Clerk's user has no usable e-mail), else undefined.
  */
+const missingReasonStatement = defineStatement<{ userId: string; deliveryId: string | null }>(
+  (v) => sql`SELECT
+    EXISTS (SELECT 1 FROM ${clerkUserVersions} WHERE ${clerkUserVersions.userId} = ${v.userId}::text
+      AND ${clerkUserVersions.deletedAt} IS NOT NULL) AS deleted,
+    EXISTS (SELECT 1 FROM ${clerkDeliveries} WHERE ${clerkDeliveries.deliveryId} = ${v.deliveryId}::text
+      AND ${clerkDeliveries.outcome} = 'skipped') AS skipped`,
+);
+
 async function missingReason(db: Db, userId: string, deliveryId: string | undefined) {
-  const [row] = await callDatabase(REQUEST, () =>
-    queryRows<{ deleted: boolean; skipped: boolean }>(
-      db,
-      sql`SELECT
-        EXISTS (SELECT 1 FROM ${clerkUserVersions} WHERE ${clerkUserVersions.userId} = ${userId}::text
-          AND ${clerkUserVersions.deletedAt} IS NOT NULL) AS deleted,
-        EXISTS (SELECT 1 FROM ${clerkDeliveries} WHERE ${clerkDeliveries.deliveryId} = ${deliveryId ?? null}::text
-          AND ${clerkDeliveries.outcome} = 'skipped') AS skipped`,
-    ),
+  const [row] = await runStatement<{ deleted: boolean; skipped: boolean }>(
+    db,
+    missingReasonStatement({ userId, deliveryId: deliveryId ?? null }),
   );
   if (row?.deleted) return "deleted";
   if (row?.skipped) return "skipped";
@@ -144,14 +146,13 @@ async function provisionFromClerk({ db, fetchClerkUser }: EnsureAccountDeps, use
  * "Every user has exactly one workspace", restored for a user whose workspace row is gone (removed by hand, a bad
  * migration): the account once restored, or undefined when there is no such user.
  */
+const restoreWorkspaceStatement = defineStatement<{ userId: string }>(
+  (v) => sql`INSERT INTO ${workspaces} (user_id) SELECT ${users.id} FROM ${users} WHERE ${users.id} = ${v.userId}::text
+    ON CONFLICT (user_id) DO NOTHING RETURNING id`,
+);
+
 async function restoreWorkspace(db: Db, userId: string): Promise<Account | undefined> {
-  const restored = await callDatabase(REQUEST, () =>
-    queryRows<{ id: string }>(
-      db,
-      sql`INSERT INTO ${workspaces} (user_id) SELECT ${users.id} FROM ${users} WHERE ${users.id} = ${userId}
-        ON CONFLICT (user_id) DO NOTHING RETURNING id`,
-    ),
-  );
+  const restored = await runStatement<{ id: string }>(db, restoreWorkspaceStatement({ userId }));
   return restored.length > 0 ? readAccount(db, userId) : undefined;
 }
 

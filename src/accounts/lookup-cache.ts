@@ -1,7 +1,8 @@
 /**
- * Keeps `/v1/me` from spending the Clerk Backend API's rate limit: concurrent just-in-time provisionings of one user
- * share one run (one lookup), and a user Clerk has with no usable e-mail is remembered as such for `ttlMs`, or until
- * a webhook for that user says it changed (`forget`). In memory, per process, and bounded in size.
+ * Keeps `/v1/me` from spending the Clerk Backend API's rate limit: concurrent just-in-time lookups of one thing share
+ * one run, and a "no" is remembered for `ttlMs`, or until a webhook about it says it changed (`forget…`). Two kinds:
+ * a user (a Clerk user with no usable e-mail is "unprovisionable") and the token's active organization for a user
+ * (Clerk has no such organization, or the user is not a member: "not_member"). In memory, per process, bounded.
  */
 export interface LookupCache {
   /** Runs `provision` for `userId`, or joins the run already under way for it. */
@@ -10,51 +11,91 @@ export interface LookupCache {
   isUnprovisionable(userId: string): boolean;
   /** A webhook changed this user: ask Clerk again next time (and do not remember a run already under way). */
   forget(userId: string): void;
+  /** Runs `lookup` of `organizationId` for `userId`, or joins the run already under way for the two. */
+  sharedOrganization<T extends { kind: string }>(
+    organizationId: string,
+    userId: string,
+    lookup: () => Promise<T>,
+  ): Promise<T>;
+  /** Whether a recent run found that Clerk has no such organization, or `userId` is not a member of it. */
+  isNotMember(organizationId: string, userId: string): boolean;
+  /** A webhook changed this organization (every user's answer ends) or `userId`'s membership in it. */
+  forgetOrganization(organizationId: string, userId?: string): void;
 }
 
-/** At most this many users remembered; the oldest entry makes room (a Map iterates in insertion order). */
+/** At most this many answers remembered per kind; the oldest group makes room (a Map iterates in insertion order). */
 const MAX_REMEMBERED = 10_000;
 
 export function createLookupCache({ ttlMs, now = Date.now }: { ttlMs: number; now?: () => number }): LookupCache {
-  const running = new Map<string, Promise<{ kind: string }>>();
-  const unprovisionableUntil = new Map<string, number>();
+  const users = createRuns({ ttlMs, now, no: "unprovisionable" });
+  const organizations = createRuns({ ttlMs, now, no: "not_member" });
+  return {
+    shared: (userId, provision) => users.shared(userId, "", provision),
+    isUnprovisionable: (userId) => users.isNo(userId, ""),
+    forget: (userId) => users.forget(userId),
+    sharedOrganization: (organizationId, userId, lookup) => organizations.shared(organizationId, userId, lookup),
+    isNotMember: (organizationId, userId) => organizations.isNo(organizationId, userId),
+    forgetOrganization: (organizationId, userId) => organizations.forget(organizationId, userId),
+  };
+}
 
-  const remember = (userId: string) => {
+/**
+ * Runs shared per `(group, key)`, and the answers of kind `no` remembered per `(group, key)` until a time; a group
+ * (all the users of one organization) is forgotten at once.
+ */
+function createRuns({ ttlMs, now, no }: { ttlMs: number; now: () => number; no: string }) {
+  const running = new Map<string, Map<string, Promise<{ kind: string }>>>();
+  const noUntil = new Map<string, Map<string, number>>();
+  let remembered = 0;
+
+  const drop = <V>(map: Map<string, Map<string, V>>, group: string, key: string | undefined) => {
+    const inner = map.get(group);
+    if (!inner) return 0;
+    const dropped = key === undefined ? inner.size : Number(inner.delete(key));
+    if (key === undefined || inner.size === 0) map.delete(group);
+    return dropped;
+  };
+  const forgetAnswer = (group: string, key?: string) => {
+    remembered -= drop(noUntil, group, key);
+  };
+  const remember = (group: string, key: string) => {
     if (ttlMs <= 0) return;
-    unprovisionableUntil.delete(userId);
-    if (unprovisionableUntil.size >= MAX_REMEMBERED) {
-      const oldest = unprovisionableUntil.keys().next().value;
-      if (oldest !== undefined) unprovisionableUntil.delete(oldest);
+    forgetAnswer(group, key);
+    if (remembered >= MAX_REMEMBERED) {
+      const oldest = noUntil.keys().next().value;
+      if (oldest !== undefined) forgetAnswer(oldest);
     }
-    unprovisionableUntil.set(userId, now() + ttlMs);
+    const inner = noUntil.get(group) ?? new Map<string, number>();
+    noUntil.set(group, inner.set(key, now() + ttlMs));
+    remembered++;
   };
 
   return {
-    shared<T extends { kind: string }>(userId: string, provision: () => Promise<T>): Promise<T> {
-      const current = running.get(userId);
+    shared<T extends { kind: string }>(group: string, key: string, run: () => Promise<T>): Promise<T> {
+      const current = running.get(group)?.get(key);
       if (current) return current as Promise<T>;
-      const run = provision().then((result) => {
+      const started = run().then((result) => {
         // Only the run still registered may be remembered: a `forget` meanwhile means the answer is outdated.
-        if (running.get(userId) === run && result.kind === "unprovisionable") remember(userId);
+        if (running.get(group)?.get(key) === started && result.kind === no) remember(group, key);
         return result;
       });
-      running.set(userId, run);
+      running.set(group, (running.get(group) ?? new Map<string, Promise<{ kind: string }>>()).set(key, started));
       const clear = () => {
-        if (running.get(userId) === run) running.delete(userId);
+        if (running.get(group)?.get(key) === started) drop(running, group, key);
       };
-      run.then(clear, clear);
-      return run;
+      started.then(clear, clear);
+      return started;
     },
-    isUnprovisionable(userId) {
-      const until = unprovisionableUntil.get(userId);
+    isNo(group: string, key: string) {
+      const until = noUntil.get(group)?.get(key);
       if (until === undefined) return false;
       if (until > now()) return true;
-      unprovisionableUntil.delete(userId);
+      forgetAnswer(group, key);
       return false;
     },
-    forget(userId) {
-      running.delete(userId);
-      unprovisionableUntil.delete(userId);
+    forget(group: string, key?: string) {
+      drop(running, group, key);
+      forgetAnswer(group, key);
     },
   };
 }

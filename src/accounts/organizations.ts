@@ -1,12 +1,13 @@
 import { asc, eq, sql } from "drizzle-orm";
 import type { FetchClerkOrganization } from "../clerk/lookups.js";
 import { callDatabase, REQUEST } from "../db/call.js";
-import { queryRows } from "../db/query.js";
+import { defineStatement, runStatement } from "../db/query.js";
 import { clerkOrganizationVersions, organizationMemberships, organizations } from "../db/schema.js";
 import type { Db } from "../db/types.js";
+import { isServiceError } from "../errors.js";
 import { deliveryIds } from "../provisioning/deliveries.js";
-import { upsertMemberships } from "../provisioning/memberships/verb.js";
-import { upsertOrganizations } from "../provisioning/organizations/verb.js";
+import { KINDS } from "../provisioning/kinds.js";
+import type { LookupCache } from "./lookup-cache.js";
 
 /** One of the user's organizations, with the user's role in it. */
 export interface AccountOrganization {
@@ -35,53 +36,88 @@ export function readOrganizations(db: Db, userId: string): Promise<AccountOrgani
   );
 }
 
+const tombstonedStatement = defineStatement<{ organizationId: string }>(
+  (v) => sql`SELECT EXISTS (SELECT 1 FROM ${clerkOrganizationVersions}
+    WHERE ${clerkOrganizationVersions.organizationId} = ${v.organizationId}::text
+      AND ${clerkOrganizationVersions.deletedAt} IS NOT NULL) AS deleted`,
+);
+
 async function isTombstoned(db: Db, organizationId: string): Promise<boolean> {
-  const [row] = await callDatabase(REQUEST, () =>
-    queryRows<{ deleted: boolean }>(
-      db,
-      sql`SELECT EXISTS (SELECT 1 FROM ${clerkOrganizationVersions}
-        WHERE ${clerkOrganizationVersions.organizationId} = ${organizationId}::text
-          AND ${clerkOrganizationVersions.deletedAt} IS NOT NULL) AS deleted`,
-    ),
-  );
+  const [row] = await runStatement<{ deleted: boolean }>(db, tombstonedStatement({ organizationId }));
   return row?.deleted ?? false;
 }
+
+export interface EnsureOrganizationsDeps {
+  db: Db;
+  fetchClerkOrganization: FetchClerkOrganization;
+  /** Shares concurrent lookups of one active organization and remembers "not a member" (see lookup-cache.ts). */
+  cache?: LookupCache;
+}
+
+/**
+ * What became of the token's active organization: none named, `stored` already, `applied` now from Clerk,
+ * `not_member` (Clerk has no such organization, or the user is not a member of it: left out), or `unconfirmed`
+ * (Clerk could not answer: left out of this answer, asked again next time).
+ */
+export type ActiveOrganization =
+  | { kind: "none" | "stored" | "applied" | "not_member" }
+  | { kind: "unconfirmed"; detail: string | undefined };
 
 /**
  * The user's organizations, with the token's active organization fetched from Clerk first when it is not stored for
  * this user (just created or joined, its webhooks not here yet). Applied through the webhook's verbs with
- * `jit:` delivery ids, so whichever comes first writes and the other is stale. Returns whether Clerk was asked.
+ * `jit:` delivery ids, so whichever comes first writes and the other is stale. A Clerk failure leaves the active
+ * organization out rather than failing the answer: the user and its stored organizations are still right.
  */
 export async function ensureOrganizations(
-  { db, fetchClerkOrganization }: { db: Db; fetchClerkOrganization: FetchClerkOrganization },
+  deps: EnsureOrganizationsDeps,
   userId: string,
   activeOrganizationId: string | undefined,
-): Promise<{ organizations: AccountOrganization[]; fetched: boolean }> {
+): Promise<{ organizations: AccountOrganization[]; active: ActiveOrganization }> {
+  const { db, cache } = deps;
   const stored = await readOrganizations(db, userId);
-  if (!activeOrganizationId || stored.some((o) => o.id === activeOrganizationId)) {
-    return { organizations: stored, fetched: false };
+  if (!activeOrganizationId) return { organizations: stored, active: { kind: "none" } };
+  if (stored.some((o) => o.id === activeOrganizationId)) return { organizations: stored, active: { kind: "stored" } };
+  const notMember = { organizations: stored, active: { kind: "not_member" } } as const;
+  if (cache?.isNotMember(activeOrganizationId, userId)) return notMember;
+  if (await isTombstoned(db, activeOrganizationId)) return notMember;
+  const join = () => joinFromClerk(deps, activeOrganizationId, userId);
+  let joined: { kind: "applied" | "not_member" };
+  try {
+    joined = await (cache ? cache.sharedOrganization(activeOrganizationId, userId, join) : join());
+  } catch (error) {
+    if (!isServiceError(error, "clerk_unavailable")) throw error;
+    return { organizations: stored, active: { kind: "unconfirmed", detail: error.detail } };
   }
-  if (await isTombstoned(db, activeOrganizationId)) return { organizations: stored, fetched: false };
-  const lookup = await fetchClerkOrganization(activeOrganizationId, userId);
-  if (lookup.kind === "deleted") return { organizations: stored, fetched: true };
+  if (joined.kind === "not_member") return notMember;
+  return { organizations: await readOrganizations(db, userId), active: joined };
+}
+
+/** The organization and the user's membership in it, as Clerk has them now, applied. */
+async function joinFromClerk(
+  { db, fetchClerkOrganization }: EnsureOrganizationsDeps,
+  organizationId: string,
+  userId: string,
+): Promise<{ kind: "applied" | "not_member" }> {
+  const lookup = await fetchClerkOrganization(organizationId, userId);
+  if (lookup.kind === "deleted") return { kind: "not_member" };
   const receivedAt = new Date();
   const { organization, membership } = lookup;
   // One Clerk state, one delivery id: concurrent requests for it are duplicates of one delivery.
-  await upsertOrganizations(db, [organization], {
+  await KINDS.organizations.write(db, [organization], {
     stamp: {
       deliveryIds: [deliveryIds.justInTime(organization.id, organization.updatedAt)],
       eventType: "organization.updated",
       receivedAt,
     },
   });
-  if (membership) {
-    await upsertMemberships(db, [membership], {
-      stamp: {
-        deliveryIds: [deliveryIds.justInTime(membership.id, membership.updatedAt)],
-        eventType: "organizationMembership.updated",
-        receivedAt,
-      },
-    });
-  }
-  return { organizations: await readOrganizations(db, userId), fetched: true };
+  if (!membership) return { kind: "not_member" };
+  await KINDS.memberships.write(db, [membership], {
+    stamp: {
+      deliveryIds: [deliveryIds.justInTime(membership.id, membership.updatedAt)],
+      eventType: "organizationMembership.updated",
+      receivedAt,
+    },
+  });
+  return { kind: "applied" };
 }

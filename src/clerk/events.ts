@@ -87,7 +87,7 @@ export interface ClerkUser {
   username: string | null;
   /** Clerk's `data.updated_at`, in ms: the version of this state. */
   updatedAt: number;
-  /** What is stored as Clerk sends it, each in a users column of its own (user-sql.ts `COPIED`). */
+  /** What is stored as Clerk sends it, each in a users column of its own (provisioning/users/kind.ts `COPIED`). */
   profile: ClerkUserProfile;
 }
 

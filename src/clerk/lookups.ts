@@ -75,7 +75,10 @@ export function createClerkUserFetcher(
   });
 }
 
-/** `organizations.getOrganization` and `getOrganizationMembershipList({organizationId, userId})`, at once. */
+/**
+ * `organizations.getOrganization`, then `getOrganizationMembershipList({organizationId, userId})`: one after the
+ * other, so that an organization Clerk does not have (a made-up id) costs one request, not two.
+ */
 export function createClerkOrganizationFetcher(
   options: Pick<ClerkOptions, "secretKey" | "apiUrl">,
   timeoutMs = LOOKUP_TIMEOUT_MS,
@@ -84,14 +87,18 @@ export function createClerkOrganizationFetcher(
     options,
     timeoutMs,
     async (client, organizationId: string, userId: string): Promise<ClerkOrganizationLookup> => {
-      const [organization, memberships] = await Promise.all([
-        client.organizations.getOrganization({ organizationId }),
-        client.organizations.getOrganizationMembershipList({ organizationId, userId: [userId], limit: 1 }),
-      ]);
+      const organization = parseClerkOrganization((await client.organizations.getOrganization({ organizationId })).raw);
+      // Clerk also finds an organization by its slug: another id is not the organization the token names.
+      if (organization.id !== organizationId) return { kind: "deleted" };
+      const memberships = await client.organizations.getOrganizationMembershipList({
+        organizationId,
+        userId: [userId],
+        limit: 1,
+      });
       const membership = memberships.data
         .map((m) => parseClerkMembership(m.raw))
         .find((m) => m.userId === userId && m.organizationId === organizationId);
-      return { kind: "found", organization: parseClerkOrganization(organization.raw), membership };
+      return { kind: "found", organization, membership };
     },
   );
 }

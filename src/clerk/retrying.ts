@@ -21,11 +21,18 @@ export interface ClerkRetryNotice {
   attempt: number;
   /** The answer's status; undefined for a network error or a timeout. */
   status: number | undefined;
-  /** How long we wait before the retry (Clerk's `Retry-After` on a 429). */
+  /** How long we wait before the retry (Clerk's `Retry-After` on a 429, at most `MAX_RETRY_AFTER_MS`). */
   delayMs: number;
+  /** What a 429's `Retry-After` asked for; longer than `delayMs` when it was capped. */
+  retryAfterMs?: number | undefined;
 }
 
 const MAX_BACKOFF_MS = 30_000;
+/**
+ * The longest one `Retry-After` is waited. Clerk's limits count per 10 s; a longer ask (an hour, or past 2^31 ms,
+ * where Node's timer fires after 1 ms and the loop would spin) is waited a minute at a time, each retry asking again.
+ */
+export const MAX_RETRY_AFTER_MS = 60_000;
 
 function abortable<T>(work: Promise<T>, ms: number | undefined, signal: AbortSignal | undefined): Promise<T> {
   if (signal?.aborted) return Promise.reject(interrupted());
@@ -97,9 +104,11 @@ export async function retrying<T>(call: () => Promise<T>, cost: number, options:
       }
     }
     const backoff = Math.min(backoffMs * 2 ** attempt, MAX_BACKOFF_MS) * (0.5 + Math.random() / 2);
-    const delayMs = Math.round(retryAfterMs ?? backoff);
+    const delayMs = Math.round(
+      retryAfterMs === undefined ? backoff : Math.min(Math.max(retryAfterMs, 0), MAX_RETRY_AFTER_MS),
+    );
     if (status === 429) budget?.pause(delayMs);
-    onRetry?.({ attempt: attempt + 1, status, delayMs });
+    onRetry?.({ attempt: attempt + 1, status, delayMs, retryAfterMs });
     await sleep(delayMs, signal);
   }
 }

@@ -18,7 +18,10 @@ export interface ClerkOptions {
   apiUrl?: string | undefined;
   /** Origins a session token's `azp` must be one of; empty accepts any (Clerk's default). */
   authorizedParties?: string[] | undefined;
-  /** Seconds `/v1/me` remembers a Clerk user without a usable e-mail (default 60; 0: not at all). */
+  /**
+   * Seconds `/v1/me` remembers a Clerk user without a usable e-mail, and a token's active organization that Clerk
+   * does not have or the user is not a member of (default 60; 0: not at all).
+   */
   lookupCacheSeconds?: number | undefined;
   /** Whether a pending session (`sts: "pending"`) is signed in; default false, as in Clerk's SDKs. */
   acceptPendingSessions?: boolean | undefined;
@@ -31,11 +34,19 @@ export interface Session {
   activeOrganizationId?: string | undefined;
 }
 
-/** `o.id` (session token v2) or `org_id` (v1); anything else is no active organization. */
+/** A Clerk organization id, `org_` and a KSUID: the only thing that may go into a Backend API path (lookups.ts). */
+const CLERK_ORGANIZATION_ID = new RegExp(`^org_[A-Za-z0-9]{1,${MAX_CLERK_ID_LENGTH - 4}}$`);
+
+/**
+ * `o.id` (session token v2) or `org_id` (v1); absent is no active organization. A value that is not a Clerk
+ * organization id (`..`, `org_x?limit=500`) is refused like a bad `sub`: it would make its way into Clerk's URLs.
+ */
 function activeOrganization(claims: Record<string, unknown>): string | undefined {
   const o = claims.o;
   const id = typeof o === "object" && o !== null ? (o as { id?: unknown }).id : claims.org_id;
-  return typeof id === "string" && id.length > 0 && id.length <= MAX_CLERK_ID_LENGTH ? id : undefined;
+  if (id === undefined || id === null) return undefined;
+  if (typeof id === "string" && CLERK_ORGANIZATION_ID.test(id)) return id;
+  throw notAuthenticated("the session token's active organization is not a Clerk organization id");
 }
 
 /** Why a request is not authenticated: `auth_unavailable` is our side (no key configured, JWKS unreachable). */

@@ -1,4 +1,5 @@
 import { Webhook, WebhookVerificationError } from "svix";
+import { splitSigningSecrets } from "../config.js";
 import { ServiceError } from "../errors.js";
 import { storedText } from "./events.js";
 
@@ -17,12 +18,32 @@ const invalidJson = () => new ServiceError("invalid_json", "body is not valid JS
 export type SvixHeaders = Record<"svix-id" | "svix-timestamp" | "svix-signature", string | undefined>;
 
 /**
+ * The payload as the first of `webhooks` whose secret signed it verifies it. svix checks one secret per `Webhook`
+ * (its comparison constant-time); any other error than a rejection (JSON that does not parse) means it matched.
+ */
+function verifyWithAny(webhooks: readonly Webhook[], rawBody: string, headers: Record<string, string>): unknown {
+  let rejection: unknown;
+  for (const webhook of webhooks) {
+    try {
+      return webhook.verify(rawBody, headers);
+    } catch (error) {
+      if (!(error instanceof WebhookVerificationError)) throw error;
+      rejection = error;
+    }
+  }
+  throw rejection;
+}
+
+/**
  * Verifies the raw body with svix's own `Webhook.verify` (constant-time comparison, 5-minute tolerance either way,
  * several signatures per header for key rotation) before anything parses it; svix parses the JSON once it matched.
- * `@clerk/backend`'s `verifyWebhook` would drop the svix id we key idempotency on.
+ * `secrets`: one, or several separated by spaces or commas (as `CLERK_WEBHOOK_SIGNING_SECRET`), or a list: a
+ * delivery signed with any of them is accepted. `@clerk/backend`'s `verifyWebhook` would drop the svix id we key
+ * idempotency on.
  */
-export function createVerifier(secret: string) {
-  const webhook = new Webhook(secret);
+export function createVerifier(secrets: string | readonly string[]) {
+  const webhooks = (typeof secrets === "string" ? splitSigningSecrets(secrets) : secrets).map((s) => new Webhook(s));
+  if (webhooks.length === 0) throw new Error("no webhook signing secret");
   return function verifyDelivery(rawBody: string, headers: SvixHeaders): VerifiedDelivery {
     const svixId = headers["svix-id"];
     if (!svixId || !headers["svix-timestamp"] || !headers["svix-signature"]) {
@@ -30,7 +51,7 @@ export function createVerifier(secret: string) {
     }
     let payload: unknown;
     try {
-      payload = webhook.verify(rawBody, headers as Record<string, string>);
+      payload = verifyWithAny(webhooks, rawBody, headers as Record<string, string>);
     } catch (error) {
       if (error instanceof WebhookVerificationError) {
         throw new ServiceError("invalid_signature", `signature rejected: ${error.message}`);

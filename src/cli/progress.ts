@@ -2,6 +2,8 @@
  * Progress for long operator commands, on stderr: a redrawn bar on a terminal (done / total, rate, ETA), a plain
  * line every few seconds otherwise (logs, CI), nothing with `none`. Notes are printed on their own line either way.
  */
+import type { ClerkRetryNotice } from "../clerk/retrying.js";
+
 export type ProgressMode = "bar" | "lines" | "none";
 
 export interface Progress {
@@ -21,6 +23,12 @@ export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds)) return "?";
   const s = Math.max(0, Math.round(seconds));
   return s < 60 ? `${s}s` : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
+}
+
+/** ` (Retry-After asks 60m00s; capped)` for a 429 whose `Retry-After` was longer than the wait; else nothing. */
+export function retryAfterCapNote({ retryAfterMs, delayMs }: ClerkRetryNotice): string {
+  if (retryAfterMs === undefined || retryAfterMs <= delayMs) return "";
+  return ` (Retry-After asks ${formatDuration(retryAfterMs / 1000)}; capped at ${formatDuration(delayMs / 1000)})`;
 }
 
 export function createProgress(

@@ -74,7 +74,9 @@ export async function run(argv: string[], deps: RunDeps = {}): Promise<number> {
     const olderThanDays = integerOption("older-than-days", values["older-than-days"], MIN_RETENTION_DAYS, 36_500);
     if (olderThanDays === undefined) throw usageError(`--older-than-days is required\n${USAGE}`);
     const batchSize = integerOption("batch-size", values["batch-size"], 1, 100_000);
-    const database = await (deps.openDatabase ?? (() => openCliDatabase(loadConfig(process.env))))();
+    const database = await (
+      deps.openDatabase ?? (() => openCliDatabase(loadConfig(process.env, { receivesWebhooks: false })))
+    )();
     try {
       const deleted = await pruneDeliveries(database.db, { olderThanDays, ...(batchSize ? { batchSize } : {}) });
       stdout(`prune-deliveries: ${formatCount(deleted)} deliveries received over ${olderThanDays} days ago removed\n`);

@@ -16,7 +16,7 @@ import {
   requireSecretKey,
   usageError,
 } from "./cli.js";
-import { createProgress } from "./progress.js";
+import { createProgress, retryAfterCapNote } from "./progress.js";
 
 const USAGE = `usage: npm run replay -- [--id SVIX_ID] [options]
 
@@ -70,7 +70,7 @@ export const run = command("replay", async (argv, io) => {
     return EXIT.ok;
   }
   const progressMode = progressOption(options.progress, io.stderr);
-  const config = loadConfig(io.env);
+  const config = loadConfig(io.env, { receivesWebhooks: false });
   const secretKey = requireSecretKey(config);
 
   const progress = createProgress(options.dryRun ? "replay (dry run)" : "replay", progressMode, io.stderr);
@@ -81,9 +81,9 @@ export const run = command("replay", async (argv, io) => {
     apiUrl: config.clerk.apiUrl,
     maxRetries: options.maxRetries,
     signal,
-    onRetry: ({ status, delayMs, attempt }) =>
+    onRetry: (notice) =>
       progress.note(
-        `Clerk ${status === undefined ? "did not answer" : `answered ${status}`}: retry ${attempt} in ${Math.round(delayMs / 100) / 10}s`,
+        `Clerk ${notice.status === undefined ? "did not answer" : `answered ${notice.status}`}: retry ${notice.attempt} in ${Math.round(notice.delayMs / 100) / 10}s${retryAfterCapNote(notice)}`,
       ),
   });
   const database = await openCliDatabase(config);

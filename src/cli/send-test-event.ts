@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { Webhook } from "svix";
-import { loadConfig } from "../config.js";
+import { loadConfig, splitSigningSecrets } from "../config.js";
 import { resolveWebhookSecret } from "../webhook-secret.js";
 import { command, EXIT, parseCliArgs, usageError } from "./cli.js";
 import {
@@ -105,16 +105,20 @@ function unreachable(url: string, error: unknown): string {
   return `could not reach ${url} (${code}): is the service running (npm start), and on this --url / PORT?`;
 }
 
-/** POSTs `body` as Svix delivers it: signed with `secret` by the svix library, under `svixId`. */
-function postSigned(url: string, secret: string, svixId: string, body: string): Promise<Response> {
+/**
+ * POSTs `body` as Svix delivers it, under `svixId`: signed by the svix library with each of `secrets` (one signature
+ * each in the header, as Svix sends during a key rotation), so that a service with any of them accepts it.
+ */
+function postSigned(url: string, secrets: string, svixId: string, body: string): Promise<Response> {
   const now = new Date();
+  const signatures = splitSigningSecrets(secrets).map((secret) => new Webhook(secret).sign(svixId, now, body));
   return fetch(url, {
     method: "POST",
     headers: {
       "content-type": "application/json",
       "svix-id": svixId,
       "svix-timestamp": String(Math.floor(now.getTime() / 1000)),
-      "svix-signature": new Webhook(secret).sign(svixId, now, body),
+      "svix-signature": signatures.join(" "),
     },
     body,
     signal: AbortSignal.timeout(TIMEOUT_MS),

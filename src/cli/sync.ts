@@ -20,7 +20,7 @@ import {
   requireSecretKey,
   usageError,
 } from "./cli.js";
-import { createProgress, formatDuration, type Progress, type ProgressMode } from "./progress.js";
+import { createProgress, formatDuration, type Progress, type ProgressMode, retryAfterCapNote } from "./progress.js";
 import { incomplete, printHuman, summarize } from "./sync-summary.js";
 
 const DEFAULT_CONCURRENCY = 16;
@@ -121,12 +121,14 @@ function clerkFor(config: Config, options: SyncOptions, signal: AbortSignal, pro
     maxRetries: options.maxRetries,
     signal,
     budget,
-    onRetry: ({ status, delayMs, attempt }) =>
+    onRetry: (notice) => {
+      const { status, delayMs, attempt } = notice;
       progress.note(
         status === 429
-          ? `Clerk rate limit (429): waiting ${formatDuration(delayMs / 1000)} as Retry-After asks`
+          ? `Clerk rate limit (429): waiting ${formatDuration(delayMs / 1000)}${retryAfterCapNote(notice) || " as Retry-After asks"}`
           : `Clerk ${status === undefined ? "did not answer" : `answered ${status}`}: retry ${attempt} in ${formatDuration(delayMs / 1000)}`,
-      ),
+      );
+    },
   });
   return { directory, budget };
 }
@@ -144,7 +146,7 @@ export const run = command("sync", async (argv, io) => {
     return EXIT.ok;
   }
   const progressMode = progressOption(options.progress, io.stderr);
-  const config = loadConfig(io.env);
+  const config = loadConfig(io.env, { receivesWebhooks: false });
   const progress = progressPerKind(options.dryRun ? "sync (dry run)" : "sync", progressMode, io.stderr);
   const { signal } = io;
   const { directory, budget } = clerkFor(config, options, signal, progress);

@@ -5,6 +5,7 @@ import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
 import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
 import type { Config } from "../config.js";
+import { limitEachTransaction } from "./query.js";
 import * as schema from "./schema.js";
 import type { Db } from "./types.js";
 
@@ -32,8 +33,7 @@ export function reconnectDelaySeconds(failures: number): number {
 
 /**
  * Sent as startup parameters. A transaction pooler refuses them (PgBouncer: "unsupported startup parameter") or
- * drops them, since its server connections are shared: there the role's settings apply (supabase/README.md), and
- * every database call keeps its own deadline in the service.
+ * drops them, since its server connections are shared: there each transaction sets them (`limitEachTransaction`).
  */
 function sessionSettings(statementTimeoutMs: number) {
   return {
@@ -58,6 +58,7 @@ export function openPostgres(config: Extract<Config["database"], { kind: "postgr
     onnotice: () => {},
     connection: pooled ? { application_name: "clerk-provisioner" } : sessionSettings(config.statementTimeoutMs),
   });
+  if (pooled) limitEachTransaction(client, config.statementTimeoutMs);
   return {
     db: drizzlePostgres({ client, schema }),
     kind: "postgres",

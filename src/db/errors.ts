@@ -49,6 +49,13 @@ const isUnavailable = (state: string) =>
  */
 const isUnwritable = (state: string) => /^(54|22)/.test(state);
 
+/**
+ * Something the statement names is not in the database, as when migrations were not applied: 42P01 undefined table,
+ * 42703 column, 42883 function, 42704 object (a type, a role), 3F000 schema; 42P10 no unique constraint for an
+ * ON CONFLICT target.
+ */
+const isMissingFromSchema = (state: string) => ["42P01", "42703", "42883", "42704", "3F000", "42P10"].includes(state);
+
 /** Any error of a database call as the service's error; a ServiceError passes through unchanged. */
 export function toDatabaseError(error: unknown): ServiceError {
   if (error instanceof ServiceError) return error;
@@ -73,7 +80,7 @@ export function toDatabaseError(error: unknown): ServiceError {
       cause: error,
     });
   }
-  if (state === "42P01" || state === "42703") {
+  if (isMissingFromSchema(state)) {
     return new ServiceError("schema_outdated", "the database schema is behind this code: run `npm run db:migrate`", {
       detail: state,
       cause: error,

@@ -1,5 +1,7 @@
 import { sql } from "drizzle-orm";
+import journal from "../../migrations/meta/_journal.json" with { type: "json" };
 import { callDatabase } from "./call.js";
+import { sqlState } from "./errors.js";
 import { queryRows } from "./query.js";
 import type { Db } from "./types.js";
 
@@ -8,13 +10,26 @@ export interface HealthChecks {
   users_table: boolean;
   workspaces_table: boolean;
   constraints: boolean;
+  /** Every migration this code needs is applied. */
+  migrations: boolean;
+}
+
+export interface Health {
+  checks: HealthChecks;
+  /** The tags of the migrations not applied (undefined when that could not be read). */
+  missingMigrations: string[] | undefined;
 }
 
 const PROBE_TIMEOUT_MS = 2_000;
 
-/** One round trip asks the catalog for both tables and for `unique_user_workspace` being UNIQUE (user_id). */
-const probe = sql`SELECT
-  to_regclass('public.users') IS NOT NULL AS users_table,
+/**
+ * The migrations this code needs, embedded at build time (the Edge Function is bundled, without the folder). drizzle's
+ * migrator records each one it applies in `drizzle.__drizzle_migrations` with its journal `when` as `created_at`.
+ */
+const NEEDED = journal.entries.map(({ tag, when }) => ({ tag, when: String(when) }));
+
+/** The catalog: both tables, and `unique_user_workspace` being UNIQUE (user_id). */
+const catalog = sql`to_regclass('public.users') IS NOT NULL AS users_table,
   to_regclass('public.workspaces') IS NOT NULL AS workspaces_table,
   EXISTS (
     SELECT 1 FROM pg_constraint c
@@ -23,14 +38,32 @@ const probe = sql`SELECT
       AND c.conrelid = to_regclass('public.workspaces') AND cardinality(c.conkey) = 1 AND a.attname = 'user_id'
   ) AS constraints`;
 
-export async function checkHealth(db: Db): Promise<HealthChecks> {
+/** One round trip: the catalog and the migrations recorded as applied. */
+const probe = sql`SELECT ${catalog}, ARRAY(SELECT created_at::text FROM drizzle.__drizzle_migrations) AS applied`;
+/** When drizzle never recorded a migration here (no such table). */
+const probeUnrecorded = sql`SELECT ${catalog}, '{}'::text[] AS applied`;
+
+type ProbeRow = Omit<HealthChecks, "connection" | "migrations"> & { applied: string[] };
+
+async function probeDatabase(db: Db): Promise<ProbeRow[]> {
   try {
-    const [row] = await callDatabase({ deadlineMs: PROBE_TIMEOUT_MS, unavailableRetries: 0 }, () =>
-      queryRows<Omit<HealthChecks, "connection">>(db, probe),
-    );
+    return await queryRows<ProbeRow>(db, probe);
+  } catch (error) {
+    if (sqlState(error) !== "42P01") throw error;
+    return queryRows<ProbeRow>(db, probeUnrecorded);
+  }
+}
+
+export async function checkHealth(db: Db): Promise<Health> {
+  try {
+    const [row] = await callDatabase({ deadlineMs: PROBE_TIMEOUT_MS, unavailableRetries: 0 }, () => probeDatabase(db));
     if (!row) throw new Error("empty probe answer");
-    return { connection: true, ...row };
+    const { applied, ...tables } = row;
+    const recorded = new Set(applied);
+    const missing = NEEDED.filter(({ when }) => !recorded.has(when)).map(({ tag }) => tag);
+    return { checks: { connection: true, ...tables, migrations: missing.length === 0 }, missingMigrations: missing };
   } catch {
-    return { connection: false, users_table: false, workspaces_table: false, constraints: false };
+    const checks = { connection: false, users_table: false, workspaces_table: false, constraints: false };
+    return { checks: { ...checks, migrations: false }, missingMigrations: undefined };
   }
 }

@@ -44,12 +44,33 @@ type PgliteClient = {
   query(text: string, params: unknown[]): Promise<{ rows: unknown[] }>;
   transaction<T>(run: (tx: PgliteClient) => Promise<T>): Promise<T>;
 };
-type Client = { kind: "postgres"; client: PostgresJsClient } | { kind: "pglite"; client: PgliteClient };
+/** `limits`: what each of its transactions sets first, when `limitEachTransaction` gave it some. */
+type Client =
+  | { kind: "postgres"; client: PostgresJsClient; limits?: string | undefined }
+  | { kind: "pglite"; client: PgliteClient };
+
+const TRANSACTION_LIMITS = new WeakMap<object, string>();
+
+/**
+ * For a postgres.js client behind a transaction pooler, which refuses or drops the session settings sent at connect
+ * (and the role may have none): every statement of the service then runs in a transaction that first sets the limits
+ * it needs, `SET LOCAL`. A row lock held elsewhere then fails the statement after `statementTimeoutMs` (55P03: a 503,
+ * retried by Svix) instead of holding a pool connection until the lock goes.
+ */
+export function limitEachTransaction(client: object, statementTimeoutMs: number): void {
+  if (!Number.isSafeInteger(statementTimeoutMs) || statementTimeoutMs <= 0) throw new RangeError("statementTimeoutMs");
+  const ms = statementTimeoutMs;
+  // One simple query, one round trip (SET takes no parameters; a bound set_config() would cost a Describe too).
+  TRANSACTION_LIMITS.set(
+    client,
+    `SET LOCAL statement_timeout = ${ms}; SET LOCAL lock_timeout = ${ms}; SET LOCAL idle_in_transaction_session_timeout = ${2 * ms}`,
+  );
+}
 
 function clientOf(db: Db): Client {
   const client = (db as unknown as { $client: unknown }).$client;
   if (typeof client === "function" && "unsafe" in client) {
-    return { kind: "postgres", client: client as unknown as PostgresJsClient };
+    return { kind: "postgres", client: client as unknown as PostgresJsClient, limits: TRANSACTION_LIMITS.get(client) };
   }
   if (typeof client === "object" && client !== null && "query" in client) {
     return { kind: "pglite", client: client as PgliteClient };
@@ -81,7 +102,12 @@ export function runStatement<T>(
   policy: CallPolicy = REQUEST,
   retryWhen?: RetryWhen,
 ): Promise<T[]> {
-  const run = runner(clientOf(db));
+  const client = clientOf(db);
+  // Behind a transaction pooler one statement too is a transaction of its own: the limits are set in it.
+  const run: RunStatement =
+    client.kind === "postgres" && client.limits
+      ? <U>(bound: BoundStatement) => inTransaction(client, (tx) => tx<U>(bound))
+      : runner(client);
   return callDatabase(
     policy,
     (attempt) => run<T>(typeof statement === "function" ? statement(attempt) : statement),
@@ -97,14 +123,16 @@ export function runTransaction<T>(
   retryWhen?: RetryWhen,
 ): Promise<T> {
   const client = clientOf(db);
-  return callDatabase(
-    policy,
-    () =>
-      client.kind === "postgres"
-        ? client.client.begin((tx) => work(runner({ kind: "postgres", client: tx })))
-        : client.client.transaction((tx) => work(runner({ kind: "pglite", client: tx }))),
-    retryWhen,
-  );
+  return callDatabase(policy, () => inTransaction(client, work), retryWhen);
+}
+
+function inTransaction<T>(client: Client, work: (run: RunStatement) => Promise<T>): Promise<T> {
+  if (client.kind === "pglite") return client.client.transaction((tx) => work(runner({ kind: "pglite", client: tx })));
+  const { limits } = client;
+  return client.client.begin(async (tx) => {
+    if (limits) await tx.unsafe(limits, []);
+    return work(runner({ kind: "postgres", client: tx }));
+  });
 }
 
 /**

@@ -1,4 +1,5 @@
-import { Hono, type MiddlewareHandler } from "hono";
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { LookupCache } from "../accounts/lookup-cache.js";
 import { eventIds, parseClerkEvent } from "../clerk/events.js";
@@ -9,6 +10,7 @@ import type { Logger } from "../logger.js";
 import type { Metrics } from "../metrics.js";
 import type { RejectedOutcome } from "../outcome.js";
 import { type ApplyEvent, applyClerkEvent } from "../provisioning/apply-clerk-event.js";
+import { receiveClerkWebhook } from "./clerk-webhook.schemas.js";
 import { toServiceError } from "./errors.js";
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -19,7 +21,7 @@ export interface WebhookDeps {
   logger: Logger;
   metrics: Metrics;
   applyEvent?: ApplyEvent;
-  /** What /v1/me remembers of a user; a delivery for that user ends it. */
+  /** What /v1/me remembers of a user or an organization; a delivery about it ends it. */
   lookupCache?: LookupCache;
 }
 
@@ -74,7 +76,7 @@ export function clerkWebhookRoutes({
   applyEvent = applyClerkEvent,
   lookupCache,
 }: WebhookDeps) {
-  return new Hono().post("/", limitBody, async (c) => {
+  return new OpenAPIHono().openapi({ ...receiveClerkWebhook, middleware: [limitBody] as const }, async (c) => {
     const started = performance.now();
     let svixId: string | undefined; // logged only once verified: before that it is anyone's text
     let type: string | undefined;
@@ -94,10 +96,12 @@ export function clerkWebhookRoutes({
         applyEvent(db, { deliveryId: verifiedId, receivedAt: new Date(), event }),
       );
       if (ids.userId !== undefined) lookupCache?.forget(ids.userId);
+      // An organization event ends every user's answer about it; a membership event, its user's.
+      if (ids.organizationId !== undefined) lookupCache?.forgetOrganization(ids.organizationId, ids.userId);
       const ms = elapsed(started);
       metrics.recordDelivery(type, outcome, ms);
       logger.info({ svixId, type, ...ids, outcome, ms }, "clerk delivery");
-      return c.json({ received: true, outcome });
+      return c.json({ received: true as const, outcome }, 200);
     } catch (error) {
       if (error instanceof ClientClosedError) {
         metrics.recordDelivery(undefined, "aborted", undefined);

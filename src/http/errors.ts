@@ -21,13 +21,14 @@ const STATUS = {
   invalid_request: 422,
   constraint_violation: 422,
   internal: 500,
-  schema_outdated: 500,
   usage: 500,
   config: 500,
   not_replayable: 500,
   sync_busy: 503,
   interrupted: 503,
   database_unavailable: 503,
+  // The operator migrates; until then Svix must keep the delivery (a 503, retried), not count it as our bug.
+  schema_outdated: 503,
   auth_unavailable: 503,
   clerk_unavailable: 503,
   clerk_unauthorized: 503,
@@ -40,7 +41,7 @@ const PUBLIC_MESSAGE: Partial<Record<ErrorCode, string>> = {
   clerk_unauthorized: "Clerk is unavailable; retry later",
   constraint_violation: "the payload cannot be stored: it breaks a rule of the database",
   internal: "internal error",
-  schema_outdated: "internal error",
+  schema_outdated: "the database is not migrated for this version of the service; retry later",
 };
 
 /** Any thrown error as a ServiceError: hono's own validation errors by their status, the rest by the database's. */
@@ -61,7 +62,8 @@ export function errorResponse(c: Context, error: ServiceError) {
 
 export const onError = (logger: Logger) => (error: Error, c: Context) => {
   const serviceError = toServiceError(error);
-  if (STATUS[serviceError.code] === 500) {
+  // Both need someone: a bug, or migrations to run (GET /health names them).
+  if (STATUS[serviceError.code] === 500 || serviceError.code === "schema_outdated") {
     // The cause's name and code only: a driver's message can quote query parameters (e-mail addresses).
     logger.error(
       { err: { name: error.name, code: serviceError.detail ?? serviceError.code }, path: c.req.path },

@@ -67,12 +67,3 @@ export const MeSchema = z
     organizations: z.array(OrganizationSchema).openapi({ description: "The user's Clerk organizations (teams)" }),
   })
   .openapi("Me");
-
-export const ErrorSchema = z
-  .object({
-    error: z.object({
-      code: z.string().openapi({ example: "unauthenticated" }),
-      message: z.string().openapi({ example: "the session token has expired" }),
-    }),
-  })
-  .openapi("Error");

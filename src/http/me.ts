@@ -1,4 +1,4 @@
-import { createRoute, OpenAPIHono, type z } from "@hono/zod-openapi";
+import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { createMiddleware } from "hono/factory";
 import { type Account, type AccountWorkspace, ensureAccount, renameWorkspace } from "../accounts/account.js";
@@ -9,7 +9,8 @@ import { type ClerkOptions, createSessionVerifier, type Session } from "../clerk
 import type { Db } from "../db/types.js";
 import { isServiceError, ServiceError } from "../errors.js";
 import type { Logger } from "../logger.js";
-import { ErrorSchema, MeSchema, RenameWorkspaceSchema, WorkspaceSchema } from "./me.schemas.js";
+import { MeSchema, RenameWorkspaceSchema, WorkspaceSchema } from "./me.schemas.js";
+import { ErrorSchema, json } from "./openapi.js";
 
 export interface MeDeps {
   db: Db;
@@ -31,10 +32,6 @@ const limitBody = bodyLimit({
   },
 });
 
-const json = <T extends z.ZodType>(schema: T, description: string) => ({
-  content: { "application/json": { schema } },
-  description,
-});
 const errors = {
   401: json(ErrorSchema, "Missing, expired or invalid Clerk session token"),
   404: json(ErrorSchema, "The user was deleted in Clerk"),
@@ -75,7 +72,7 @@ const renameMyWorkspace = createRoute({
 });
 
 /**
- * `/v1/me` and `/v1/me/workspace`, authenticated by a Clerk session token, and `/openapi.json` describing them.
+ * `/v1/me` and `/v1/me/workspace`, authenticated by a Clerk session token.
  * The session is verified before anything else runs: no database query for an unauthenticated request.
  */
 export function meRoutes(deps: MeDeps) {
@@ -102,14 +99,6 @@ export function meRoutes(deps: MeDeps) {
       }
       if (!workspace) throw new ServiceError("user_deleted", "this user has been deleted");
       return c.json(serializeWorkspace(workspace), 200);
-    })
-    .doc("/openapi.json", {
-      openapi: "3.0.3",
-      info: {
-        title: "clerk-provisioner",
-        version: "1",
-        description: "The signed-in user's account. Authenticate with a Clerk session token.",
-      },
     });
 }
 
@@ -160,23 +149,23 @@ function accountOf({ db, clerk, logger, lookupCache }: MeDeps) {
   };
 }
 
-/** The user's organizations, the token's active one fetched from Clerk just in time when it is not stored yet. */
-function organizationsOf({ db, clerk, logger }: MeDeps) {
+/**
+ * The user's organizations, the token's active one fetched from Clerk just in time when it is not stored yet; left
+ * out when Clerk cannot confirm it (the rest of the answer does not depend on Clerk).
+ */
+function organizationsOf({ db, clerk, logger, lookupCache }: MeDeps) {
   const fetchClerkOrganization = createClerkOrganizationFetcher(clerk);
-  return async (userId: string, activeOrganizationId: string | undefined) => {
+  const deps = { db, fetchClerkOrganization, ...(lookupCache ? { cache: lookupCache } : {}) };
+  return async (userId: string, organizationId: string | undefined) => {
     const started = performance.now();
-    const teams = await ensureOrganizations({ db, fetchClerkOrganization }, userId, activeOrganizationId).catch(
-      (error: unknown) => {
-        if (isServiceError(error, "clerk_unavailable")) {
-          logger.warn({ userId, organizationId: activeOrganizationId, detail: error.detail }, "Clerk lookup failed");
-        }
-        throw error;
-      },
-    );
-    if (teams.fetched) {
-      logger.info({ userId, organizationId: activeOrganizationId, ms: elapsed(started) }, "just-in-time organization");
+    const { organizations, active } = await ensureOrganizations(deps, userId, organizationId);
+    if (active.kind === "applied") {
+      logger.info({ userId, organizationId, ms: elapsed(started) }, "just-in-time organization");
     }
-    return teams.organizations;
+    if (active.kind === "unconfirmed") {
+      logger.warn({ userId, organizationId, detail: active.detail }, "Clerk organization lookup failed");
+    }
+    return organizations;
   };
 }
 

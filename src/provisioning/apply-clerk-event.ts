@@ -1,16 +1,12 @@
-import { sql } from "drizzle-orm";
 import type { ClerkEvent } from "../clerk/events.js";
-import { defineStatement, runStatement } from "../db/query.js";
-import { clerkDeliveries } from "../db/schema.js";
 import type { Db } from "../db/types.js";
-import { type Outcome, outcomeOf, type StoredOutcome } from "../outcome.js";
-import { applyOrganizationEvent } from "./organization-events.js";
-import { removeUsers } from "./users/remove.js";
+import { type Outcome, outcomeOf, type RowResult } from "../outcome.js";
+import { recordDelivery } from "./deliveries.js";
+import { KINDS } from "./kinds.js";
 import { toUserRow } from "./users/row.js";
-import { provisionUsers } from "./users/verb.js";
 
 export interface Delivery {
-  /** Svix's `svix-id`, or one of ours (delivery-ids.ts). */
+  /** Svix's `svix-id`, or one of ours (deliveries.ts `deliveryIds`). */
   deliveryId: string;
   receivedAt: Date;
   event: ClerkEvent;
@@ -23,72 +19,37 @@ export type ApplyEvent = (db: Db, delivery: Delivery) => Promise<Outcome>;
  * delivery): the delivery's record and its effect commit together or not at all.
  */
 export async function applyClerkEvent(db: Db, { deliveryId, receivedAt, event }: Delivery): Promise<Outcome> {
-  const stamp = (eventType: string) => ({ deliveryIds: [deliveryId], eventType, receivedAt });
+  const options = { stamp: { deliveryIds: [deliveryId], eventType: event.type, receivedAt } };
+  const written = async (writing: Promise<{ result: RowResult }[]>) => {
+    const [row] = await writing;
+    return row ? outcomeOf(row.result) : "duplicate";
+  };
+  const removed = async (removing: Promise<{ result: Outcome }[]>) => (await removing)[0]?.result ?? "duplicate";
   switch (event.type) {
     case "user.created":
     case "user.updated": {
       const mapped = toUserRow(event.user);
       if (mapped.kind === "skip") {
-        return recordDelivery(db, {
-          deliveryId,
-          receivedAt,
-          eventType: event.type,
-          userId: event.user.id,
-          outcome: "skipped",
-          reason: mapped.reason,
-        });
+        const delivery = { deliveryId, receivedAt, eventType: event.type, userId: event.user.id };
+        return recordDelivery(db, delivery, "skipped", mapped.reason);
       }
-      const [written] = await provisionUsers(db, [mapped.row], { stamp: stamp(event.type) });
-      return written ? outcomeOf(written.result) : "duplicate";
+      return written(KINDS.users.write(db, [mapped.row], options));
     }
-    case "user.deleted": {
-      const [removed] = await removeUsers(db, [event.userId], { stamp: stamp(event.type) });
-      return removed?.result ?? "duplicate";
-    }
+    case "user.deleted":
+      return removed(KINDS.users.remove(db, [event.userId], options));
     case "organization.created":
     case "organization.updated":
+      return written(KINDS.organizations.write(db, [event.organization], options));
     case "organization.deleted":
+      return removed(KINDS.organizations.remove(db, [event.organizationId], options));
     case "organizationMembership.created":
     case "organizationMembership.updated":
+      return written(KINDS.memberships.write(db, [event.membership], options));
     case "organizationMembership.deleted":
-      return applyOrganizationEvent(db, { deliveryId, receivedAt, event });
-    case "ignored":
-      return recordDelivery(db, {
-        deliveryId,
-        receivedAt,
-        eventType: event.eventType,
-        userId: null,
-        outcome: "ignored",
-        reason: null,
-      });
+      return removed(KINDS.memberships.remove(db, [event.membership], options));
+    case "ignored": {
+      const delivery = { deliveryId, receivedAt, eventType: event.eventType, userId: null };
+      return recordDelivery(db, delivery, "ignored", null);
+    }
   }
-}
-
-const recordStatement = defineStatement<{
-  deliveryId: string;
-  eventType: string;
-  userId: string | null;
-  outcome: StoredOutcome;
-  reason: string | null;
-  receivedAt: string;
-}>(
-  (v) => sql`INSERT INTO ${clerkDeliveries} (delivery_id, event_type, clerk_user_id, outcome, reason, received_at)
-  VALUES (${v.deliveryId}::text, ${v.eventType}::text, ${v.userId}::text, ${v.outcome}::text, ${v.reason}::text,
-    ${v.receivedAt}::timestamptz)
-  ON CONFLICT (delivery_id) DO NOTHING
-  RETURNING outcome`,
-);
-
-/** A delivery that changes nothing but its own record (`duplicate` when it was recorded before). */
-async function recordDelivery(
-  db: Db,
-  input: Omit<Delivery, "event"> & {
-    eventType: string;
-    userId: string | null;
-    outcome: StoredOutcome;
-    reason: string | null;
-  },
-): Promise<Outcome> {
-  const rows = await runStatement(db, recordStatement({ ...input, receivedAt: input.receivedAt.toISOString() }));
-  return rows.length > 0 ? input.outcome : "duplicate";
 }

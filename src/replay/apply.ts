@@ -5,7 +5,7 @@ import { clerkDeliveries } from "../db/schema.js";
 import type { Db } from "../db/types.js";
 import { type Outcome, outcomeOf } from "../outcome.js";
 import { applyIsolating } from "../provisioning/isolate.js";
-import { provisionUsers } from "../provisioning/users/verb.js";
+import { KINDS } from "../provisioning/kinds.js";
 import type { Selected } from "./selection.js";
 import { finalOutcome, label, type Verdict } from "./verdicts.js";
 
@@ -30,7 +30,7 @@ async function mark(run: RunStatement, marks: readonly Mark[]): Promise<Set<stri
 }
 
 /**
- * The users written with their current state (`provisionUsers`) and their deliveries marked in the same
+ * The users written with their current state (the users' `write`) and their deliveries marked in the same
  * transaction (`provisioned` when written, `stale` when what is stored is as new or newer, or tombstoned: the
  * webhook's answers to the same situations); then the deliveries decided without writing. Returns each delivery's
  * new outcome label, for those this replay marked.
@@ -47,7 +47,7 @@ export async function replayChunk(
       db,
       async (run) => {
         const outcomes = new Map<string, Outcome>();
-        for (const { userId, result } of await provisionUsers(run, part)) outcomes.set(userId, outcomeOf(result));
+        for (const { id, result } of await KINDS.users.write(run, part)) outcomes.set(id, outcomeOf(result));
         const marks = chunk.flatMap((d) => {
           const outcome = outcomes.get(d.userId);
           return outcome ? [{ deliveryId: d.deliveryId, outcome, reason: null }] : [];

@@ -3,8 +3,8 @@ import { defineStatement } from "../db/query.js";
 import { clerkDeliveries, syncRunCursors, syncRunSeen, syncRuns } from "../db/schema.js";
 import type { Counts } from "../outcome.js";
 import { deliveryIds } from "../provisioning/deliveries.js";
+import { inputRows, rowValues } from "../provisioning/engine/rows-input.js";
 import type { KindName } from "../provisioning/kinds.js";
-import { inputRows, rowValues } from "../provisioning/rows-input.js";
 
 /**
  * A sync run's bookkeeping, written by the transaction that applies (or prunes) a page of any kind: the counts

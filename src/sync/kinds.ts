@@ -4,7 +4,7 @@ import { BACKGROUND, callDatabase } from "../db/call.js";
 import { organizationMemberships, organizations, users } from "../db/schema.js";
 import type { Db } from "../db/types.js";
 import { KINDS, type KindName } from "../provisioning/kinds.js";
-import type { MembershipKey } from "../provisioning/memberships/verb.js";
+import type { MembershipKey } from "../provisioning/memberships/kind.js";
 import { chunksOf, type Pruner, type PruneSpec, pruner } from "./gone.js";
 import { type PreparedPage, pageApplier } from "./page.js";
 import type { ListedPage } from "./paging.js";

@@ -4,7 +4,7 @@ import { chooseUsername } from "./username.js";
 /**
  * The one mapping from a Clerk user (webhook, `/v1/me`, `sync`, `replay`) to what the database stores, or to the
  * reason it stores nothing. The user's `profile` is stored as Clerk sends it: a users column copied from Clerk is its
- * field in the payload's parser (clerk/events.ts), its column in the schema, and its line in user-sql.ts's `COPIED`. */
+ * field in the payload's parser (clerk/events.ts), its column in the schema, and its line in users/kind.ts's `COPIED`. */
 
 /**
  * The `valid_email` check's rule, never looser: `[:space:]` follows the database's locale, and PGlite's also counts

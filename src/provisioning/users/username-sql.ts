@@ -3,7 +3,7 @@ import { users } from "../../db/schema.js";
 import { HASHED_SUFFIX_DIGITS, SEQUENTIAL_SUFFIXES } from "./username.js";
 
 /**
- * The users statement's `ranked` and `named` CTEs (users.ts; they read its `input` and `version`).
+ * The users statement's `ranked` and `named` CTEs (write-sql.ts; they read its `input` and `version`).
  *
  * Usernames: a row needs one when its user is new, or when Clerk's own username changed to something the stored
  * one is not a form of. Rows of one batch wanting the same base are ranked in the order given; the k-th takes the
@@ -18,7 +18,7 @@ export const nameUsers = (one: boolean) => sql`ranked AS (
       SELECT i.*,
         i.stored_username IS NULL OR (i.username_from_clerk AND i.stored_username !~ i.username_forms) AS needs_name
       FROM input i
-      WHERE i.user_id IN (SELECT user_id FROM version)
+      WHERE i.id IN (SELECT id FROM version)
     ) n
   ), named AS (
     SELECT r.*, CASE WHEN NOT r.needs_name THEN r.stored_username ELSE COALESCE(
@@ -28,12 +28,12 @@ export const nameUsers = (one: boolean) => sql`ranked AS (
         LIMIT 1 OFFSET r.rank + r.skip),
       left(r.username, ${sql.raw(String(30 - HASHED_SUFFIX_DIGITS))})
         || (${sql.raw(`1${"0".repeat(HASHED_SUFFIX_DIGITS - 1)}`)}
-          + abs(hashtextextended(r.user_id || ':' || r.skip, 0)) % ${sql.raw(`9${"0".repeat(HASHED_SUFFIX_DIGITS - 1)}`)})::text
+          + abs(hashtextextended(r.id || ':' || r.skip, 0)) % ${sql.raw(`9${"0".repeat(HASHED_SUFFIX_DIGITS - 1)}`)})::text
     ) END AS new_username
     FROM ranked r
   )`;
 
 /** The users other than the row's own holding `candidate` (at most one: usernames are unique). */
 function holders(candidate: SQL) {
-  return sql`SELECT 1 FROM ${users} u WHERE u.username = ${candidate} AND u.id <> r.user_id`;
+  return sql`SELECT 1 FROM ${users} u WHERE u.username = ${candidate} AND u.id <> r.id`;
 }

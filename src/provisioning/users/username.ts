@@ -2,7 +2,7 @@ const MIN_LENGTH = 3;
 const MAX_LENGTH = 30;
 /**
  * Collisions get the first free suffix of 2…SEQUENTIAL_SUFFIXES + 1, then one of 9 digits derived from the user id
- * (users.ts): a crowded base costs a bounded number of index probes and never runs out. `formsPattern` covers
+ * (username-sql.ts): a crowded base costs a bounded number of index probes and never runs out. `formsPattern` covers
  * exactly those forms.
  */
 export const SEQUENTIAL_SUFFIXES = 99; // 2…100: `formsPattern` spells these out

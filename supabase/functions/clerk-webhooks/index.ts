@@ -4,6 +4,7 @@ import { drizzle } from "drizzle-orm/postgres-js";
 import { Hono } from "hono";
 import postgres from "postgres";
 import { createApp } from "../../../src/app";
+import { limitEachTransaction } from "../../../src/db/query";
 import * as schema from "../../../src/db/schema";
 import { createLogger } from "../../../src/logger";
 
@@ -29,6 +30,9 @@ const client = postgres(secret("CLERK_PROVISIONER_DATABASE_URL"), {
   onnotice: () => {},
   connection: { application_name: "clerk-provisioner" },
 });
+
+// Through the pooler no session setting holds: each transaction sets its own limits (the service's default 5 s).
+limitEachTransaction(client, 5_000);
 
 const app = createApp({
   db: drizzle({ client, schema }),

@@ -1,8 +1,17 @@
-import { type Placeholder, type SQL, sql } from "drizzle-orm";
+import { type SQL, sql } from "drizzle-orm";
+import type { PgColumn } from "drizzle-orm/pg-core";
 
 /** A batch statement's input columns and their PostgreSQL types. */
-export type Columns = Record<string, "text" | "bigint" | "int" | "boolean">;
-export type Placeholders<C extends Columns> = { readonly [K in keyof C]: Placeholder<K & string> | unknown };
+export type ColumnType = "text" | "bigint" | "int" | "boolean";
+export type Columns = Record<string, ColumnType>;
+
+/** The input type that carries a value of `column` (a copied column's own type). */
+export function columnTypeOf(column: PgColumn): ColumnType {
+  const type = column.getSQLType();
+  if (type === "text" || type === "bigint" || type === "boolean") return type;
+  if (type === "integer") return "int";
+  throw new Error(`rows-input: no input type for ${column.name} (${type})`);
+}
 
 /**
  * The `input` rows of a batch statement, in one of two shapes rendering the same columns (and `position`, the row's

@@ -1,0 +1,24 @@
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Metrics } from "../metrics.js";
+
+const getMetrics = createRoute({
+  method: "get",
+  path: "/",
+  operationId: "getMetrics",
+  summary: "Prometheus metrics",
+  description:
+    "`clerk_deliveries_total{type,outcome}`, `clerk_provisioning_duration_seconds{type}` (a histogram), " +
+    "`clerk_db_calls_in_flight` and `clerk_db_pool_max`. Label values come from fixed sets, whatever is sent.",
+  responses: {
+    200: {
+      description: "The Prometheus text exposition format",
+      content: { "text/plain; version=0.0.4": { schema: z.string() } },
+    },
+  },
+});
+
+export function metricsRoutes(metrics: Metrics) {
+  return new OpenAPIHono().openapi(getMetrics, async (c) =>
+    c.text(await metrics.registry.metrics(), 200, { "content-type": metrics.registry.contentType }),
+  );
+}

@@ -1,0 +1,93 @@
+import { type SQL, sql } from "drizzle-orm";
+import type { PgColumn } from "drizzle-orm/pg-core";
+import { notRecorded, recordDeliveries } from "../deliveries.js";
+import type { Rules, Shape, Values, VersionTable } from "./spec.js";
+
+/**
+ * The engine's write, one statement for every kind: a chain of CTEs that commits whole or not at all.
+ *
+ *   input     the rows, each with what the statement's snapshot holds for it: its version row (and the kind's
+ *             probes); a batch of one drops its row when its delivery id is recorded already
+ *   …         the kind's `before` (locks to take first)
+ *   version   the guarded upsert of the version row: forward only (equal is not newer), never once tombstoned;
+ *             rows the snapshot already shows as not newer never reach it, and its `ON CONFLICT … WHERE` decides
+ *             again for rows changed since the snapshot; its row lock serialises every write of one object
+ *   …         the kind's `writes`, ending with `written (id, created)`
+ *   results   each row's result: created, updated, deleted (tombstoned), unchanged, stored_newer
+ *   recorded  the delivery record (a batch of one): a conflict on `delivery_id` is a concurrent copy → duplicate
+ *
+ * A page's answer leaves out its `unchanged` rows (a re-run's every row, each one to decode in the client): the verb
+ * adds them. The rendered text of every kind's statement is committed beside it (`*.sql`).
+ */
+export function upsertStatement(input: SQL, v: Values, shape: Shape, kind: { versions: VersionTable; rules: Rules }) {
+  const { versions, rules } = kind;
+  return sql`WITH ${snapshot(input, v, shape, versions, rules)}, ${rules.before ?? sql``}${upsertVersions(shape, versions, rules)}, ${rules.writes(v, shape)}, ${results(shape, rules)}${answer(v, shape)}`;
+}
+
+/** `fragment` when `condition` holds (a part only one shape has). */
+export const when = (condition: boolean, fragment: SQL) => (condition ? fragment : sql``);
+
+/** Rows of a page are written in id order, so that concurrent pages lock in one order (one row needs no sort). */
+export const inIdOrder = (shape: Shape, alias: string) =>
+  when(
+    shape === "many",
+    sql`
+    ORDER BY ${sql.raw(alias)}.id`,
+  );
+
+const name = (column: PgColumn) => sql.identifier(column.name);
+
+function snapshot(input: SQL, v: Values, shape: Shape, versions: VersionTable, rules: Rules) {
+  const probes = rules.probes?.(v);
+  return sql`input AS (
+    SELECT i.*, v.clerk_updated_at, v.deleted_at${probes?.columns ?? sql``}
+    FROM (${input}) i
+    LEFT JOIN LATERAL (SELECT v.clerk_updated_at, v.deleted_at FROM ${versions.table} v
+      WHERE v.${name(versions.key)} = i.id LIMIT 1) v ON true${probes?.joins ?? sql``}${when(
+        shape === "one",
+        sql`
+    WHERE i.delivery_id IS NULL OR ${notRecorded}`,
+      )}
+  )`;
+}
+
+function upsertVersions(shape: Shape, versions: VersionTable, rules: Rules) {
+  const carried = Object.entries(versions.carries ?? {});
+  const columns = [versions.key, ...carried.map(([, column]) => column), versions.clerkUpdatedAt].map(name);
+  const values = [sql`i.id`, ...carried.map(([input]) => sql`i.${sql.identifier(input)}`), sql`i.updated_at`];
+  return sql`version AS (
+    INSERT INTO ${versions.table} (${sql.join(columns, sql`, `)})
+    SELECT ${sql.join(values, sql`, `)} FROM input i
+    WHERE i.deleted_at IS NULL AND (i.clerk_updated_at IS NULL OR i.clerk_updated_at < i.updated_at)${
+      rules.versionGuard ? sql` AND ${rules.versionGuard}` : sql``
+    }${inIdOrder(shape, "i")}
+    ON CONFLICT (${name(versions.key)}) DO UPDATE SET clerk_updated_at = excluded.clerk_updated_at
+      WHERE ${versions.deletedAt} IS NULL AND ${versions.clerkUpdatedAt} < excluded.clerk_updated_at
+    RETURNING ${name(versions.key)} AS id
+  )`;
+}
+
+function results(shape: Shape, rules: Rules) {
+  return sql`results AS (
+    SELECT i.id,${when(shape === "one", sql` i.delivery_id, ${rules.deliveryUser} AS user_id,`)} CASE
+        WHEN w.id IS NOT NULL THEN CASE WHEN w.created THEN 'created' ELSE 'updated' END
+        WHEN i.deleted_at IS NOT NULL${rules.gone ? sql` OR ${rules.gone}` : sql``} THEN 'deleted'
+        WHEN i.clerk_updated_at = i.updated_at THEN 'unchanged'
+        ELSE 'stored_newer' END AS result
+    FROM input i LEFT JOIN written w ON w.id = i.id
+  )`;
+}
+
+/** A batch of one: its row's result, or `duplicate`. A page: the rows that are not `unchanged`. */
+function answer(v: Values, shape: Shape) {
+  if (shape === "many")
+    return sql`
+  SELECT id, result FROM results WHERE result <> 'unchanged'`;
+  return sql`, ${recordDeliveries(
+    sql`SELECT delivery_id, user_id, CASE WHEN result IN ('created', 'updated')
+      THEN 'provisioned' ELSE 'stale' END AS outcome, NULL::text AS reason FROM results`,
+    v,
+  )}
+  SELECT ${v.id}::text AS id, CASE WHEN ${v.delivery_id}::text IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM recorded) THEN 'duplicate' ELSE (SELECT result FROM results) END AS result`;
+}

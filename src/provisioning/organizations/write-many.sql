@@ -1,0 +1,30 @@
+WITH input AS (
+    SELECT i.*, v.clerk_updated_at, v.deleted_at
+    FROM (SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[]) WITH ORDINALITY
+      AS i("id", "updated_at", "name", "slug", "image_url", "created_by", "created_at", "position")) i
+    LEFT JOIN LATERAL (SELECT v.clerk_updated_at, v.deleted_at FROM "clerk_organization_versions" v
+      WHERE v."organization_id" = i.id LIMIT 1) v ON true
+  ), version AS (
+    INSERT INTO "clerk_organization_versions" ("organization_id", "clerk_updated_at")
+    SELECT i.id, i.updated_at FROM input i
+    WHERE i.deleted_at IS NULL AND (i.clerk_updated_at IS NULL OR i.clerk_updated_at < i.updated_at)
+    ORDER BY i.id
+    ON CONFLICT ("organization_id") DO UPDATE SET clerk_updated_at = excluded.clerk_updated_at
+      WHERE "clerk_organization_versions"."deleted_at" IS NULL AND "clerk_organization_versions"."clerk_updated_at" < excluded.clerk_updated_at
+    RETURNING "organization_id" AS id
+  ), written AS (
+    INSERT INTO "organizations" ("id", "name", "slug", "image_url", "created_by", created_at, updated_at)
+    SELECT o."id", o."name", o."slug", o."image_url", o."created_by", ('epoch'::timestamptz + o."created_at" * interval '1 millisecond'), ('epoch'::timestamptz + o."updated_at" * interval '1 millisecond')
+    FROM (SELECT i.* FROM input i JOIN version USING (id) ORDER BY i.id) o
+    ON CONFLICT (id) DO UPDATE SET "name" = excluded."name", "slug" = excluded."slug", "image_url" = excluded."image_url", "created_by" = excluded."created_by",
+      created_at = excluded.created_at, updated_at = excluded.updated_at
+    RETURNING id, (xmax = 0) AS created
+  ), results AS (
+    SELECT i.id, CASE
+        WHEN w.id IS NOT NULL THEN CASE WHEN w.created THEN 'created' ELSE 'updated' END
+        WHEN i.deleted_at IS NOT NULL THEN 'deleted'
+        WHEN i.clerk_updated_at = i.updated_at THEN 'unchanged'
+        ELSE 'stored_newer' END AS result
+    FROM input i LEFT JOIN written w ON w.id = i.id
+  )
+  SELECT id, result FROM results WHERE result <> 'unchanged'
