@@ -3,7 +3,10 @@ import type { KindResult, ReconcileResult } from "../sync/sync.js";
 import { type CommandIo, formatCount } from "./cli.js";
 import { formatDuration } from "./progress.js";
 
-/** `npm run sync`'s summary: `--json`'s object (the users' keys at the top, as always) and the human one. */
+/**
+ * `npm run sync`'s summary: `--json`'s object (the users' keys at the top, as always, and every kind under its name
+ * with the same keys) and the human one.
+ */
 
 type Counts = Record<string, number>;
 
@@ -52,8 +55,10 @@ export function summarize(result: ReconcileResult, dryRun: boolean) {
     ...outcomes(result.counts),
     prune: pruneSummary(result.prune),
     failures: result.failures.slice(0, 100),
-    organizations: kindSummary(result.organizations),
-    memberships: kindSummary(result.memberships),
+    users: kindSummary(result.kinds.users),
+    organizations: kindSummary(result.kinds.organizations),
+    memberships: kindSummary(result.kinds.memberships),
+    warnings: result.warnings,
     timings: {
       totalMs: Math.round(result.timings.totalMs),
       databaseMs: Math.round(result.timings.databaseMs),
@@ -65,8 +70,11 @@ export function summarize(result: ReconcileResult, dryRun: boolean) {
 type Summary = ReturnType<typeof summarize>;
 
 /** Rows that failed, of every kind. */
-export const failedCount = (summary: Summary) =>
+const failedCount = (summary: Summary) =>
   total(summary.failed) + total(summary.organizations?.failed ?? {}) + total(summary.memberships?.failed ?? {});
+
+/** Done, but not all is well: rows failed, or a listing may have missed objects. */
+export const incomplete = (summary: Summary) => failedCount(summary) > 0 || summary.warnings.length > 0;
 
 export function printHuman(summary: Summary, stdout: CommandIo["stdout"]) {
   const out: string[] = [];
@@ -105,6 +113,7 @@ export function printHuman(summary: Summary, stdout: CommandIo["stdout"]) {
     );
   }
   out.push(...pruneLines(summary));
+  for (const warning of summary.warnings) out.push(`warning: ${warning}`);
   if (summary.status === "interrupted") out.push("interrupted: run `npm run sync` again to continue where it stopped");
   if (!summary.dryRun && total(summary.failed) + total(summary.skipped) > 0) {
     out.push("skipped and failed users are recorded in clerk_deliveries: `npm run replay` retries them once fixed");

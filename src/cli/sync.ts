@@ -6,7 +6,7 @@ import { setMaxListeners } from "node:events";
 import { createClerkDirectory, MAX_PAGE_SIZE } from "../clerk/backend-api.js";
 import { createRequestBudget, defaultRequestsPerWindow } from "../clerk/request-budget.js";
 import { type Config, loadConfig } from "../config.js";
-import { type ReconcileResult, reconcile, type SyncKind } from "../sync/sync.js";
+import { type KindName, type ReconcileResult, reconcile } from "../sync/sync.js";
 import {
   type CommandIo,
   command,
@@ -21,7 +21,7 @@ import {
   usageError,
 } from "./cli.js";
 import { createProgress, formatDuration, type Progress, type ProgressMode, retryAfterCapNote } from "./progress.js";
-import { failedCount, printHuman, summarize } from "./sync-summary.js";
+import { incomplete, printHuman, summarize } from "./sync-summary.js";
 
 const DEFAULT_CONCURRENCY = 16;
 const MAX_CONCURRENCY = 64;
@@ -48,14 +48,15 @@ brought back. Resumes an interrupted run where it stopped.
 
 Needs CLERK_SECRET_KEY (and CLERK_API_URL for a non-default API); DATABASE_URL as for npm start.
 Exit codes: 0 done · 1 stopped by an error (run again to resume) · 2 bad usage or configuration
-· 3 Clerk refused the key · 4 done, but some users failed · 5 prune refused (--max-prune) · 130 interrupted.`;
+· 3 Clerk refused the key · 4 done, but some rows failed or a listing may have missed some
+· 5 prune refused (--max-prune) · 130 interrupted.`;
 
 /** One progress line per kind listed: `sync` (users), `sync organizations`, `sync memberships`; notes on the current. */
 function progressPerKind(label: string, mode: ProgressMode, stderr: CommandIo["stderr"]) {
   let current = createProgress(label, mode, stderr);
-  const byKind = new Map<SyncKind, Progress>([["users", current]]);
+  const byKind = new Map<KindName, Progress>([["users", current]]);
   return {
-    of(kind: SyncKind): Progress {
+    of(kind: KindName): Progress {
       let found = byKind.get(kind);
       if (!found) {
         current.end();
@@ -134,10 +135,8 @@ function clerkFor(config: Config, options: SyncOptions, signal: AbortSignal, pro
 
 function exitCode(result: ReconcileResult, summary: ReturnType<typeof summarize>): number {
   if (result.status === "interrupted") return EXIT.interrupted;
-  if (result.prune?.refused || result.organizations?.prune?.refused || result.memberships?.prune?.refused) {
-    return EXIT.pruneRefused;
-  }
-  return failedCount(summary) > 0 ? EXIT.incomplete : EXIT.ok;
+  if (Object.values(result.kinds).some((kind) => kind.prune?.refused)) return EXIT.pruneRefused;
+  return incomplete(summary) ? EXIT.incomplete : EXIT.ok;
 }
 
 export const run = command("sync", async (argv, io) => {

@@ -191,29 +191,20 @@ export const clerkDeliveries = pgTable(
 ).enableRLS();
 
 /**
- * One `npm run sync` over the Clerk user list. `next_offset` and `counts` are written by the same statement that
- * applies a page, so an interrupted run resumes exactly after the last page that committed.
+ * One `npm run sync`: its status and its counts. Each kind's cursor (`sync_run_cursors`) and counts are written by
+ * the transaction that applies a page, so an interrupted run resumes exactly after the last page that committed.
  */
 export const syncRuns = pgTable("sync_runs", {
   id: bigint("id", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
   /** running → completed, or interrupted / failed (resumed by the next run), or abandoned (superseded). */
   status: text("status").notNull().default("running"),
-  /** Whether the run tracks the ids it lists (`sync_run_users`) to prune the others once the listing is complete. */
+  /** Whether the run keeps the ids it lists (`sync_run_seen`) to prune the others once the listing is complete. */
   prune: boolean("prune").notNull().default(false),
-  /** The user list offset of the next page to apply. */
-  nextOffset: integer("next_offset").notNull().default(0),
-  /** Clerk's user count as of the last page (a drop means users were deleted, shifting later offsets). */
-  total: integer("total"),
   /** What the run lists now: `users`, then `organizations`, then `memberships` (each from its own cursor). */
   phase: text("phase").notNull().default("users"),
-  /** The organizations' and the memberships' cursors and counts as of their last page, as `next_offset`/`total`. */
-  organizationOffset: integer("organization_offset").notNull().default(0),
-  organizationTotal: integer("organization_total"),
-  membershipOffset: integer("membership_offset").notNull().default(0),
-  membershipTotal: integer("membership_total"),
   /**
-   * Users by outcome (`created`, `updated`, `unchanged`, `skipped:<reason>`, `failed:<reason>`, `pruned`); the
-   * organizations' and memberships' under `organizations:` and `memberships:`.
+   * By kind and outcome, `<kind>:<outcome>`: `users:created`, `organizations:skipped:stored_newer`,
+   * `memberships:failed:<reason>`, `users:pruned`, …
    */
   counts: jsonb("counts").$type<Record<string, number>>().notNull().default({}),
   error: text("error"),
@@ -222,28 +213,31 @@ export const syncRuns = pgTable("sync_runs", {
   finishedAt: timestamp("finished_at", { withTimezone: true }),
 }).enableRLS();
 
-/** The Clerk user ids a pruning run has listed so far (kept across an interruption; cleared when it completes). */
-export const syncRunUsers = pgTable(
-  "sync_run_users",
+/** Where a run's listing of each kind continues: the offset of the next page, and Clerk's count at the last one. */
+export const syncRunCursors = pgTable(
+  "sync_run_cursors",
   {
     runId: bigint("run_id", { mode: "number" })
       .notNull()
       .references(() => syncRuns.id, { onDelete: "cascade" }),
-    userId: text("user_id").notNull(),
+    /** `users`, `organizations`, `memberships`. */
+    kind: text("kind").notNull(),
+    nextOffset: integer("next_offset").notNull(),
+    /** Clerk's count as of the last page (a drop means objects were deleted, shifting later offsets). */
+    total: integer("total"),
   },
-  (t) => [primaryKey({ columns: [t.runId, t.userId] })],
+  (t) => [primaryKey({ columns: [t.runId, t.kind] })],
 ).enableRLS();
 
-/** The organization and membership ids a pruning run has listed so far (as `sync_run_users` for users). */
-export const syncRunObjects = pgTable(
-  "sync_run_objects",
+/** The ids a pruning run has listed so far, by kind (kept across an interruption; cleared when it completes). */
+export const syncRunSeen = pgTable(
+  "sync_run_seen",
   {
     runId: bigint("run_id", { mode: "number" })
       .notNull()
       .references(() => syncRuns.id, { onDelete: "cascade" }),
-    /** `organizations` or `memberships`. */
     kind: text("kind").notNull(),
-    objectId: text("object_id").notNull(),
+    id: text("id").notNull(),
   },
-  (t) => [primaryKey({ columns: [t.runId, t.kind, t.objectId] })],
+  (t) => [primaryKey({ columns: [t.runId, t.kind, t.id] })],
 ).enableRLS();

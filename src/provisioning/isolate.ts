@@ -1,11 +1,10 @@
 import { ServiceError } from "../errors.js";
-import type { UserRow } from "./users/row.js";
 
 /** Attempts of a single user whose username a concurrent writer took (each attempt sees the newer snapshot). */
 const MAX_USERNAME_ATTEMPTS = 5;
 
-export interface RowFailure {
-  row: UserRow;
+export interface RowFailure<Row> {
+  row: Row;
   /** `email_conflict` (held by another Clerk user id), `username_conflict`, or the violated constraint. */
   reason: string;
 }
@@ -21,17 +20,17 @@ function failureReason(error: ServiceError): string | undefined {
 export const rowFailureReason = (error: unknown) => (error instanceof ServiceError ? failureReason(error) : undefined);
 
 /**
- * Runs `apply` on all rows at once; when a row fails the statement, on each half, down to the single rows that
- * cannot be written (a taken username is retried a few times first: a concurrent writer took it). Returns what each
- * successful call returned and the rows that failed.
+ * Runs `apply` on all rows (of any kind) at once; when a row fails the statement, on each half, down to the single
+ * rows that cannot be written (a taken username is retried a few times first: a concurrent writer took it). Returns
+ * what each successful call returned and the rows that failed.
  */
-export async function applyIsolating<R>(
-  rows: readonly UserRow[],
-  apply: (rows: readonly UserRow[]) => Promise<R>,
-): Promise<{ results: R[]; failures: RowFailure[] }> {
+export async function applyIsolating<Row, R>(
+  rows: readonly Row[],
+  apply: (rows: readonly Row[]) => Promise<R>,
+): Promise<{ results: R[]; failures: RowFailure<Row>[] }> {
   const results: R[] = [];
-  const failures: RowFailure[] = [];
-  const attempt = async (part: readonly UserRow[], tries: number): Promise<void> => {
+  const failures: RowFailure<Row>[] = [];
+  const attempt = async (part: readonly Row[], tries: number): Promise<void> => {
     try {
       results.push(await apply(part));
     } catch (error) {

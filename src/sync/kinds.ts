@@ -1,126 +1,121 @@
-import type { ClerkDirectory } from "../clerk/backend-api.js";
+import { sql } from "drizzle-orm";
+import { type ClerkDirectory, MAX_IDS_PER_LOOKUP } from "../clerk/backend-api.js";
+import { BACKGROUND, callDatabase } from "../db/call.js";
+import { organizationMemberships, organizations, users } from "../db/schema.js";
 import type { Db } from "../db/types.js";
-import { addInto, type Counts } from "../outcome.js";
-import { KINDS } from "../provisioning/kinds.js";
-import { applyObjectsPage, type ObjectKind, prepareObjects } from "./objects-page.js";
+import { KINDS, type KindName } from "../provisioning/kinds.js";
+import type { MembershipKey } from "../provisioning/memberships/kind.js";
+import { chunksOf, type Pruner, type PruneSpec, pruner } from "./gone.js";
+import { type PreparedPage, pageApplier } from "./page.js";
 import type { ListedPage } from "./paging.js";
-import type { SyncKind } from "./runs.js";
-import { applySyncPage } from "./users-page.js";
-import { preparePage } from "./users-prepare.js";
+import { storedCount, storedIds, unlisted } from "./runs.js";
 
-/** What `npm run sync` does with each kind it lists: how to ask Clerk for a page, and how to apply or classify it. */
+/**
+ * What `npm run sync` does with each kind, in the order it lists them: how to ask Clerk for a page, the page applier
+ * (the kind's verbs from provisioning/kinds.ts), and how `--prune` finds, confirms and removes what Clerk no longer
+ * has. Adding a kind to the sync is an entry here.
+ */
 
-export interface PageTail {
-  runId: number;
-  /** Remember the page's ids (a pruning run). */
-  keepIds: boolean;
-  nextOffset: number;
-  total: number;
-}
-
-export interface Failure {
-  id: string;
-  reason: string;
-}
-
-export interface PreparedPage {
-  /** The page's ids not seen before by this invocation. */
-  ids: string[];
-  /** Rows that could not be read. */
-  failures: Failure[];
-  /** Writes the page and advances the run in one transaction; its counts and the rows that could not be written. */
-  apply(tail: PageTail): Promise<{ counts: Counts; failures: Failure[] }>;
-  /** `--dry-run`: what the page would come to. */
-  classify(): Promise<Counts>;
-}
-
-export interface KindSync {
+export interface SyncKind {
+  name: KindName;
   /** For messages: `user`, `organization`, `membership`. */
   noun: string;
   list(directory: ClerkDirectory, offset: number, limit: number): Promise<ListedPage<unknown>>;
   prepare(db: Db, items: readonly unknown[], seen: Set<string>): PreparedPage;
+  prune: Pruner;
 }
 
-const users: KindSync = {
-  noun: "user",
-  list: async (directory, offset, limit) => {
-    const page = await directory.listUsers(offset, limit);
-    return { items: page.users, totalCount: page.totalCount };
-  },
-  prepare: (db, items, seen) => {
-    const page = preparePage(items, seen);
-    return {
-      ids: page.ids,
-      failures: page.failures.map((f) => ({ id: f.userId, reason: f.reason })),
-      apply: async (tail) => {
-        const applied = await applySyncPage(db, {
-          runId: tail.runId,
-          rows: page.rows,
-          extraCounts: page.extraCounts,
-          records: page.records,
-          seenIds: tail.keepIds ? page.ids : [],
-          nextOffset: tail.nextOffset,
-          total: tail.total,
-        });
-        return {
-          counts: applied.counts,
-          failures: applied.failures.map((f) => ({ id: f.row.userId, reason: f.reason })),
-        };
-      },
-      classify: async () => {
-        const counts = { ...page.extraCounts };
-        for (const [outcome, n] of Object.entries(await KINDS.users.classify(db, page.rows)))
-          addInto(counts, outcome, n);
-        return counts;
-      },
-    };
-  },
-};
+const idsOf = (listed: unknown[]) =>
+  new Set(listed.map((raw) => (raw as { id?: unknown }).id).filter((id): id is string => typeof id === "string"));
 
-const objects = (kind: ObjectKind, noun: string, list: KindSync["list"]): KindSync => ({
-  noun,
-  list,
-  prepare: (db, items, seen) => {
-    const page = prepareObjects(kind, items, seen);
-    return {
-      ids: page.ids,
-      failures: page.failures,
-      apply: async (tail) => ({
-        counts: await applyObjectsPage(db, kind, page, {
-          runId: tail.runId,
-          seenIds: tail.keepIds ? page.ids : [],
-          nextOffset: tail.nextOffset,
-          total: tail.total,
-        }),
-        failures: [],
-      }),
-      classify: async () => {
-        const counts = { ...page.extraCounts };
-        const classified = await KINDS[kind].classify(db, page.rows as never[]);
-        for (const [outcome, n] of Object.entries(classified)) addInto(counts, outcome, n);
-        return counts;
-      },
-    };
+const byId = chunksOf(MAX_IDS_PER_LOOKUP);
+
+function syncKind<Row, Key>(
+  spec: Omit<PruneSpec<Row, Key>, "lookups"> & {
+    list: SyncKind["list"];
+    /** The event type this kind's skipped and failed rows are recorded as, for `npm run replay` (users only). */
+    recordsAs?: string;
+    lookups?: PruneSpec<Row, Key>["lookups"];
   },
-});
+): SyncKind {
+  return {
+    name: spec.name,
+    noun: spec.kind.noun,
+    list: spec.list,
+    prepare: pageApplier(spec.name, spec.kind, spec.recordsAs),
+    prune: pruner({ lookups: byId, ...spec }),
+  };
+}
 
-export const SYNC_KINDS: Record<SyncKind, KindSync> = {
-  users,
-  organizations: objects("organizations", "organization", (directory, offset, limit) =>
-    directory.listOrganizations(offset, limit),
-  ),
-  memberships: objects("memberships", "membership", (directory, offset, limit) =>
-    directory.listMemberships(offset, limit),
-  ),
-};
+/** The stored memberships, by id; with `runId`, only those that run did not list. */
+function storedMemberships(db: Db, runId?: number): Promise<MembershipKey[]> {
+  const m = organizationMemberships;
+  return callDatabase(BACKGROUND, () =>
+    db
+      .select({
+        id: m.id,
+        organizationId: m.organizationId,
+        userId: m.userId,
+        updatedAt: sql<number>`(extract(epoch from ${m.updatedAt}) * 1000)::bigint`.mapWith(Number),
+      })
+      .from(m)
+      .where(unlisted(db, "memberships", m.id, runId))
+      .orderBy(m.id),
+  );
+}
 
-/** A run's counts by kind: the users' keys as they are, the others' under `organizations:` and `memberships:`. */
-export function countsByKind(all: Counts): Record<SyncKind, Counts> {
-  const split: Record<SyncKind, Counts> = { users: {}, organizations: {}, memberships: {} };
-  for (const [key, n] of Object.entries(all)) {
-    const [prefix, rest] = [key.slice(0, key.indexOf(":")), key.slice(key.indexOf(":") + 1)];
-    if (prefix === "organizations" || prefix === "memberships") split[prefix][rest] = n;
-    else split.users[key] = n;
+/** Memberships are looked up per organization: a lookup is cut where its organization changes. */
+function membershipLookups(candidates: readonly MembershipKey[]): MembershipKey[][] {
+  const sorted = [...candidates].sort((a, b) =>
+    a.organizationId < b.organizationId ? -1 : a.organizationId > b.organizationId ? 1 : 0,
+  );
+  const lookups: MembershipKey[][] = [];
+  for (const key of sorted) {
+    const last = lookups.at(-1);
+    if (last && last.length < MAX_IDS_PER_LOOKUP && last[0]?.organizationId === key.organizationId) last.push(key);
+    else lookups.push([key]);
   }
-  return split;
+  return lookups;
 }
+
+export const SYNC_KINDS: Record<KindName, SyncKind> = {
+  users: syncKind({
+    name: "users",
+    kind: KINDS.users,
+    list: async (directory, offset, limit) => {
+      const page = await directory.listUsers(offset, limit);
+      return { items: page.users, totalCount: page.totalCount };
+    },
+    recordsAs: "user.updated",
+    deletedAs: "user.deleted",
+    count: (db) => storedCount(db, users),
+    stored: (db, runId) => storedIds(db, "users", users.id, runId),
+    keyId: String,
+    present: async (directory, chunk) => idsOf(await directory.usersById(chunk)),
+  }),
+  organizations: syncKind({
+    name: "organizations",
+    kind: KINDS.organizations,
+    list: (directory, offset, limit) => directory.listOrganizations(offset, limit),
+    deletedAs: "organization.deleted",
+    count: (db) => storedCount(db, organizations),
+    stored: (db, runId) => storedIds(db, "organizations", organizations.id, runId),
+    keyId: String,
+    present: async (directory, chunk) => idsOf(await directory.organizationsById(chunk)),
+  }),
+  memberships: syncKind({
+    name: "memberships",
+    kind: KINDS.memberships,
+    list: (directory, offset, limit) => directory.listMemberships(offset, limit),
+    deletedAs: "organizationMembership.deleted",
+    count: (db) => storedCount(db, organizationMemberships),
+    stored: storedMemberships,
+    keyId: (key) => key.id,
+    lookups: membershipLookups,
+    present: async (directory, chunk) => {
+      const organizationId = chunk[0]?.organizationId ?? "";
+      return idsOf(await directory.membershipsOf(organizationId, [...new Set(chunk.map((m) => m.userId))]));
+    },
+    goesWith: (key) => [key.organizationId, key.userId],
+  }),
+};

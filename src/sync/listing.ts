@@ -1,14 +1,31 @@
 import type { ClerkDirectory } from "../clerk/backend-api.js";
 import type { Db } from "../db/types.js";
-import { addInto as add, type Counts } from "../outcome.js";
-import { type Failure, SYNC_KINDS } from "./kinds.js";
+import { addInto, type Counts } from "../outcome.js";
+import type { KindName } from "../provisioning/kinds.js";
+import { SYNC_KINDS } from "./kinds.js";
+import type { Failure } from "./page.js";
 import { pageThrough } from "./paging.js";
-import type { RunRow, SyncKind } from "./runs.js";
-import type { ReconcileOptions } from "./sync.js";
+import type { Cursor } from "./runs.js";
 
 /** One kind's listing in `npm run sync`: every page through `pageThrough`, applied (or classified) in order. */
 
 const MAX_LISTED_FAILURES = 1_000;
+
+export interface ListingOptions {
+  /** Objects per request (at most 500, the default). */
+  pageSize: number;
+  /** Listing requests in flight at most (default 1); pages are still applied one at a time, in order. */
+  concurrency?: number | undefined;
+  /** Stops after the page being applied has committed (Ctrl-C). */
+  signal: AbortSignal;
+  onProgress?: (progress: {
+    kind: KindName;
+    position: number;
+    total: number;
+    counts: Counts;
+    inFlight: number;
+  }) => void;
+}
 
 export interface Listing {
   listed: number;
@@ -16,14 +33,17 @@ export interface Listing {
   counts: Counts;
   failures: Failure[];
   complete: boolean;
+  /** Why the listing, complete as far as Clerk's answers go, may still have missed objects. */
+  warnings: string[];
 }
 
 export interface Context {
   db: Db;
   directory: ClerkDirectory;
-  options: ReconcileOptions;
-  run: RunRow | undefined;
-  seen: Record<SyncKind, Set<string>>;
+  options: ListingOptions;
+  /** The run the pages are applied in (a dry run has none: its pages are classified). */
+  run: { id: number; prune: boolean } | undefined;
+  seen: Record<KindName, Set<string>>;
   timings: { databaseMs: number; clerkWaitMs: number };
   notice: (message: string) => void;
 }
@@ -33,10 +53,11 @@ const keep = (into: Failure[], more: readonly Failure[]) => {
 };
 
 /** One kind's listing, from `from`, each page applied (or, in a dry run, classified) as it comes, in order. */
-export async function listKind(ctx: Context, kind: SyncKind, from: { offset: number; total: number | undefined }) {
+export async function listKind(ctx: Context, name: KindName, from: Cursor): Promise<Listing> {
   const { db, directory, options, run } = ctx;
-  const sync = SYNC_KINDS[kind];
-  const listing: Listing = { listed: 0, total: undefined, counts: {}, failures: [], complete: false };
+  const sync = SYNC_KINDS[name];
+  const listing: Listing = { listed: 0, total: undefined, counts: {}, failures: [], complete: false, warnings: [] };
+  const suspect = suspicion();
   let inFlight = 0;
   const timed = async <T>(work: Promise<T>): Promise<T> => {
     const began = performance.now();
@@ -49,16 +70,17 @@ export async function listKind(ctx: Context, kind: SyncKind, from: { offset: num
   const paging = await pageThrough(
     (offset, limit) => sync.list(directory, offset, limit),
     async (page) => {
-      const prepared = sync.prepare(db, page.items, ctx.seen[kind]);
+      const prepared = sync.prepare(db, page.items, ctx.seen[name]);
+      suspect.page(prepared.repeated, page.next, page.totalCount);
       listing.listed += prepared.ids.length;
       keep(listing.failures, prepared.failures);
       const tail = { keepIds: run?.prune ?? false, nextOffset: page.next, total: page.totalCount };
       const applied = run ? await timed(prepared.apply({ runId: run.id, ...tail })) : undefined;
       keep(listing.failures, applied?.failures ?? []);
       const counts = applied?.counts ?? (await timed(prepared.classify()));
-      for (const [outcome, n] of Object.entries(counts)) add(listing.counts, outcome, n);
+      for (const [outcome, n] of Object.entries(counts)) addInto(listing.counts, outcome, n);
       const total = Math.max(page.totalCount, page.next);
-      options.onProgress?.({ kind, position: page.next, total, counts: listing.counts, inFlight });
+      options.onProgress?.({ kind: name, position: page.next, total, counts: listing.counts, inFlight });
     },
     {
       pageSize: options.pageSize,
@@ -68,8 +90,10 @@ export async function listKind(ctx: Context, kind: SyncKind, from: { offset: num
       signal: options.signal,
       // Offsets shift when objects before them are deleted: Clerk's count dropping means a page may start later
       // than where the last one ended. What is re-read is dropped as already seen, so that none is skipped.
-      onShift: ({ dropped, from: at }) =>
-        ctx.notice(`Clerk's ${sync.noun} count dropped by ${dropped}: re-reading from ${sync.noun} ${at}`),
+      onShift: ({ dropped, from: at }) => {
+        suspect.shifted(dropped);
+        ctx.notice(`Clerk's ${sync.noun} count dropped by ${dropped}: re-reading from ${sync.noun} ${at}`);
+      },
       onInFlight: (n) => {
         inFlight = n;
       },
@@ -78,5 +102,43 @@ export async function listKind(ctx: Context, kind: SyncKind, from: { offset: num
   ctx.timings.clerkWaitMs += paging.waitMs;
   listing.total = paging.total;
   listing.complete = paging.complete;
+  listing.warnings = suspect.warnings(sync.noun);
   return listing;
+}
+
+/**
+ * Answers of Clerk's that the paging cannot account for: a page reaching past the count Clerk gives with it (the
+ * listing then ends, on a count below what was listed), or objects listed again beyond what the re-reads after
+ * count drops explain (a page answered twice). Either way objects may have been missed.
+ */
+function suspicion() {
+  let rereadable = 0;
+  let repeated = 0;
+  let below: { listed: number; count: number } | undefined;
+  return {
+    shifted: (dropped: number) => {
+      rereadable += dropped;
+    },
+    page: (again: number, next: number, count: number) => {
+      const explained = Math.min(again, rereadable);
+      rereadable -= explained;
+      repeated += again - explained;
+      if (next > count) below = { listed: next, count };
+    },
+    warnings: (noun: string) => {
+      const out: string[] = [];
+      const again = "run `npm run sync` again";
+      if (below) {
+        out.push(
+          `Clerk's ${noun} count (${below.count}) fell below what was listed (${below.listed}): the ${noun} listing may have missed some; ${again}`,
+        );
+      }
+      if (repeated > 0) {
+        out.push(
+          `Clerk listed ${repeated} ${noun}${repeated === 1 ? "" : "s"} twice (a page answered twice): the ${noun} listing may have missed some; ${again}`,
+        );
+      }
+      return out;
+    },
+  };
 }

@@ -1,48 +1,35 @@
 import { and, desc, eq, inArray, ne, notExists, sql } from "drizzle-orm";
-import type { AnyPgColumn } from "drizzle-orm/pg-core";
+import type { AnyPgColumn, PgTable } from "drizzle-orm/pg-core";
 import { BACKGROUND, callDatabase } from "../db/call.js";
-import { organizationMemberships, organizations, syncRunObjects, syncRuns, syncRunUsers, users } from "../db/schema.js";
+import { syncRunCursors, syncRunSeen, syncRuns } from "../db/schema.js";
 import type { Db, Tx } from "../db/types.js";
 import type { Counts } from "../outcome.js";
+import type { KindName } from "../provisioning/kinds.js";
 
 /**
- * The bookkeeping of `npm run sync` runs (`sync_runs`, `sync_run_users`): cold paths, on the query builder. The
- * cursor and counts of a run advance with each page, in that page's transaction (sync-page.ts).
+ * The bookkeeping of `npm run sync` runs (`sync_runs`, `sync_run_cursors`, `sync_run_seen`): cold paths, on the
+ * query builder. A run's cursors and counts advance with each page, in that page's transaction (bookkeeping.ts).
  */
 
-/** What a run lists, in this order (`sync_runs.phase`). */
-export type SyncKind = "users" | "organizations" | "memberships";
+export interface Cursor {
+  offset: number;
+  /** Clerk's count at the page before `offset`. */
+  total: number | undefined;
+}
 
 export interface RunRow {
   id: number;
   prune: boolean;
+  /** The kind the run is listing (those before it were listed completely). */
   phase: string;
-  nextOffset: number;
-  total: number | null;
-  organizationOffset: number;
-  organizationTotal: number | null;
-  membershipOffset: number;
-  membershipTotal: number | null;
+  cursors: Partial<Record<KindName, Cursor>>;
 }
 
-const runColumns = {
-  id: syncRuns.id,
-  prune: syncRuns.prune,
-  phase: syncRuns.phase,
-  nextOffset: syncRuns.nextOffset,
-  total: syncRuns.total,
-  organizationOffset: syncRuns.organizationOffset,
-  organizationTotal: syncRuns.organizationTotal,
-  membershipOffset: syncRuns.membershipOffset,
-  membershipTotal: syncRuns.membershipTotal,
-};
+const runColumns = { id: syncRuns.id, prune: syncRuns.prune, phase: syncRuns.phase };
 
 /** Where the run's listing of `kind` is to continue. */
-export function cursorOf(run: RunRow, kind: SyncKind): { offset: number; total: number | undefined } {
-  if (kind === "organizations") return { offset: run.organizationOffset, total: run.organizationTotal ?? undefined };
-  if (kind === "memberships") return { offset: run.membershipOffset, total: run.membershipTotal ?? undefined };
-  return { offset: run.nextOffset, total: run.total ?? undefined };
-}
+export const cursorOf = (run: RunRow, kind: KindName): Cursor => run.cursors[kind] ?? { offset: 0, total: undefined };
+
 const UNFINISHED = inArray(syncRuns.status, ["running", "interrupted", "failed"]);
 
 const call = <T>(work: () => Promise<T>) => callDatabase(BACKGROUND, work);
@@ -66,15 +53,23 @@ export function startRun(
           .returning(runColumns);
         if (resumed) {
           await abandonOthers(tx, resumed.id);
-          return { run: resumed, resumed: true };
+          return { run: { ...resumed, cursors: await cursorsOf(tx, resumed.id) }, resumed: true };
         }
       }
       const [created] = await tx.insert(syncRuns).values({ prune: options.prune }).returning(runColumns);
       if (!created) throw new Error("sync_runs: no row returned");
       await abandonOthers(tx, created.id);
-      return { run: created, resumed: false, ...(latest ? { superseded: latest.id } : {}) };
+      return { run: { ...created, cursors: {} }, resumed: false, ...(latest ? { superseded: latest.id } : {}) };
     }),
   );
+}
+
+async function cursorsOf(tx: Tx, runId: number): Promise<Partial<Record<KindName, Cursor>>> {
+  const rows = await tx
+    .select({ kind: syncRunCursors.kind, offset: syncRunCursors.nextOffset, total: syncRunCursors.total })
+    .from(syncRunCursors)
+    .where(eq(syncRunCursors.runId, runId));
+  return Object.fromEntries(rows.map((row) => [row.kind, { offset: row.offset, total: row.total ?? undefined }]));
 }
 
 async function abandonOthers(tx: Tx, runId: number) {
@@ -84,9 +79,12 @@ async function abandonOthers(tx: Tx, runId: number) {
     .where(and(UNFINISHED, ne(syncRuns.id, runId)))
     .returning({ id: syncRuns.id });
   if (abandoned.length > 0) {
-    const ids = abandoned.map((run) => run.id);
-    await tx.delete(syncRunUsers).where(inArray(syncRunUsers.runId, ids));
-    await tx.delete(syncRunObjects).where(inArray(syncRunObjects.runId, ids));
+    await tx.delete(syncRunSeen).where(
+      inArray(
+        syncRunSeen.runId,
+        abandoned.map((run) => run.id),
+      ),
+    );
   }
 }
 
@@ -97,84 +95,52 @@ export function finishRun(db: Db, runId: number, status: "completed" | "interrup
         .update(syncRuns)
         .set({ status, error, updatedAt: sql`now()`, finishedAt: status === "completed" ? sql`now()` : null })
         .where(eq(syncRuns.id, runId));
-      if (status === "completed") {
-        await tx.delete(syncRunUsers).where(eq(syncRunUsers.runId, runId));
-        await tx.delete(syncRunObjects).where(eq(syncRunObjects.runId, runId));
-      }
+      if (status === "completed") await tx.delete(syncRunSeen).where(eq(syncRunSeen.runId, runId));
     }),
   );
 }
 
 /** The run's listing of the kind before `phase` is complete: an interrupted run continues with `phase`. */
-export function advancePhase(db: Db, runId: number, phase: SyncKind) {
+export function advancePhase(db: Db, runId: number, phase: KindName) {
   return call(() => db.update(syncRuns).set({ phase, updatedAt: sql`now()` }).where(eq(syncRuns.id, runId)));
 }
 
-export async function runCounts(db: Db, runId: number): Promise<Counts> {
+/** The run's counts by kind (stored as `<kind>:<outcome>`). */
+export async function runCounts(db: Db, runId: number): Promise<Partial<Record<KindName, Counts>>> {
   const [row] = await call(() => db.select({ counts: syncRuns.counts }).from(syncRuns).where(eq(syncRuns.id, runId)));
-  return row?.counts ?? {};
+  const byKind: Partial<Record<KindName, Counts>> = {};
+  for (const [key, n] of Object.entries(row?.counts ?? {})) {
+    const at = key.indexOf(":");
+    const kind = key.slice(0, at) as KindName;
+    byKind[kind] = { ...byKind[kind], [key.slice(at + 1)]: n };
+  }
+  return byKind;
 }
 
-export async function storedCount(db: Db, kind: SyncKind): Promise<number> {
-  const table = { users, organizations, memberships: organizationMemberships }[kind];
+export async function storedCount(db: Db, table: PgTable): Promise<number> {
   const [row] = await call(() => db.select({ n: sql<number>`count(*)::int` }).from(table));
   return row?.n ?? 0;
 }
 
-/** Not listed by run `runId` (undefined: every one stored) as `kind`, of the stored objects whose id is `id`. */
-const unlistedObject = (db: Db, kind: "organizations" | "memberships", id: AnyPgColumn, runId?: number) =>
+/** Stored objects of `kind` (whose id is `id`) that run `runId` did not list; every one when `runId` is undefined. */
+export const unlisted = (db: Db, kind: KindName, id: AnyPgColumn, runId: number | undefined) =>
   runId === undefined
     ? undefined
     : notExists(
         db
           .select({ one: sql`1` })
-          .from(syncRunObjects)
-          .where(and(eq(syncRunObjects.runId, runId), eq(syncRunObjects.kind, kind), eq(syncRunObjects.objectId, id))),
+          .from(syncRunSeen)
+          .where(and(eq(syncRunSeen.runId, runId), eq(syncRunSeen.kind, kind), eq(syncRunSeen.id, id))),
       );
 
-/** The ids of stored organizations, sorted; with `runId`, only those that run did not list. */
-export async function storedOrganizationIds(db: Db, runId?: number): Promise<string[]> {
+/** The ids in `id` of `table` (of `kind`), sorted; with `runId`, only those that run did not list. */
+export async function storedIds(db: Db, kind: KindName, id: AnyPgColumn, runId?: number): Promise<string[]> {
   const rows = await call(() =>
     db
-      .select({ id: organizations.id })
-      .from(organizations)
-      .where(unlistedObject(db, "organizations", organizations.id, runId))
-      .orderBy(organizations.id),
-  );
-  return rows.map((row) => row.id);
-}
-
-/** The stored memberships, by id; with `runId`, only those that run did not list. */
-export function storedMemberships(db: Db, runId?: number) {
-  const m = organizationMemberships;
-  return call(() =>
-    db
-      .select({
-        id: m.id,
-        organizationId: m.organizationId,
-        userId: m.userId,
-        updatedAt: sql<number>`(extract(epoch from ${m.updatedAt}) * 1000)::bigint`.mapWith(Number),
-      })
-      .from(m)
-      .where(unlistedObject(db, "memberships", m.id, runId))
-      .orderBy(m.id),
-  );
-}
-
-/** The ids of stored users, sorted; with `runId`, only those that run did not list. */
-export async function storedUserIds(db: Db, runId?: number): Promise<string[]> {
-  const unlisted = notExists(
-    db
-      .select({ one: sql`1` })
-      .from(syncRunUsers)
-      .where(and(eq(syncRunUsers.runId, runId ?? 0), eq(syncRunUsers.userId, users.id))),
-  );
-  const rows = await call(() =>
-    db
-      .select({ id: users.id })
-      .from(users)
-      .where(runId === undefined ? undefined : unlisted)
-      .orderBy(users.id),
+      .select({ id: sql<string>`${id}` })
+      .from(id.table)
+      .where(unlisted(db, kind, id, runId))
+      .orderBy(id),
   );
   return rows.map((row) => row.id);
 }

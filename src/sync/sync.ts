@@ -2,25 +2,27 @@ import type { ClerkDirectory } from "../clerk/backend-api.js";
 import { withAdvisoryLock } from "../db/query.js";
 import type { Db } from "../db/types.js";
 import { ServiceError } from "../errors.js";
-import { addInto as add, type Counts } from "../outcome.js";
-import { countsByKind, type Failure, SYNC_KINDS } from "./kinds.js";
-import { type Context, type Listing, listKind } from "./listing.js";
+import { addInto, type Counts } from "../outcome.js";
+import type { KindName } from "../provisioning/kinds.js";
+import { SYNC_KINDS } from "./kinds.js";
+import { type Context, type Listing, type ListingOptions, listKind } from "./listing.js";
+import type { Failure } from "./page.js";
 import { type PruneReport, pruneMissing } from "./prune.js";
-import { advancePhase, cursorOf, finishRun, type RunRow, runCounts, type SyncKind, startRun } from "./runs.js";
+import { advancePhase, cursorOf, finishRun, type RunRow, runCounts, startRun } from "./runs.js";
 
 /**
  * `npm run sync`: makes the database match Clerk. Pages through every user, then every organization, then every
  * membership (`+created_at`, the API's largest page; organizations before memberships), applies each page in one
- * transaction with the webhook's verbs, and records its progress in `sync_runs` in that same transaction, so that an
+ * transaction with the webhook's verbs, and records its progress in the run in that same transaction, so that an
  * interrupted run continues after its last committed page. With `prune`, what the complete listings did not contain
- * is confirmed gone with Clerk and removed (sync-prune.ts).
+ * is confirmed gone with Clerk and removed (prune.ts).
  */
 
-export type { Counts, PruneReport, SyncKind };
+export type { Counts, KindName, PruneReport };
 
-export interface ReconcileOptions {
+export interface ReconcileOptions extends ListingOptions {
   /** What to list, in order (default: users only; `npm run sync` lists all three). */
-  kinds?: readonly SyncKind[];
+  kinds?: readonly KindName[];
   /** Report what would change; write nothing (not even a run). */
   dryRun: boolean;
   /** After complete listings, remove what Clerk no longer has. */
@@ -29,19 +31,6 @@ export interface ReconcileOptions {
   maxPrune?: number | undefined;
   /** Start over from the first page even if an unfinished run could be resumed. */
   restart: boolean;
-  /** Objects per request (at most 500, the default). */
-  pageSize: number;
-  /** Listing requests in flight at most (default 1); pages are still applied one at a time, in order. */
-  concurrency?: number | undefined;
-  /** Stops after the page being applied has committed (Ctrl-C). */
-  signal: AbortSignal;
-  onProgress?: (progress: {
-    kind: SyncKind;
-    position: number;
-    total: number;
-    counts: Counts;
-    inFlight: number;
-  }) => void;
   /** Things an operator should know while it runs (resumed, re-reading after deletions, pruning). */
   onNotice?: (message: string) => void;
 }
@@ -59,9 +48,11 @@ export interface KindResult {
   failures: Failure[];
   /** The offset an unfinished run was resumed at, if it resumed in this kind's listing. */
   resumedAt: number | undefined;
+  /** Why its listing may have missed objects although it completed. */
+  warnings: string[];
 }
 
-/** The users' figures at the top (as `npm run sync` has always reported them); the other kinds beside them. */
+/** Every kind listed under `kinds`; the users' figures also at the top, as `npm run sync` has always reported them. */
 export interface ReconcileResult {
   runId: number | undefined;
   resumedAt: number | undefined;
@@ -72,8 +63,9 @@ export interface ReconcileResult {
   prune: PruneReport | undefined;
   failures: { userId: string; reason: string }[];
   timings: { totalMs: number; databaseMs: number; clerkWaitMs: number };
-  organizations?: KindResult;
-  memberships?: KindResult;
+  kinds: Partial<Record<KindName, KindResult>>;
+  /** Every kind's warnings. */
+  warnings: string[];
 }
 
 const syncBusy = () =>
@@ -100,16 +92,16 @@ export async function reconcile(deps: Deps, options: ReconcileOptions): Promise<
   return locked.value;
 }
 
-function startNotice(ctx: Context, started: Started | undefined, kind: SyncKind) {
-  const { run } = ctx;
-  if (!run || !started) return;
+function startNotice(ctx: Context, options: ReconcileOptions, started: Started | undefined, kind: KindName) {
+  if (!started) return;
+  const { run } = started;
   if (started.resumed) {
     ctx.notice(`resuming run ${run.id} at ${SYNC_KINDS[kind].noun} ${cursorOf(run, kind).offset}`);
     return;
   }
-  const why = ctx.options.restart
+  const why = options.restart
     ? " (--restart)"
-    : ctx.options.prune
+    : options.prune
       ? ": it did not record the users it listed, which --prune needs"
       : "";
   if (started.superseded !== undefined) ctx.notice(`not resuming the unfinished run ${started.superseded}${why}`);
@@ -129,72 +121,74 @@ async function reconcileWith(deps: Deps, options: ReconcileOptions, started: Sta
     notice: (message) => options.onNotice?.(message),
   };
   // A resumed run continues the kind it was listing; the kinds before it were listed completely.
-  const phase = run ? Math.max(0, kinds.indexOf(run.phase as SyncKind)) : 0;
-  startNotice(ctx, started, kinds[phase] ?? "users");
-  const listings: Partial<Record<SyncKind, Listing>> = {};
-  let complete = true;
-  for (const [i, kind] of kinds.entries()) {
-    if (i < phase) continue;
-    const from = run && i === phase ? cursorOf(run, kind) : { offset: 0, total: undefined };
-    const listing = await listKind(ctx, kind, from);
-    listings[kind] = listing;
-    if (!listing.complete || options.signal.aborted) {
-      complete = false;
-      break;
-    }
-    const next = kinds[i + 1];
-    if (run && next) await advancePhase(deps.db, run.id, next);
-  }
+  const phase = run ? Math.max(0, kinds.indexOf(run.phase as KindName)) : 0;
+  startNotice(ctx, options, started, kinds[phase] ?? "users");
+  const { listings, complete } = await listFrom(ctx, kinds, phase, run);
 
-  let prunes: Partial<Record<SyncKind, PruneReport>> = {};
+  let prunes: Partial<Record<KindName, PruneReport>> = {};
   if (complete && options.prune && !options.signal.aborted) {
     prunes = await pruneMissing(
-      { ...deps, maxPrune: options.maxPrune, run, listed: ctx.seen, notice: ctx.notice },
+      { ...deps, maxPrune: options.maxPrune, runId: run?.id, listed: ctx.seen, notice: ctx.notice },
       kinds,
     );
     if (!run)
       for (const [kind, report] of Object.entries(prunes))
-        add(listings[kind as SyncKind]?.counts ?? {}, "pruned", report.ids.length);
+        addInto(listings[kind as KindName]?.counts ?? {}, "pruned", report.ids.length);
   }
   const status = complete && !options.signal.aborted ? "completed" : "interrupted";
   if (run) await finishRun(deps.db, run.id, status, refusal(prunes));
-  const stored = run ? countsByKind(await runCounts(deps.db, run.id)) : undefined;
-  const result = (kind: SyncKind): KindResult => ({
+  const stored = run ? await runCounts(deps.db, run.id) : undefined;
+  const result = (kind: KindName): KindResult => ({
     listed: listings[kind]?.listed ?? 0,
     total: listings[kind]?.total ?? (run ? cursorOf(run, kind).total : undefined) ?? 0,
-    counts: stored?.[kind] ?? listings[kind]?.counts ?? {},
+    counts: (run ? stored?.[kind] : listings[kind]?.counts) ?? {},
     prune: prunes[kind],
     failures: listings[kind]?.failures ?? [],
     resumedAt: started?.resumed && kinds[phase] === kind && run ? cursorOf(run, kind).offset : undefined,
+    warnings: listings[kind]?.warnings ?? [],
   });
-  return summarize(result, kinds, {
+  return summarize(Object.fromEntries(kinds.map((kind) => [kind, result(kind)])), {
     runId: run?.id,
-    resumedAt: started?.resumed ? run?.nextOffset : undefined,
+    resumedAt: started?.resumed && run ? cursorOf(run, "users").offset : undefined,
     status,
     timings: { totalMs: performance.now() - began, ...ctx.timings },
   });
 }
 
-/** The users' figures at the top, the other kinds listed beside them. */
+/** Each kind in order from `phase` (a resumed run's from its cursor), until one is not listed completely. */
+async function listFrom(ctx: Context, kinds: readonly KindName[], phase: number, run: RunRow | undefined) {
+  const listings: Partial<Record<KindName, Listing>> = {};
+  for (const [i, kind] of kinds.entries()) {
+    if (i < phase) continue;
+    const from = run && i === phase ? cursorOf(run, kind) : { offset: 0, total: undefined };
+    const listing = await listKind(ctx, kind, from);
+    listings[kind] = listing;
+    if (!listing.complete || ctx.options.signal.aborted) return { listings, complete: false };
+    const next = kinds[i + 1];
+    if (run && next) await advancePhase(ctx.db, run.id, next);
+  }
+  return { listings, complete: true };
+}
+
+/** The users' figures at the top, every kind under `kinds`. */
 function summarize(
-  result: (kind: SyncKind) => KindResult,
-  kinds: readonly SyncKind[],
+  kinds: Partial<Record<KindName, KindResult>>,
   run: Pick<ReconcileResult, "runId" | "resumedAt" | "status" | "timings">,
 ): ReconcileResult {
-  const users = result("users");
+  const users = kinds.users;
   return {
     ...run,
-    listed: users.listed,
-    total: users.total,
-    counts: users.counts,
-    prune: users.prune,
-    failures: users.failures.map((f) => ({ userId: f.id, reason: f.reason })),
-    ...(kinds.includes("organizations") ? { organizations: result("organizations") } : {}),
-    ...(kinds.includes("memberships") ? { memberships: result("memberships") } : {}),
+    listed: users?.listed ?? 0,
+    total: users?.total ?? 0,
+    counts: users?.counts ?? {},
+    prune: users?.prune,
+    failures: (users?.failures ?? []).map((f) => ({ userId: f.id, reason: f.reason })),
+    kinds,
+    warnings: Object.values(kinds).flatMap((kind) => kind.warnings),
   };
 }
 
-function refusal(prunes: Partial<Record<SyncKind, PruneReport>>): string | null {
+function refusal(prunes: Partial<Record<KindName, PruneReport>>): string | null {
   const refused = Object.entries(prunes).filter(([, report]) => report.refused);
   if (refused.length === 0) return null;
   return `prune refused: ${refused

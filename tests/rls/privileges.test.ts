@@ -100,7 +100,8 @@ describe.each(drivers())("privileges after migrating a database with Supabase's 
   test.each([
     ["TRUNCATE sync_runs CASCADE", "TRUNCATE sync_runs CASCADE"],
     ["setval on sync_runs_id_seq", "SELECT setval('sync_runs_id_seq', 1000)"],
-    ["SELECT from sync_run_users", "SELECT * FROM sync_run_users"],
+    ["SELECT from sync_run_seen", "SELECT * FROM sync_run_seen"],
+    ["SELECT from sync_run_cursors", "SELECT * FROM sync_run_cursors"],
     [
       "INSERT into clerk_deliveries",
       "INSERT INTO clerk_deliveries (delivery_id, event_type, outcome, received_at) VALUES ('x', 'y', 'z', now())",

@@ -30,6 +30,10 @@ interface Summary {
 const PAGE = 5;
 const TIMEOUT = 120_000;
 
+/** Each run's status, phase and organizations cursor (`sync_run_cursors`). */
+const RUNS = `SELECT r.status, r.phase, c.next_offset AS organization_offset FROM sync_runs r
+  LEFT JOIN sync_run_cursors c ON c.run_id = r.id AND c.kind = 'organizations' ORDER BY r.id`;
+
 describe.each(cliDatabases())("npm run sync: organizations and memberships on $name", ({ name, open }) => {
   let h: CommandHarness;
   beforeEach(async () => {
@@ -235,7 +239,7 @@ describe.each(cliDatabases())("npm run sync: organizations and memberships on $n
           ["organizationMembership.updated", { ...goneMember, updated_at: 9e12 }],
         ),
       ).toEqual(["stale", "stale"]);
-      expect(await h.database.query("SELECT count(*)::int AS n FROM sync_run_objects")).toEqual([{ n: 0 }]);
+      expect(await h.database.query("SELECT count(*)::int AS n FROM sync_run_seen")).toEqual([{ n: 0 }]);
     },
     TIMEOUT,
   );
@@ -249,7 +253,7 @@ describe.each(cliDatabases())("npm run sync: organizations and memberships on $n
         request.path === "/v1/organizations" && request.query.get("offset") === "10" ? { status: 502 } : undefined;
       const failed = await sync(["--max-retries", "0", "--prune"]);
       expectExit(failed, 1);
-      expect(await h.database.query("SELECT status, phase, organization_offset FROM sync_runs")).toEqual([
+      expect(await h.database.query(RUNS)).toEqual([
         { status: "failed", phase: "organizations", organization_offset: 10 },
       ]);
       expect((await organizations()).length).toBe(10);
@@ -375,6 +379,59 @@ describe.each(cliDatabases())("npm run sync: organizations and memberships on $n
     TIMEOUT,
   );
 
+  test(
+    "a row the database refuses fails alone, on an organizations page and on a memberships page (exit 4): the rest of each page is written",
+    async () => {
+      const orgs = Array.from({ length: 7 }, (_, i) =>
+        h.organizationInClerk({ name: i === 3 ? "Refused" : `Team ${i}` }),
+      );
+      const members = [0, 1, 2, 4].map((i) => h.membershipInClerk(orgs[i] as ClerkJson));
+      const refusedMember = h.membershipInClerk(orgs[5] as ClerkJson, { role: "org:refused" });
+      await h.database.query(`CREATE FUNCTION refuse_row() RETURNS trigger LANGUAGE plpgsql AS $fn$
+        BEGIN RAISE EXCEPTION 'refused by the test' USING ERRCODE = 'check_violation', CONSTRAINT = 'refused_by_test'; END
+        $fn$`);
+      await h.database.query(`CREATE TRIGGER refuse_organization BEFORE INSERT OR UPDATE ON organizations
+        FOR EACH ROW WHEN (NEW.name = 'Refused') EXECUTE FUNCTION refuse_row()`);
+      await h.database.query(`CREATE TRIGGER refuse_membership BEFORE INSERT OR UPDATE ON organization_memberships
+        FOR EACH ROW WHEN (NEW.role = 'org:refused') EXECUTE FUNCTION refuse_row()`);
+
+      const result = await sync();
+      expectExit(result, 4);
+      const summary = jsonOf<Summary & Record<"organizations" | "memberships", { failures: unknown[] }>>(result);
+      expect(summary).toMatchObject({
+        status: "completed",
+        organizations: { listed: 7, created: 6, failed: { refused_by_test: 1 } },
+        memberships: { listed: 5, created: 4, failed: { refused_by_test: 1 } },
+      });
+      expect(summary.organizations.failures).toEqual([{ id: orgs[3]?.id, reason: "refused_by_test" }]);
+      expect(summary.memberships.failures).toEqual([{ id: refusedMember.id, reason: "refused_by_test" }]);
+      expect((await organizations()).map((o) => o.id)).toEqual(
+        orgs
+          .filter((_, i) => i !== 3)
+          .map((o) => o.id)
+          .sort(),
+      );
+      expect((await memberships()).map((m) => m.id)).toEqual(members.map((m) => m.id).sort());
+      // Each listing's cursor reached its end; the failures are counted in the run (nothing recorded for replay,
+      // which replays users).
+      expect(
+        await h.database.query("SELECT kind, next_offset FROM sync_run_cursors WHERE kind <> 'users' ORDER BY kind"),
+      ).toEqual([
+        { kind: "memberships", next_offset: 5 },
+        { kind: "organizations", next_offset: 7 },
+      ]);
+      const [run] = await h.database.query<{ counts: Record<string, number> }>("SELECT counts FROM sync_runs");
+      expect(run?.counts).toEqual({
+        "organizations:created": 6,
+        "organizations:failed:refused_by_test": 1,
+        "memberships:created": 4,
+        "memberships:failed:refused_by_test": 1,
+      });
+      expect(await h.database.query("SELECT count(*)::int AS n FROM clerk_deliveries")).toEqual([{ n: 0 }]);
+    },
+    TIMEOUT,
+  );
+
   if (name !== "pglite") {
     test(
       "a crash (SIGKILL) mid organization listing loses nothing: the next run resumes after the last committed organization page",
@@ -385,8 +442,8 @@ describe.each(cliDatabases())("npm run sync: organizations and memberships on $n
         const cli = startCli("sync", ["--json", "--page-size", String(PAGE)], h.env());
         await vi.waitFor(
           async () =>
-            expect(await h.database.query("SELECT phase, organization_offset FROM sync_runs")).toEqual([
-              { phase: "organizations", organization_offset: 10 },
+            expect(await h.database.query(RUNS)).toEqual([
+              { status: "running", phase: "organizations", organization_offset: 10 },
             ]),
           { timeout: 30_000, interval: 50 },
         );

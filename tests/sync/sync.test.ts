@@ -20,10 +20,15 @@ interface Summary {
   pruned: number;
   prune: { candidates: number; gone: number; refused: { limit: number } | null; ids: string[] } | null;
   failures: { userId: string; reason: string }[];
+  warnings: string[];
 }
 
 const PAGE = 5;
 const TIMEOUT = 120_000;
+
+/** Each run's status and its users cursor (`sync_run_cursors`; 0 until a page of users committed). */
+const RUNS = `SELECT r.status, COALESCE(c.next_offset, 0) AS next_offset FROM sync_runs r
+  LEFT JOIN sync_run_cursors c ON c.run_id = r.id AND c.kind = 'users' ORDER BY r.id`;
 
 interface UserRow {
   id: string;
@@ -125,14 +130,15 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
       expect(await users()).toEqual(rows);
       expect(await workspaces()).toEqual(workspacesBefore);
       expect(await counts()).toMatchObject({ users: 22, workspaces: 22, deliveries: 1 });
-      const runs = await h.database.query<{ status: string; next_offset: number; counts: Record<string, number> }>(
-        "SELECT status, next_offset, counts FROM sync_runs ORDER BY id",
-      );
+      const runs = await h.database.query<{ status: string; next_offset: number }>(RUNS);
       expect(runs.map((r) => [r.status, r.next_offset])).toEqual([
         ["completed", 23],
         ["completed", 23],
       ]);
-      expect(runs[1]?.counts).toEqual({ unchanged: 22, "skipped:no_usable_email": 1 });
+      const runCounts = await h.database.query<{ counts: Record<string, number> }>(
+        "SELECT counts FROM sync_runs ORDER BY id",
+      );
+      expect(runCounts[1]?.counts).toEqual({ "users:unchanged": 22, "users:skipped:no_usable_email": 1 });
     },
     TIMEOUT,
   );
@@ -267,9 +273,7 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
       expect(listRequests()).toHaveLength(1);
       expect(await counts()).toMatchObject({ users: 0, workspaces: 0 });
       // The second attempt resumed the first (failed) run: one run, still failed.
-      expect(await h.database.query("SELECT status, next_offset FROM sync_runs")).toEqual([
-        { status: "failed", next_offset: 0 },
-      ]);
+      expect(await h.database.query(RUNS)).toEqual([{ status: "failed", next_offset: 0 }]);
     },
     TIMEOUT,
   );
@@ -286,9 +290,7 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
         /Clerk Backend API unavailable \(status 502 after 2 attempts\); run the command again/,
       );
       expect(await counts()).toMatchObject({ users: 10, workspaces: 10 });
-      expect(await h.database.query("SELECT status, next_offset FROM sync_runs")).toEqual([
-        { status: "failed", next_offset: 10 },
-      ]);
+      expect(await h.database.query(RUNS)).toEqual([{ status: "failed", next_offset: 10 }]);
 
       h.api.intercept = undefined;
       const before = listRequests().length;
@@ -316,9 +318,7 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
       expectExit(interrupted, 130);
       expect(jsonOf<Summary>(interrupted)).toMatchObject({ status: "interrupted", created: 10 });
       expect(interrupted.stderr).toMatch(/SIGINT: stopping/);
-      expect(await h.database.query("SELECT status, next_offset FROM sync_runs")).toEqual([
-        { status: "interrupted", next_offset: 10 },
-      ]);
+      expect(await h.database.query(RUNS)).toEqual([{ status: "interrupted", next_offset: 10 }]);
 
       h.api.intercept = undefined;
       const resumed = await sync();
@@ -426,7 +426,55 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
       ]);
       // Tombstoned: a late event for a pruned user changes nothing, as after a user.deleted.
       expect(await h.deliver(["user.updated", { ...goneA, updated_at: 9e12 }])).toEqual(["stale"]);
-      expect(await h.database.query("SELECT count(*)::int AS n FROM sync_run_users")).toEqual([{ n: 0 }]);
+      expect(await h.database.query("SELECT count(*)::int AS n FROM sync_run_seen")).toEqual([{ n: 0 }]);
+    },
+    TIMEOUT,
+  );
+
+  test(
+    "a listing Clerk answered inconsistently (its count below what was listed; a page answered twice) completes, says so, and exits 4",
+    async () => {
+      const listed = Array.from({ length: 12 }, () => h.userInClerk());
+      // Clerk's count says 3 while its first page holds 5: the listing ends there, 7 users short.
+      h.api.intercept = (request) =>
+        request.path === "/v1/users/count"
+          ? { status: 200, body: { object: "total_count", total_count: 3 } }
+          : undefined;
+      const below = await sync();
+      expectExit(below, 4);
+      expect(jsonOf<Summary>(below)).toMatchObject({
+        status: "completed",
+        listed: 5,
+        total: 3,
+        created: 5,
+        failed: {},
+        warnings: [expect.stringMatching(/^Clerk's user count \(3\) fell below what was listed \(5\): /)],
+      });
+      const human = await runCli("sync", ["--page-size", String(PAGE)], h.env());
+      expectExit(human, 4);
+      expect(human.stdout).toMatch(
+        /^warning: Clerk's user count \(3\) fell below what was listed \(5\): .*npm run sync/m,
+      );
+
+      // The second page answered with the first page's users: the users 5-9 are never listed.
+      h.api.intercept = (request) =>
+        request.path === "/v1/users" && request.query.get("offset") === "5"
+          ? { status: 200, body: listed.slice(0, 5) }
+          : undefined;
+      const twice = await sync();
+      expectExit(twice, 4);
+      expect(jsonOf<Summary>(twice)).toMatchObject({
+        status: "completed",
+        listed: 7,
+        created: 2,
+        unchanged: 5,
+        warnings: [expect.stringMatching(/^Clerk listed 5 users twice \(a page answered twice\): /)],
+      });
+
+      h.api.intercept = undefined;
+      const whole = await sync();
+      expectExit(whole, 0);
+      expect(jsonOf<Summary>(whole)).toMatchObject({ listed: 12, created: 5, unchanged: 7, warnings: [] });
     },
     TIMEOUT,
   );
@@ -536,8 +584,7 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
 
         // Pages 1 and 2 committed (asked for is not yet applied: through a pooler, a commit takes longer).
         await vi.waitFor(
-          async () =>
-            expect(await h.database.query("SELECT next_offset FROM sync_runs")).toEqual([{ next_offset: 10 }]),
+          async () => expect(await h.database.query(RUNS)).toEqual([{ status: "running", next_offset: 10 }]),
           { timeout: 30_000, interval: 50 },
         );
 
@@ -548,9 +595,7 @@ describe.each(cliDatabases({ pooler: true }))("npm run sync on $name", ({ name, 
 
         cli.child.kill("SIGKILL");
         expect((await cli.exited).signal).toBe("SIGKILL");
-        expect(await h.database.query("SELECT status, next_offset FROM sync_runs")).toEqual([
-          { status: "running", next_offset: 10 },
-        ]);
+        expect(await h.database.query(RUNS)).toEqual([{ status: "running", next_offset: 10 }]);
         expect(await counts()).toMatchObject({ users: 10, workspaces: 10 });
 
         h.api.intercept = undefined;
