@@ -1,6 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { MIN_RETENTION_DAYS, pruneDeliveries, run } from "../src/cli/prune-deliveries.js";
+import { run } from "../src/cli/prune-deliveries.js";
+import { MIN_RETENTION_DAYS, pruneDeliveries } from "../src/retention/prune-deliveries.js";
 import { drivers, type TestDatabase } from "./helpers/database.js";
 import { PROJECT_ROOT } from "./helpers/service-process.js";
 
@@ -57,12 +58,27 @@ describe.each(drivers())("npm run prune-deliveries on $name", ({ open }) => {
     expect(out.join("")).toMatch(/2 deliveries received over 50 days ago removed/);
     expect(await remaining("b")).toEqual(["b_2"]);
   });
+
+  test("run(): asked to stop (Ctrl-C), it stops before its next batch: exit 130, the rest left for the next run", async () => {
+    await seed("i", [100, 90]);
+    const err: string[] = [];
+    const stop = new AbortController();
+    stop.abort("SIGINT");
+    const deps = {
+      openDatabase: async () => ({ ...database, close: async () => {} }),
+      stderr: (text: string) => err.push(text),
+      signal: stop.signal,
+    };
+    expect(await run(["--older-than-days", "30", "--batch-size", "1"], deps)).toBe(130);
+    expect(err.join("")).toMatch(/interrupted after a batch \(0 removed\); run it again for the rest/);
+    expect(await remaining("i")).toHaveLength(2);
+  });
 });
 
 test("the command as a process: --older-than-days 7 exits 2 with the reason on stderr", () => {
   const result = spawnSync(
     process.execPath,
-    ["--import", "tsx", "src/cli/prune-deliveries.ts", "--older-than-days", "7"],
+    ["--import", "tsx", "src/bin/prune-deliveries.ts", "--older-than-days", "7"],
     {
       cwd: PROJECT_ROOT,
       encoding: "utf8",
