@@ -29,6 +29,8 @@ export type ErrorCode =
   | "usage"
   | "config"
   | "sync_busy"
+  /** The connection holding an advisory lock (the sync's) ended, and the lock with it. */
+  | "lock_lost"
   | "not_replayable"
   | "interrupted"
   | "internal";
@@ -40,6 +42,7 @@ const RETRYABLE: ReadonlySet<ErrorCode> = new Set([
   "auth_unavailable",
   "clerk_unavailable",
   "sync_busy",
+  "lock_lost",
 ]);
 
 export class ServiceError extends Error {

@@ -26,6 +26,7 @@ const STATUS = {
   config: 500,
   not_replayable: 500,
   sync_busy: 503,
+  lock_lost: 503,
   interrupted: 503,
   database_unavailable: 503,
   auth_unavailable: 503,

@@ -1,4 +1,5 @@
 import type { ClerkDirectory } from "../clerk/backend-api.js";
+import type { LockCheck } from "../db/advisory-lock.js";
 import type { Db } from "../db/types.js";
 import { addInto as add, type Counts } from "../outcome.js";
 import { type Failure, SYNC_KINDS } from "./kinds.js";
@@ -26,6 +27,8 @@ export interface Context {
   seen: Record<SyncKind, Set<string>>;
   timings: { databaseMs: number; clerkWaitMs: number };
   notice: (message: string) => void;
+  /** Rejects once the sync lock is lost: awaited before each page is applied. */
+  stillHeld?: LockCheck | undefined;
 }
 
 const keep = (into: Failure[], more: readonly Failure[]) => {
@@ -49,6 +52,7 @@ export async function listKind(ctx: Context, kind: SyncKind, from: { offset: num
   const paging = await pageThrough(
     (offset, limit) => sync.list(directory, offset, limit),
     async (page) => {
+      await ctx.stillHeld?.();
       const prepared = sync.prepare(db, page.items, ctx.seen[kind]);
       listing.listed += prepared.ids.length;
       keep(listing.failures, prepared.failures);
