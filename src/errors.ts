@@ -29,6 +29,8 @@ export type ErrorCode =
   | "usage"
   | "config"
   | "sync_busy"
+  /** The connection holding an advisory lock (the sync's) ended, and the lock with it. */
+  | "lock_lost"
   | "not_replayable"
   | "interrupted"
   | "internal";

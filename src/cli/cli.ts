@@ -75,6 +75,7 @@ const EXIT_CODE: Record<ErrorCode, number> = {
   auth_unavailable: EXIT.failed,
   clerk_unavailable: EXIT.failed,
   sync_busy: EXIT.failed,
+  lock_lost: EXIT.failed,
   not_replayable: EXIT.usage,
   internal: EXIT.failed,
 };

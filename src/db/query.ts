@@ -67,7 +67,8 @@ export function limitEachTransaction(client: object, statementTimeoutMs: number)
   );
 }
 
-function clientOf(db: Db): Client {
+/** The driver under `db`: postgres.js (a pool) or PGlite. */
+export function clientOf(db: Db): Client {
   const client = (db as unknown as { $client: unknown }).$client;
   if (typeof client === "function" && "unsafe" in client) {
     return { kind: "postgres", client: client as unknown as PostgresJsClient, limits: TRANSACTION_LIMITS.get(client) };
@@ -133,34 +134,4 @@ function inTransaction<T>(client: Client, work: (run: RunStatement) => Promise<T
     if (limits) await tx.unsafe(limits, []);
     return work(runner({ kind: "postgres", client: tx }));
   });
-}
-
-/**
- * Runs `work` while holding the advisory lock `name`: a transaction-level lock, in a transaction kept open on a
- * connection of its own for as long as `work` runs (a crashed holder releases it). A session-level lock would not
- * hold behind a transaction pooler, where each statement of a session may run on another server connection (and the
- * lock then stays on one nobody unlocks); an open transaction keeps its server connection. `acquired: false`,
- * without running `work`, when another session holds it. PGlite is one process's database: nobody to exclude.
- */
-export async function withAdvisoryLock<T>(
-  db: Db,
-  name: string,
-  work: () => Promise<T>,
-): Promise<{ acquired: true; value: T } | { acquired: false }> {
-  const client = clientOf(db);
-  if (client.kind === "pglite") return { acquired: true, value: await work() };
-  const session = await client.client.reserve();
-  try {
-    await session.unsafe("BEGIN", []);
-    // Idle in this transaction while `work` runs on other connections, for minutes: not a stuck session.
-    await session.unsafe("SET LOCAL idle_in_transaction_session_timeout = 0", []);
-    const [row] = (await session.unsafe("SELECT pg_try_advisory_xact_lock(hashtext($1)) AS locked", [name])) as {
-      locked: boolean;
-    }[];
-    if (!row?.locked) return { acquired: false };
-    return { acquired: true, value: await work() };
-  } finally {
-    await session.unsafe("ROLLBACK", []).catch(() => {});
-    session.release();
-  }
 }

@@ -170,10 +170,7 @@ export const clerkMembershipVersions = pgTable("clerk_membership_versions", {
   deletedAt: timestamp("deleted_at", { withTimezone: true }),
 }).enableRLS();
 
-/**
- * Every verified delivery, by its id (Svix's `msg_…`, or one the service makes: provisioning/delivery-ids.ts): the
- * idempotency key and the audit trail.
- */
+/** Every verified delivery by id (Svix's `msg_…`, or ours: provisioning/deliveries.ts): idempotency key, audit trail. */
 export const clerkDeliveries = pgTable(
   "clerk_deliveries",
   {
@@ -187,7 +184,10 @@ export const clerkDeliveries = pgTable(
     /** When `npm run replay` last re-ran this (skipped or failed) delivery; its outcome and reason are the replay's. */
     replayedAt: timestamp("replayed_at", { withTimezone: true }),
   },
-  (t) => [check("valid_outcome", sql`${t.outcome} IN (${sql.raw(STORED_OUTCOMES.map((o) => `'${o}'`).join(", "))})`)],
+  (t) => [
+    check("valid_outcome", sql`${t.outcome} IN (${sql.raw(STORED_OUTCOMES.map((o) => `'${o}'`).join(", "))})`),
+    index("idx_clerk_deliveries_received_at").on(t.receivedAt),
+  ],
 ).enableRLS();
 
 /**

@@ -25,6 +25,7 @@ const STATUS = {
   config: 500,
   not_replayable: 500,
   sync_busy: 503,
+  lock_lost: 503,
   interrupted: 503,
   database_unavailable: 503,
   // The operator migrates; until then Svix must keep the delivery (a 503, retried), not count it as our bug.

@@ -1,4 +1,5 @@
 import type { ClerkDirectory } from "../clerk/backend-api.js";
+import type { LockCheck } from "../db/advisory-lock.js";
 import type { Db } from "../db/types.js";
 import { addInto, type Counts } from "../outcome.js";
 import type { KindName } from "../provisioning/kinds.js";
@@ -46,6 +47,8 @@ export interface Context {
   seen: Record<KindName, Set<string>>;
   timings: { databaseMs: number; clerkWaitMs: number };
   notice: (message: string) => void;
+  /** Rejects once the sync lock is lost: awaited before each page is applied. */
+  stillHeld?: LockCheck | undefined;
 }
 
 const keep = (into: Failure[], more: readonly Failure[]) => {
@@ -70,6 +73,7 @@ export async function listKind(ctx: Context, name: KindName, from: Cursor): Prom
   const paging = await pageThrough(
     (offset, limit) => sync.list(directory, offset, limit),
     async (page) => {
+      await ctx.stillHeld?.();
       const prepared = sync.prepare(db, page.items, ctx.seen[name]);
       suspect.page(prepared.repeated, page.next, page.totalCount);
       listing.listed += prepared.ids.length;

@@ -1,7 +1,7 @@
 import type { ClerkDirectory } from "../clerk/backend-api.js";
-import { withAdvisoryLock } from "../db/query.js";
+import { type LockCheck, withAdvisoryLock } from "../db/advisory-lock.js";
 import type { Db } from "../db/types.js";
-import { ServiceError } from "../errors.js";
+import { isServiceError, ServiceError } from "../errors.js";
 import { addInto, type Counts } from "../outcome.js";
 import type { KindName } from "../provisioning/kinds.js";
 import { SYNC_KINDS } from "./kinds.js";
@@ -71,18 +71,20 @@ export interface ReconcileResult {
 const syncBusy = () =>
   new ServiceError("sync_busy", "another `npm run sync` is running against this database; wait for it to finish");
 
-const LOCK_NAME = "clerk-provisioner:sync";
+const SYNC_LOCK = { key: "clerk-provisioner:sync", label: "the sync lock" };
 
 type Deps = { db: Db; directory: ClerkDirectory };
 type Started = { run: RunRow; resumed: boolean; superseded?: number };
 
 export async function reconcile(deps: Deps, options: ReconcileOptions): Promise<ReconcileResult> {
   if (options.dryRun) return reconcileWith(deps, options, undefined);
-  const locked = await withAdvisoryLock(deps.db, LOCK_NAME, async () => {
+  const locked = await withAdvisoryLock(deps.db, SYNC_LOCK, async (stillHeld) => {
     const started = await startRun(deps.db, options);
     try {
-      return await reconcileWith(deps, options, started);
+      return await reconcileWith(deps, options, started, stillHeld);
     } catch (error) {
+      // Without the lock the run is not ours to record: another sync may have resumed it.
+      if (isServiceError(error, "lock_lost")) throw error;
       const message = error instanceof Error ? error.message : String(error);
       await finishRun(deps.db, started.run.id, "failed", message.slice(0, 500)).catch(() => {});
       throw error;
@@ -108,7 +110,7 @@ function startNotice(ctx: Context, options: ReconcileOptions, started: Started |
   ctx.notice(`run ${run.id}: starting at the first user`);
 }
 
-async function reconcileWith(deps: Deps, options: ReconcileOptions, started: Started | undefined) {
+async function reconcileWith(deps: Deps, options: ReconcileOptions, started: Started | undefined, held?: LockCheck) {
   const began = performance.now();
   const run = started?.run;
   const kinds = options.kinds ?? ["users"];
@@ -119,12 +121,14 @@ async function reconcileWith(deps: Deps, options: ReconcileOptions, started: Sta
     seen: { users: new Set(), organizations: new Set(), memberships: new Set() },
     timings: { databaseMs: 0, clerkWaitMs: 0 },
     notice: (message) => options.onNotice?.(message),
+    stillHeld: held,
   };
   // A resumed run continues the kind it was listing; the kinds before it were listed completely.
   const phase = run ? Math.max(0, kinds.indexOf(run.phase as KindName)) : 0;
   startNotice(ctx, options, started, kinds[phase] ?? "users");
   const { listings, complete } = await listFrom(ctx, kinds, phase, run);
 
+  await held?.();
   let prunes: Partial<Record<KindName, PruneReport>> = {};
   if (complete && options.prune && !options.signal.aborted) {
     prunes = await pruneMissing(

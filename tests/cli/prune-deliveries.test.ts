@@ -1,12 +1,16 @@
 import { spawnSync } from "node:child_process";
+import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { MIN_RETENTION_DAYS, pruneDeliveries, run } from "../../src/cli/prune-deliveries.js";
+import { run } from "../../src/cli/prune-deliveries.js";
+import { type Database, openPostgres } from "../../src/db/client.js";
+import { queryRows } from "../../src/db/query.js";
+import { MIN_RETENTION_DAYS, pruneDeliveries } from "../../src/retention/prune-deliveries.js";
 import { drivers, type TestDatabase } from "../helpers/database.js";
 import { PROJECT_ROOT } from "../helpers/service-process.js";
 
 const DAY_MS = 86_400_000;
 
-describe.each(drivers())("npm run prune-deliveries on $name", ({ open }) => {
+describe.each(drivers())("npm run prune-deliveries on $name", ({ name, open }) => {
   let database: TestDatabase;
   beforeAll(async () => {
     database = await open();
@@ -57,12 +61,84 @@ describe.each(drivers())("npm run prune-deliveries on $name", ({ open }) => {
     expect(out.join("")).toMatch(/2 deliveries received over 50 days ago removed/);
     expect(await remaining("b")).toEqual(["b_2"]);
   });
+
+  test("run(): asked to stop (Ctrl-C), it stops before its next batch: exit 130, the rest left for the next run", async () => {
+    await seed("i", [100, 90]);
+    const err: string[] = [];
+    const stop = new AbortController();
+    stop.abort("SIGINT");
+    const deps = {
+      openDatabase: async () => ({ ...database, close: async () => {} }),
+      stderr: (text: string) => err.push(text),
+      signal: stop.signal,
+    };
+    expect(await run(["--older-than-days", "30", "--batch-size", "1"], deps)).toBe(130);
+    expect(err.join("")).toMatch(/interrupted after a batch \(0 removed\); run it again for the rest/);
+    expect(await remaining("i")).toHaveLength(2);
+    expect(await run(["--older-than-days", "30"], { ...deps, signal: new AbortController().signal })).toBe(0);
+    expect(await remaining("i")).toEqual([]);
+  });
+
+  /** `n` deliveries received 40 days ago, `step` apart (`0`: at the same instant), ids `<prefix>_000001` …. */
+  const seedMany = (prefix: string, n: number, step: string) =>
+    database.query(
+      `INSERT INTO clerk_deliveries (delivery_id, event_type, outcome, received_at)
+       SELECT $1 || lpad(g::text, 6, '0'), 'user.created', 'provisioned', now() - interval '40 days' + g * $3::interval
+       FROM generate_series(1, $2::int) g`,
+      [`${prefix}_`, n, step],
+    );
+
+  test("more deliveries received at the same instant than a batch holds are all removed", async () => {
+    await seedMany("tie", 23, "0");
+    expect(await pruneDeliveries(database.db, { olderThanDays: 30, batchSize: 4 })).toBe(23);
+    expect(await remaining("tie")).toEqual([]);
+  });
+
+  /**
+   * Tuples of clerk_deliveries read by sequential and index scans so far, as seen by `db`'s one connection (its
+   * own statistics flushed first).
+   */
+  const tuplesRead = async (db: Database["db"]) => {
+    await queryRows(db, sql`SELECT pg_stat_force_next_flush()`);
+    const [row] = await queryRows<{ n: number }>(
+      db,
+      sql`SELECT (seq_tup_read + coalesce(idx_tup_fetch, 0))::int AS n FROM pg_stat_user_tables
+        WHERE relname = 'clerk_deliveries'`,
+    );
+    return row?.n ?? 0;
+  };
+
+  test("each batch reads the rows it removes, not those removed before it", async () => {
+    await seedMany("walk", 3_000, "1 second");
+    // As autovacuum would have: the planner chooses by the table's statistics.
+    await database.query("ANALYZE clerk_deliveries");
+    const own: Database =
+      name === "pglite"
+        ? { ...database, close: async () => {} }
+        : openPostgres({
+            kind: "postgres",
+            url: database.url as string,
+            poolMax: 1,
+            idleTimeoutSeconds: 5,
+            connectTimeoutSeconds: 5,
+            statementTimeoutMs: 5_000,
+          });
+    try {
+      const before = await tuplesRead(own.db);
+      expect(await pruneDeliveries(own.db, { olderThanDays: 30, batchSize: 100 })).toBe(3_000);
+      // 30 batches, each finding its 100 rows along the index and removing them by key: about 2 reads a row.
+      // Each batch looking from the oldest row again read what was left of the table: about 50,000 here.
+      expect(await tuplesRead(own.db)).toBeLessThan(before + 3 * 3_000);
+    } finally {
+      await own.close();
+    }
+  });
 });
 
 test("the command as a process: --older-than-days 7 exits 2 with the reason on stderr", () => {
   const result = spawnSync(
     process.execPath,
-    ["--import", "tsx", "src/cli/prune-deliveries.ts", "--older-than-days", "7"],
+    ["--import", "tsx", "src/bin/prune-deliveries.ts", "--older-than-days", "7"],
     {
       cwd: PROJECT_ROOT,
       encoding: "utf8",

@@ -1,0 +1,1 @@
+CREATE INDEX IF NOT EXISTS "idx_clerk_deliveries_received_at" ON "clerk_deliveries" USING btree ("received_at");
