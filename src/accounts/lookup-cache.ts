@@ -45,7 +45,7 @@ export function createLookupCache({ ttlMs, now = Date.now }: { ttlMs: number; no
  */
 function createRuns({ ttlMs, now, no }: { ttlMs: number; now: () => number; no: string }) {
   const running = new Map<string, Map<string, Promise<{ kind: string }>>>();
-  const noUntil = new Map<string, Map<string, number>>();
+  const noUntil = new Map<string, Map<string, { until: number; answer: { kind: string } }>>();
   let remembered = 0;
 
   const drop = <V>(map: Map<string, Map<string, V>>, group: string, key: string | undefined) => {
@@ -58,25 +58,37 @@ function createRuns({ ttlMs, now, no }: { ttlMs: number; now: () => number; no: 
   const forgetAnswer = (group: string, key?: string) => {
     remembered -= drop(noUntil, group, key);
   };
-  const remember = (group: string, key: string) => {
+  const remember = (group: string, key: string, answer: { kind: string }) => {
     if (ttlMs <= 0) return;
     forgetAnswer(group, key);
     if (remembered >= MAX_REMEMBERED) {
       const oldest = noUntil.keys().next().value;
       if (oldest !== undefined) forgetAnswer(oldest);
     }
-    const inner = noUntil.get(group) ?? new Map<string, number>();
-    noUntil.set(group, inner.set(key, now() + ttlMs));
+    const inner = noUntil.get(group) ?? new Map<string, { until: number; answer: { kind: string } }>();
+    noUntil.set(group, inner.set(key, { until: now() + ttlMs, answer }));
     remembered++;
+  };
+
+  /** The "no" remembered for `(group, key)`, while it lasts. */
+  const rememberedNo = (group: string, key: string) => {
+    const held = noUntil.get(group)?.get(key);
+    if (held === undefined) return undefined;
+    if (held.until > now()) return held.answer;
+    forgetAnswer(group, key);
+    return undefined;
   };
 
   return {
     shared<T extends { kind: string }>(group: string, key: string, run: () => Promise<T>): Promise<T> {
       const current = running.get(group)?.get(key);
       if (current) return current as Promise<T>;
+      // A caller that checked `isNo` before a run ended, and asks after it: that run's answer, not a new run.
+      const known = rememberedNo(group, key);
+      if (known) return Promise.resolve(known as T);
       const started = run().then((result) => {
         // Only the run still registered may be remembered: a `forget` meanwhile means the answer is outdated.
-        if (running.get(group)?.get(key) === started && result.kind === no) remember(group, key);
+        if (running.get(group)?.get(key) === started && result.kind === no) remember(group, key, result);
         return result;
       });
       running.set(group, (running.get(group) ?? new Map<string, Promise<{ kind: string }>>()).set(key, started));
@@ -86,13 +98,7 @@ function createRuns({ ttlMs, now, no }: { ttlMs: number; now: () => number; no: 
       started.then(clear, clear);
       return started;
     },
-    isNo(group: string, key: string) {
-      const until = noUntil.get(group)?.get(key);
-      if (until === undefined) return false;
-      if (until > now()) return true;
-      forgetAnswer(group, key);
-      return false;
-    },
+    isNo: (group: string, key: string) => rememberedNo(group, key) !== undefined,
     forget(group: string, key?: string) {
       drop(running, group, key);
       forgetAnswer(group, key);

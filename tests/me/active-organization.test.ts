@@ -265,3 +265,17 @@ test("the lookup cache never remembers an organization lookup a webhook outdated
   expect(await joined).toEqual({ kind: "not_member" });
   expect(cache.isNotMember("org_d", "user_a")).toBe(false);
 });
+
+test("a caller that asks after a lookup ended gets its remembered 'not a member', not a new lookup (found under load)", async () => {
+  const cache = createLookupCache({ ttlMs: 60_000, now: () => 0 });
+  let lookups = 0;
+  const lookup = async () => {
+    lookups++;
+    return { kind: "not_member" } as const;
+  };
+  // /v1/me checks isNotMember, reads the database, then asks: the first lookup can end in between.
+  expect(cache.isNotMember("org_e", "user_a")).toBe(false);
+  await cache.sharedOrganization("org_e", "user_a", lookup);
+  expect(await cache.sharedOrganization("org_e", "user_a", lookup)).toEqual({ kind: "not_member" });
+  expect(lookups).toBe(1);
+});
