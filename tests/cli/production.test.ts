@@ -66,7 +66,7 @@ describe("the operator commands with NODE_ENV=production and no webhook signing 
     () => {
       const result = spawnSync(
         process.execPath,
-        ["--import", "tsx", "src/cli/prune-deliveries.ts", "--older-than-days", "30"],
+        ["--import", "tsx", "src/bin/prune-deliveries.ts", "--older-than-days", "30"],
         {
           cwd: PROJECT_ROOT,
           encoding: "utf8",

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
-import { type FakeClerkApi, startFakeClerkApi, TEST_CLERK_SECRET_KEY } from "../support/fake-clerk-api.js";
-import { clerkUser } from "./helpers/clerk.js";
-import { type CliDatabase, cliDatabases, describeRun, jsonOf, runCli, startCli } from "./helpers/cli.js";
+import { type FakeClerkApi, startFakeClerkApi, TEST_CLERK_SECRET_KEY } from "../../support/fake-clerk-api.js";
+import { clerkUser } from "../helpers/clerk.js";
+import { type CliDatabase, cliDatabases, describeRun, jsonOf, runCli, startCli } from "../helpers/cli.js";
 
 const PAGE = 5;
 const TIMEOUT = 120_000;
@@ -25,7 +25,8 @@ describe.runIf(servers.length > 0).each(servers)("the sync lock on $name", ({ op
   const env = () => ({ ...database.env, CLERK_SECRET_KEY: TEST_CLERK_SECRET_KEY, CLERK_API_URL: api.url });
   const runs = () =>
     database.query<{ status: string; next_offset: number; counts: Record<string, number> }>(
-      "SELECT status, next_offset, counts FROM sync_runs",
+      `SELECT r.status, COALESCE(c.next_offset, 0) AS next_offset, r.counts FROM sync_runs r
+        LEFT JOIN sync_run_cursors c ON c.run_id = r.id AND c.kind = 'users' ORDER BY r.id`,
     );
   /** The backends holding an advisory lock in this test's database. */
   const lockHolders = () =>
@@ -65,7 +66,9 @@ describe.runIf(servers.length > 0).each(servers)("the sync lock on $name", ({ op
       // first left the run alone (not marked failed).
       const asked = api.requests.filter((r) => r.path === "/v1/users" && r.query.get("offset") === String(PAGE));
       expect(asked).toHaveLength(2);
-      expect(await runs()).toEqual([{ status: "completed", next_offset: 3 * PAGE, counts: { created: 3 * PAGE } }]);
+      expect(await runs()).toEqual([
+        { status: "completed", next_offset: 3 * PAGE, counts: { "users:created": 3 * PAGE } },
+      ]);
     },
     TIMEOUT,
   );
