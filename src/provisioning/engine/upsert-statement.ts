@@ -6,8 +6,10 @@ import type { Rules, Shape, Values, VersionTable } from "./spec.js";
 /**
  * The engine's write, one statement for every kind: a chain of CTEs that commits whole or not at all.
  *
- *   input     the rows, each with what the statement's snapshot holds for it: its version row (and the kind's
- *             probes); a batch of one drops its row when its delivery id is recorded already
+ *   input     the rows, each with what the statement's snapshot holds for it: its version row, whether it is
+ *             newer (a column, not a filter: the planner guesses a filter's selectivity far too low and nested
+ *             loops over a page), and the kind's probes; a batch of one drops its row when its delivery id is
+ *             recorded already
  *   …         the kind's `before` (locks to take first)
  *   version   the guarded upsert of the version row: forward only (equal is not newer), never once tombstoned;
  *             rows the snapshot already shows as not newer never reach it, and its `ON CONFLICT … WHERE` decides
@@ -40,7 +42,10 @@ const name = (column: PgColumn) => sql.identifier(column.name);
 function snapshot(input: SQL, v: Values, shape: Shape, versions: VersionTable, rules: Rules) {
   const probes = rules.probes?.(v);
   return sql`input AS (
-    SELECT i.*, v.clerk_updated_at, v.deleted_at${probes?.columns ?? sql``}
+    SELECT i.*, v.clerk_updated_at, v.deleted_at,
+      v.deleted_at IS NULL AND (v.clerk_updated_at IS NULL OR v.clerk_updated_at < i.updated_at) AS newer${
+        probes?.columns ?? sql``
+      }
     FROM (${input}) i
     LEFT JOIN LATERAL (SELECT v.clerk_updated_at, v.deleted_at FROM ${versions.table} v
       WHERE v.${name(versions.key)} = i.id LIMIT 1) v ON true${probes?.joins ?? sql``}${when(
@@ -58,23 +63,30 @@ function upsertVersions(shape: Shape, versions: VersionTable, rules: Rules) {
   return sql`version AS (
     INSERT INTO ${versions.table} (${sql.join(columns, sql`, `)})
     SELECT ${sql.join(values, sql`, `)} FROM input i
-    WHERE i.deleted_at IS NULL AND (i.clerk_updated_at IS NULL OR i.clerk_updated_at < i.updated_at)${
-      rules.versionGuard ? sql` AND ${rules.versionGuard}` : sql``
-    }${inIdOrder(shape, "i")}
+    WHERE i.newer${rules.versionGuard ? sql` AND ${rules.versionGuard}` : sql``}${inIdOrder(shape, "i")}
     ON CONFLICT (${name(versions.key)}) DO UPDATE SET clerk_updated_at = excluded.clerk_updated_at
       WHERE ${versions.deletedAt} IS NULL AND ${versions.clerkUpdatedAt} < excluded.clerk_updated_at
     RETURNING ${name(versions.key)} AS id
   )`;
 }
 
+/**
+ * A batch of one joins its row to `written`; a page looks its rows up in `written` with hashed subplans, which hash
+ * whatever the estimates: as a join, a generic plan (`unnest` estimated at 10 rows) nested loops over a page.
+ */
 function results(shape: Shape, rules: Rules) {
+  const one = shape === "one";
+  const written = one
+    ? sql`WHEN w.id IS NOT NULL THEN CASE WHEN w.created THEN 'created' ELSE 'updated' END`
+    : sql`WHEN i.id IN (SELECT id FROM written WHERE created) THEN 'created'
+        WHEN i.id IN (SELECT id FROM written) THEN 'updated'`;
   return sql`results AS (
-    SELECT i.id,${when(shape === "one", sql` i.delivery_id, ${rules.deliveryUser} AS user_id,`)} CASE
-        WHEN w.id IS NOT NULL THEN CASE WHEN w.created THEN 'created' ELSE 'updated' END
+    SELECT i.id,${when(one, sql` i.delivery_id, ${rules.deliveryUser} AS user_id,`)} CASE
+        ${written}
         WHEN i.deleted_at IS NOT NULL${rules.gone ? sql` OR ${rules.gone}` : sql``} THEN 'deleted'
         WHEN i.clerk_updated_at = i.updated_at THEN 'unchanged'
         ELSE 'stored_newer' END AS result
-    FROM input i LEFT JOIN written w ON w.id = i.id
+    FROM input i${when(one, sql` LEFT JOIN written w ON w.id = i.id`)}
   )`;
 }
 

@@ -1,5 +1,6 @@
 WITH input AS (
-    SELECT i.*, v.clerk_updated_at, v.deleted_at
+    SELECT i.*, v.clerk_updated_at, v.deleted_at,
+      v.deleted_at IS NULL AND (v.clerk_updated_at IS NULL OR v.clerk_updated_at < i.updated_at) AS newer
     FROM (SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[], $9::text[], $10::text[], $11::text[], $12::text[]) WITH ORDINALITY
       AS i("id", "updated_at", "role", "organization_id", "user_id", "created_at", "org_created_at", "org_updated_at", "org_name", "org_slug", "org_image_url", "org_created_by", "position")) i
     LEFT JOIN LATERAL (SELECT v.clerk_updated_at, v.deleted_at FROM "clerk_membership_versions" v
@@ -24,7 +25,7 @@ WITH input AS (
   ), version AS (
     INSERT INTO "clerk_membership_versions" ("membership_id", "organization_id", "user_id", "clerk_updated_at")
     SELECT i.id, i."organization_id", i."user_id", i.updated_at FROM input i
-    WHERE i.deleted_at IS NULL AND (i.clerk_updated_at IS NULL OR i.clerk_updated_at < i.updated_at) AND i.organization_id IN (SELECT organization_id FROM org_lock) AND i.user_id IN (SELECT user_id FROM user_lock)
+    WHERE i.newer AND i.organization_id IN (SELECT organization_id FROM org_lock) AND i.user_id IN (SELECT user_id FROM user_lock)
     ORDER BY i.id
     ON CONFLICT ("membership_id") DO UPDATE SET clerk_updated_at = excluded.clerk_updated_at
       WHERE "clerk_membership_versions"."deleted_at" IS NULL AND "clerk_membership_versions"."clerk_updated_at" < excluded.clerk_updated_at
@@ -39,10 +40,11 @@ WITH input AS (
     RETURNING id, (xmax = 0) AS created
   ), results AS (
     SELECT i.id, CASE
-        WHEN w.id IS NOT NULL THEN CASE WHEN w.created THEN 'created' ELSE 'updated' END
+        WHEN i.id IN (SELECT id FROM written WHERE created) THEN 'created'
+        WHEN i.id IN (SELECT id FROM written) THEN 'updated'
         WHEN i.deleted_at IS NOT NULL OR NOT (i.organization_id IN (SELECT organization_id FROM org_lock) AND i.user_id IN (SELECT user_id FROM user_lock)) THEN 'deleted'
         WHEN i.clerk_updated_at = i.updated_at THEN 'unchanged'
         ELSE 'stored_newer' END AS result
-    FROM input i LEFT JOIN written w ON w.id = i.id
+    FROM input i
   )
   SELECT id, result FROM results WHERE result <> 'unchanged'

@@ -1,5 +1,6 @@
 WITH input AS (
-    SELECT i.*, v.clerk_updated_at, v.deleted_at
+    SELECT i.*, v.clerk_updated_at, v.deleted_at,
+      v.deleted_at IS NULL AND (v.clerk_updated_at IS NULL OR v.clerk_updated_at < i.updated_at) AS newer
     FROM (SELECT $1::text AS "id", $2::bigint AS "updated_at", $3::text AS "role", $4::text AS "organization_id", $5::text AS "user_id", $6::bigint AS "created_at", $7::bigint AS "org_created_at", $8::bigint AS "org_updated_at", $9::text AS "org_name", $10::text AS "org_slug", $11::text AS "org_image_url", $12::text AS "org_created_by", $13::text AS "delivery_id", 1::bigint AS position) i
     LEFT JOIN LATERAL (SELECT v.clerk_updated_at, v.deleted_at FROM "clerk_membership_versions" v
       WHERE v."membership_id" = i.id LIMIT 1) v ON true
@@ -24,7 +25,7 @@ WITH input AS (
   ), version AS (
     INSERT INTO "clerk_membership_versions" ("membership_id", "organization_id", "user_id", "clerk_updated_at")
     SELECT i.id, i."organization_id", i."user_id", i.updated_at FROM input i
-    WHERE i.deleted_at IS NULL AND (i.clerk_updated_at IS NULL OR i.clerk_updated_at < i.updated_at) AND i.organization_id IN (SELECT organization_id FROM org_lock) AND i.user_id IN (SELECT user_id FROM user_lock)
+    WHERE i.newer AND i.organization_id IN (SELECT organization_id FROM org_lock) AND i.user_id IN (SELECT user_id FROM user_lock)
     ON CONFLICT ("membership_id") DO UPDATE SET clerk_updated_at = excluded.clerk_updated_at
       WHERE "clerk_membership_versions"."deleted_at" IS NULL AND "clerk_membership_versions"."clerk_updated_at" < excluded.clerk_updated_at
     RETURNING "membership_id" AS id

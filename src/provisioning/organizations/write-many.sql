@@ -1,5 +1,6 @@
 WITH input AS (
-    SELECT i.*, v.clerk_updated_at, v.deleted_at
+    SELECT i.*, v.clerk_updated_at, v.deleted_at,
+      v.deleted_at IS NULL AND (v.clerk_updated_at IS NULL OR v.clerk_updated_at < i.updated_at) AS newer
     FROM (SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[]) WITH ORDINALITY
       AS i("id", "updated_at", "name", "slug", "image_url", "created_by", "created_at", "position")) i
     LEFT JOIN LATERAL (SELECT v.clerk_updated_at, v.deleted_at FROM "clerk_organization_versions" v
@@ -7,7 +8,7 @@ WITH input AS (
   ), version AS (
     INSERT INTO "clerk_organization_versions" ("organization_id", "clerk_updated_at")
     SELECT i.id, i.updated_at FROM input i
-    WHERE i.deleted_at IS NULL AND (i.clerk_updated_at IS NULL OR i.clerk_updated_at < i.updated_at)
+    WHERE i.newer
     ORDER BY i.id
     ON CONFLICT ("organization_id") DO UPDATE SET clerk_updated_at = excluded.clerk_updated_at
       WHERE "clerk_organization_versions"."deleted_at" IS NULL AND "clerk_organization_versions"."clerk_updated_at" < excluded.clerk_updated_at
@@ -21,10 +22,11 @@ WITH input AS (
     RETURNING id, (xmax = 0) AS created
   ), results AS (
     SELECT i.id, CASE
-        WHEN w.id IS NOT NULL THEN CASE WHEN w.created THEN 'created' ELSE 'updated' END
+        WHEN i.id IN (SELECT id FROM written WHERE created) THEN 'created'
+        WHEN i.id IN (SELECT id FROM written) THEN 'updated'
         WHEN i.deleted_at IS NOT NULL THEN 'deleted'
         WHEN i.clerk_updated_at = i.updated_at THEN 'unchanged'
         ELSE 'stored_newer' END AS result
-    FROM input i LEFT JOIN written w ON w.id = i.id
+    FROM input i
   )
   SELECT id, result FROM results WHERE result <> 'unchanged'

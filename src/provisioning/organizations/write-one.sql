@@ -1,5 +1,6 @@
 WITH input AS (
-    SELECT i.*, v.clerk_updated_at, v.deleted_at
+    SELECT i.*, v.clerk_updated_at, v.deleted_at,
+      v.deleted_at IS NULL AND (v.clerk_updated_at IS NULL OR v.clerk_updated_at < i.updated_at) AS newer
     FROM (SELECT $1::text AS "id", $2::bigint AS "updated_at", $3::text AS "name", $4::text AS "slug", $5::text AS "image_url", $6::text AS "created_by", $7::bigint AS "created_at", $8::text AS "delivery_id", 1::bigint AS position) i
     LEFT JOIN LATERAL (SELECT v.clerk_updated_at, v.deleted_at FROM "clerk_organization_versions" v
       WHERE v."organization_id" = i.id LIMIT 1) v ON true
@@ -7,7 +8,7 @@ WITH input AS (
   ), version AS (
     INSERT INTO "clerk_organization_versions" ("organization_id", "clerk_updated_at")
     SELECT i.id, i.updated_at FROM input i
-    WHERE i.deleted_at IS NULL AND (i.clerk_updated_at IS NULL OR i.clerk_updated_at < i.updated_at)
+    WHERE i.newer
     ON CONFLICT ("organization_id") DO UPDATE SET clerk_updated_at = excluded.clerk_updated_at
       WHERE "clerk_organization_versions"."deleted_at" IS NULL AND "clerk_organization_versions"."clerk_updated_at" < excluded.clerk_updated_at
     RETURNING "organization_id" AS id

@@ -1,5 +1,6 @@
 WITH input AS (
-    SELECT i.*, v.clerk_updated_at, v.deleted_at, $1::int AS skip, u.username AS stored_username, w.user_id IS NOT NULL AS housed
+    SELECT i.*, v.clerk_updated_at, v.deleted_at,
+      v.deleted_at IS NULL AND (v.clerk_updated_at IS NULL OR v.clerk_updated_at < i.updated_at) AS newer, $1::int AS skip, u.username AS stored_username, w.user_id IS NOT NULL AS housed
     FROM (SELECT * FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[]::boolean[], $10::text[]) WITH ORDINALITY
       AS i("id", "updated_at", "email", "first_name", "last_name", "avatar_url", "username", "username_from_clerk", "username_forms", "position")) i
     LEFT JOIN LATERAL (SELECT v.clerk_updated_at, v.deleted_at FROM "clerk_user_versions" v
@@ -9,7 +10,7 @@ WITH input AS (
   ), version AS (
     INSERT INTO "clerk_user_versions" ("user_id", "clerk_updated_at")
     SELECT i.id, i.updated_at FROM input i
-    WHERE i.deleted_at IS NULL AND (i.clerk_updated_at IS NULL OR i.clerk_updated_at < i.updated_at)
+    WHERE i.newer
     ORDER BY i.id
     ON CONFLICT ("user_id") DO UPDATE SET clerk_updated_at = excluded.clerk_updated_at
       WHERE "clerk_user_versions"."deleted_at" IS NULL AND "clerk_user_versions"."clerk_updated_at" < excluded.clerk_updated_at
@@ -59,10 +60,11 @@ WITH input AS (
     ON CONFLICT (user_id) DO NOTHING
   ), results AS (
     SELECT i.id, CASE
-        WHEN w.id IS NOT NULL THEN CASE WHEN w.created THEN 'created' ELSE 'updated' END
+        WHEN i.id IN (SELECT id FROM written WHERE created) THEN 'created'
+        WHEN i.id IN (SELECT id FROM written) THEN 'updated'
         WHEN i.deleted_at IS NOT NULL THEN 'deleted'
         WHEN i.clerk_updated_at = i.updated_at THEN 'unchanged'
         ELSE 'stored_newer' END AS result
-    FROM input i LEFT JOIN written w ON w.id = i.id
+    FROM input i
   )
   SELECT id, result FROM results WHERE result <> 'unchanged'

@@ -1,5 +1,6 @@
 WITH input AS (
-    SELECT i.*, v.clerk_updated_at, v.deleted_at, $1::int AS skip, u.username AS stored_username, w.user_id IS NOT NULL AS housed
+    SELECT i.*, v.clerk_updated_at, v.deleted_at,
+      v.deleted_at IS NULL AND (v.clerk_updated_at IS NULL OR v.clerk_updated_at < i.updated_at) AS newer, $1::int AS skip, u.username AS stored_username, w.user_id IS NOT NULL AS housed
     FROM (SELECT $2::text AS "id", $3::bigint AS "updated_at", $4::text AS "email", $5::text AS "first_name", $6::text AS "last_name", $7::text AS "avatar_url", $8::text AS "username", $9::boolean AS "username_from_clerk", $10::text AS "username_forms", $11::text AS "delivery_id", 1::bigint AS position) i
     LEFT JOIN LATERAL (SELECT v.clerk_updated_at, v.deleted_at FROM "clerk_user_versions" v
       WHERE v."user_id" = i.id LIMIT 1) v ON true
@@ -9,7 +10,7 @@ WITH input AS (
   ), version AS (
     INSERT INTO "clerk_user_versions" ("user_id", "clerk_updated_at")
     SELECT i.id, i.updated_at FROM input i
-    WHERE i.deleted_at IS NULL AND (i.clerk_updated_at IS NULL OR i.clerk_updated_at < i.updated_at)
+    WHERE i.newer
     ON CONFLICT ("user_id") DO UPDATE SET clerk_updated_at = excluded.clerk_updated_at
       WHERE "clerk_user_versions"."deleted_at" IS NULL AND "clerk_user_versions"."clerk_updated_at" < excluded.clerk_updated_at
     RETURNING "user_id" AS id
