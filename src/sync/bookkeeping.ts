@@ -1,8 +1,8 @@
 import { type SQL, sql } from "drizzle-orm";
 import { defineStatement } from "../db/query.js";
-import { clerkDeliveries, syncRunCursors, syncRunSeen, syncRuns } from "../db/schema.js";
+import { syncRunCursors, syncRunSeen, syncRuns } from "../db/schema.js";
 import type { Counts } from "../outcome.js";
-import { deliveryIds } from "../provisioning/deliveries.js";
+import { deliveryIds, recordDeliveries } from "../provisioning/deliveries.js";
 import { inputRows, rowValues } from "../provisioning/engine/rows-input.js";
 import type { KindName } from "../provisioning/kinds.js";
 
@@ -42,12 +42,10 @@ type Values =
   | "total";
 
 const statement = defineStatement<Record<Values, unknown>>(
-  (v) => sql`WITH recorded AS (
-    INSERT INTO ${clerkDeliveries} (delivery_id, event_type, clerk_user_id, outcome, reason, received_at)
-    SELECT r.delivery_id, ${v.eventType}::text, r.user_id, r.outcome, r.reason, now()
-    FROM (${inputRows(recordColumns, v, "many")}) r
-    ON CONFLICT (delivery_id) DO NOTHING
-  ), seen AS (
+  (v) => sql`WITH ${recordDeliveries(
+    sql`SELECT r.delivery_id, r.user_id, r.outcome, r.reason FROM (${inputRows(recordColumns, v, "many")}) r`,
+    { eventType: v.eventType, receivedAt: sql`now()` },
+  )}, seen AS (
     INSERT INTO ${syncRunSeen} (run_id, kind, id)
     SELECT ${v.runId}::bigint, ${v.kind}::text, s.id FROM unnest(${v.seenIds}::text[]) AS s(id)
     ON CONFLICT DO NOTHING
