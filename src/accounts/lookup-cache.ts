@@ -39,69 +39,79 @@ export function createLookupCache({ ttlMs, now = Date.now }: { ttlMs: number; no
   };
 }
 
+type Answer = { kind: string };
+
+/** Two-level maps (group → key → value), a group dropped whole or one key of it; answers how many went. */
+const drop = <V>(map: Map<string, Map<string, V>>, group: string, key: string | undefined) => {
+  const inner = map.get(group);
+  if (!inner) return 0;
+  const dropped = key === undefined ? inner.size : Number(inner.delete(key));
+  if (key === undefined || inner.size === 0) map.delete(group);
+  return dropped;
+};
+
+/** Answers remembered per `(group, key)` for `ttlMs`, at most MAX_REMEMBERED (the oldest group makes room). */
+function createAnswers({ ttlMs, now }: { ttlMs: number; now: () => number }) {
+  const held = new Map<string, Map<string, { until: number; answer: Answer }>>();
+  let count = 0;
+  const forget = (group: string, key?: string) => {
+    count -= drop(held, group, key);
+  };
+  return {
+    forget,
+    remember(group: string, key: string, answer: Answer) {
+      if (ttlMs <= 0) return;
+      forget(group, key);
+      if (count >= MAX_REMEMBERED) {
+        const oldest = held.keys().next().value;
+        if (oldest !== undefined) forget(oldest);
+      }
+      const inner = held.get(group) ?? new Map<string, { until: number; answer: Answer }>();
+      held.set(group, inner.set(key, { until: now() + ttlMs, answer }));
+      count++;
+    },
+    /** The answer remembered for `(group, key)`, while it lasts. */
+    recall(group: string, key: string): Answer | undefined {
+      const entry = held.get(group)?.get(key);
+      if (entry === undefined) return undefined;
+      if (entry.until > now()) return entry.answer;
+      forget(group, key);
+      return undefined;
+    },
+  };
+}
+
 /**
  * Runs shared per `(group, key)`, and the answers of kind `no` remembered per `(group, key)` until a time; a group
  * (all the users of one organization) is forgotten at once.
  */
 function createRuns({ ttlMs, now, no }: { ttlMs: number; now: () => number; no: string }) {
-  const running = new Map<string, Map<string, Promise<{ kind: string }>>>();
-  const noUntil = new Map<string, Map<string, { until: number; answer: { kind: string } }>>();
-  let remembered = 0;
-
-  const drop = <V>(map: Map<string, Map<string, V>>, group: string, key: string | undefined) => {
-    const inner = map.get(group);
-    if (!inner) return 0;
-    const dropped = key === undefined ? inner.size : Number(inner.delete(key));
-    if (key === undefined || inner.size === 0) map.delete(group);
-    return dropped;
-  };
-  const forgetAnswer = (group: string, key?: string) => {
-    remembered -= drop(noUntil, group, key);
-  };
-  const remember = (group: string, key: string, answer: { kind: string }) => {
-    if (ttlMs <= 0) return;
-    forgetAnswer(group, key);
-    if (remembered >= MAX_REMEMBERED) {
-      const oldest = noUntil.keys().next().value;
-      if (oldest !== undefined) forgetAnswer(oldest);
-    }
-    const inner = noUntil.get(group) ?? new Map<string, { until: number; answer: { kind: string } }>();
-    noUntil.set(group, inner.set(key, { until: now() + ttlMs, answer }));
-    remembered++;
-  };
-
-  /** The "no" remembered for `(group, key)`, while it lasts. */
-  const rememberedNo = (group: string, key: string) => {
-    const held = noUntil.get(group)?.get(key);
-    if (held === undefined) return undefined;
-    if (held.until > now()) return held.answer;
-    forgetAnswer(group, key);
-    return undefined;
-  };
+  const running = new Map<string, Map<string, Promise<Answer>>>();
+  const answers = createAnswers({ ttlMs, now });
 
   return {
     shared<T extends { kind: string }>(group: string, key: string, run: () => Promise<T>): Promise<T> {
       const current = running.get(group)?.get(key);
       if (current) return current as Promise<T>;
       // A caller that checked `isNo` before a run ended, and asks after it: that run's answer, not a new run.
-      const known = rememberedNo(group, key);
+      const known = answers.recall(group, key);
       if (known) return Promise.resolve(known as T);
       const started = run().then((result) => {
         // Only the run still registered may be remembered: a `forget` meanwhile means the answer is outdated.
-        if (running.get(group)?.get(key) === started && result.kind === no) remember(group, key, result);
+        if (running.get(group)?.get(key) === started && result.kind === no) answers.remember(group, key, result);
         return result;
       });
-      running.set(group, (running.get(group) ?? new Map<string, Promise<{ kind: string }>>()).set(key, started));
+      running.set(group, (running.get(group) ?? new Map<string, Promise<Answer>>()).set(key, started));
       const clear = () => {
         if (running.get(group)?.get(key) === started) drop(running, group, key);
       };
       started.then(clear, clear);
       return started;
     },
-    isNo: (group: string, key: string) => rememberedNo(group, key) !== undefined,
+    isNo: (group: string, key: string) => answers.recall(group, key) !== undefined,
     forget(group: string, key?: string) {
       drop(running, group, key);
-      forgetAnswer(group, key);
+      answers.forget(group, key);
     },
   };
 }

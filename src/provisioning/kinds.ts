@@ -14,4 +14,3 @@ export const KINDS = {
 
 export type { Kind, WriteOptions, Written } from "./engine/define-kind.js";
 export type { KindName, Mapped } from "./engine/spec.js";
-export type AnyKind = (typeof KINDS)[keyof typeof KINDS];

@@ -50,6 +50,7 @@ function newestPer<Row>(
   keys: readonly ((row: Row) => string)[],
   updatedAt: (row: Row) => number,
 ) {
+  if (rows.length < 2) return rows;
   let distinct = rows;
   for (const key of keys) {
     const byKey = new Map<string, Row>();

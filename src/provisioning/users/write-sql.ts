@@ -19,7 +19,7 @@ export const userProbes = (v: Values) => ({
 });
 
 /** The users columns copied from `input` as they are (the kind's `COPIED`, by column name). */
-export type CopiedColumns = readonly string[];
+type CopiedColumns = readonly string[];
 
 /**
  * `updated` (pages: existing users, whose username rule is readable in `UPDATE … FROM`) and `inserted` (a batch of
