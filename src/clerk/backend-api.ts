@@ -1,5 +1,6 @@
 import { createClerkClient, type User } from "@clerk/backend";
 import { isClerkAPIResponseError } from "@clerk/backend/errors";
+import { fetchSubscriptionItems } from "./billing-api.js";
 import type { RequestBudget } from "./request-budget.js";
 import { type ClerkRetryNotice, retrying } from "./retrying.js";
 
@@ -45,6 +46,8 @@ export interface ClerkDirectory {
   listMemberships(offset: number, limit: number): Promise<ClerkPage>;
   /** The memberships in `organizationId` of the users among `userIds` (at most 100); none when it is gone. */
   membershipsOf(organizationId: string, userIds: readonly string[]): Promise<unknown[]>;
+  /** Every Clerk Billing subscription item of the instance, default plans included, newest first: one request. */
+  listSubscriptionItems(offset: number, limit: number): Promise<ClerkPage>;
 }
 
 /** One page of a paginated listing (`{data, total_count}`): the objects as sent (`raw`) and the listing's size. */
@@ -72,7 +75,12 @@ export function createClerkDirectory(options: ClerkDirectoryOptions): ClerkDirec
   const client = backendClient({ secretKey, apiUrl });
   const withRetries: WithRetries = (call, cost) =>
     retrying(call, cost, { signal, onRetry, budget, maxRetries, timeoutMs, backoffMs });
-  return { ...userListings(client, withRetries), ...organizationListings(client, withRetries) };
+  return {
+    ...userListings(client, withRetries),
+    ...organizationListings(client, withRetries),
+    listSubscriptionItems: (offset, limit) =>
+      withRetries(() => fetchSubscriptionItems({ secretKey, apiUrl }, offset, Math.min(limit, MAX_PAGE_SIZE)), 1),
+  };
 }
 
 type BackendClient = ReturnType<typeof backendClient>;

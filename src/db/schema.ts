@@ -115,6 +115,8 @@ export const organizations = pgTable(
     slug: text("slug"),
     imageUrl: text("image_url"),
     createdBy: text("created_by"),
+    /** The plan of the organization's Clerk Billing items (`private.subscription_tier`, migrations/…_subscription_items.sql). */
+    subscriptionTier: text("subscription_tier").notNull().default("free"),
     ...timestamps,
   },
   (t) => [
@@ -166,6 +168,58 @@ export const clerkMembershipVersions = pgTable("clerk_membership_versions", {
   membershipId: text("membership_id").primaryKey(),
   organizationId: text("organization_id").notNull(),
   userId: text("user_id").notNull(),
+  clerkUpdatedAt: bigint("clerk_updated_at", { mode: "number" }).notNull(),
+  deletedAt: timestamp("deleted_at", { withTimezone: true }),
+}).enableRLS();
+
+/**
+ * Clerk Billing's subscription items (`csub_item_…`), each of one payer: a user or an organization (no foreign key:
+ * an item can arrive before its payer). `created_at`/`updated_at` are Clerk's. A payer's tier
+ * (`users.subscription_tier`, `organizations.subscription_tier`) is derived from its items by
+ * `private.subscription_tier` (the subscription_items migration), recomputed by triggers whenever items are written and when the payer
+ * is first stored.
+ */
+export const subscriptionItems = pgTable(
+  "subscription_items",
+  {
+    id: text("id").primaryKey(),
+    payerType: text("payer_type").notNull(),
+    payerId: text("payer_id").notNull(),
+    planSlug: text("plan_slug").notNull(),
+    planId: text("plan_id"),
+    status: text("status").notNull(),
+    isFreeTrial: boolean("is_free_trial").notNull(),
+    periodStart: timestamp("period_start", { withTimezone: true }),
+    periodEnd: timestamp("period_end", { withTimezone: true }),
+    ...timestamps,
+  },
+  (t) => [
+    check("valid_payer_type", sql`${t.payerType} IN ('user', 'organization')`),
+    index("idx_subscription_items_payer").on(t.payerType, t.payerId),
+    pgPolicy("subscription_items_select_own", {
+      for: "select",
+      to: authenticatedRole,
+      using: sql`(${t.payerType} = 'user' AND ${t.payerId} = ${clerkUserId})
+        OR (${t.payerType} = 'organization' AND ${t.payerId} IN (SELECT ${myOrganizationIds}))`,
+    }),
+    pgPolicy("subscription_items_not_pending", {
+      as: "restrictive",
+      for: "all",
+      to: authenticatedRole,
+      using: sql`coalesce((select auth.jwt() ->> 'sts'), 'active') <> 'pending'`,
+    }),
+  ],
+);
+
+/**
+ * Per subscription item: the newest `updated_at` applied, whose it is (payer), and a tombstone. Items are locked
+ * after their payer's version row (`clerk_user_versions` / `clerk_organization_versions`), whose tombstone keeps a
+ * deleted payer's late items out.
+ */
+export const clerkSubscriptionItemVersions = pgTable("clerk_subscription_item_versions", {
+  subscriptionItemId: text("subscription_item_id").primaryKey(),
+  payerType: text("payer_type").notNull(),
+  payerId: text("payer_id").notNull(),
   clerkUpdatedAt: bigint("clerk_updated_at", { mode: "number" }).notNull(),
   deletedAt: timestamp("deleted_at", { withTimezone: true }),
 }).enableRLS();

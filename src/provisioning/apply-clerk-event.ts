@@ -3,6 +3,7 @@ import type { Db } from "../db/types.js";
 import { type Outcome, outcomeOf, type RowResult } from "../outcome.js";
 import { recordDelivery } from "./deliveries.js";
 import { KINDS } from "./kinds.js";
+import { applySubscriptionItems } from "./subscription-items/apply.js";
 import { toUserRow } from "./users/row.js";
 
 export interface Delivery {
@@ -47,6 +48,8 @@ export async function applyClerkEvent(db: Db, { deliveryId, receivedAt, event }:
       return written(KINDS.memberships.write(db, [event.membership], options));
     case "organizationMembership.deleted":
       return removed(KINDS.memberships.remove(db, [event.membership], options));
+    case "billing":
+      return applySubscriptionItems(db, { deliveryId, receivedAt, eventType: event.eventType }, event.items);
     case "ignored": {
       const delivery = { deliveryId, receivedAt, eventType: event.eventType, userId: null };
       return recordDelivery(db, delivery, "ignored", null);

@@ -1,5 +1,6 @@
 import { membershipKind } from "./memberships/kind.js";
 import { organizationKind } from "./organizations/kind.js";
+import { subscriptionItemKind } from "./subscription-items/kind.js";
 import { userKind } from "./users/kind.js";
 
 /**
@@ -10,6 +11,7 @@ export const KINDS = {
   users: userKind,
   organizations: organizationKind,
   memberships: membershipKind,
+  subscriptionItems: subscriptionItemKind,
 } as const;
 
 export type { Kind, WriteOptions, Written } from "./engine/define-kind.js";

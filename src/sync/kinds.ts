@@ -22,7 +22,8 @@ export interface SyncKind {
   noun: string;
   list(directory: ClerkDirectory, offset: number, limit: number): Promise<ListedPage<unknown>>;
   prepare(db: Db, items: readonly unknown[], seen: Set<string>): PreparedPage;
-  prune: Pruner;
+  /** None for a kind Clerk never removes (subscription items stay listed once ended). */
+  prune?: Pruner;
 }
 
 const idsOf = (listed: unknown[]) =>
@@ -118,4 +119,10 @@ export const SYNC_KINDS: Record<KindName, SyncKind> = {
     },
     goesWith: (key) => [key.organizationId, key.userId],
   }),
+  subscriptionItems: {
+    name: "subscriptionItems",
+    noun: KINDS.subscriptionItems.noun,
+    list: (directory, offset, limit) => directory.listSubscriptionItems(offset, limit),
+    prepare: pageApplier("subscriptionItems", KINDS.subscriptionItems, undefined),
+  },
 };

@@ -44,6 +44,7 @@ export async function pruneMissing(
   const leaving = new Set<string>();
   for (const name of kinds) {
     const { prune } = SYNC_KINDS[name];
+    if (!prune) continue;
     const limit = options.maxPrune ?? Math.max(10, Math.ceil((await prune.count(db)) * 0.1));
     const kind = await prune.find({ ...options, listed: options.listed[name] }, limit, leaving);
     for (const id of kind.gone) leaving.add(id);

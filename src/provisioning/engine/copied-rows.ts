@@ -3,7 +3,7 @@ import type { PgColumn, PgTable } from "drizzle-orm/pg-core";
 import type { Shape } from "./spec.js";
 
 /** Clerk's ms timestamps as timestamptz, exactly (no float rounding). */
-const fromClerkTime = (ms: SQL) => sql`('epoch'::timestamptz + ${ms} * interval '1 millisecond')`;
+export const fromClerkTime = (ms: SQL) => sql`('epoch'::timestamptz + ${ms} * interval '1 millisecond')`;
 
 /** A table whose rows hold Clerk's fields as sent, and Clerk's own `created_at`/`updated_at`. */
 export interface CopiedTable {

@@ -2,7 +2,7 @@ import { sql } from "drizzle-orm";
 import type { PgColumn } from "drizzle-orm/pg-core";
 import { parseClerkUser } from "../../clerk/events.js";
 import { defineStatement } from "../../db/query.js";
-import { clerkUserVersions, organizationMemberships, users } from "../../db/schema.js";
+import { clerkUserVersions, organizationMemberships, subscriptionItems, users } from "../../db/schema.js";
 import { ServiceError } from "../../errors.js";
 import { defineKind } from "../engine/define-kind.js";
 import { classifyUsers } from "./classify.js";
@@ -22,10 +22,16 @@ const COPIED = {
   imageUrl: users.avatarUrl,
 } as const satisfies Record<CopiedField, PgColumn>;
 
-/** Deletes tombstoned users: their workspaces go with them (`on delete cascade`), their memberships too. */
+/**
+ * Deletes tombstoned users: their workspaces go with them (`on delete cascade`), their memberships and subscription
+ * items too.
+ */
 const removeDependents = defineStatement<{ ids: string[] }>(
   (v) => sql`WITH memberships AS (
     DELETE FROM ${organizationMemberships} WHERE ${organizationMemberships.userId} = ANY(${v.ids}::text[])
+  ), items AS (
+    DELETE FROM ${subscriptionItems} WHERE ${subscriptionItems.payerType} = 'user'
+      AND ${subscriptionItems.payerId} = ANY(${v.ids}::text[])
   )
   DELETE FROM ${users} WHERE ${users.id} = ANY(${v.ids}::text[])`,
 );
