@@ -16,6 +16,8 @@ export interface AccountOrganization {
   slug: string | null;
   imageUrl: string | null;
   role: string;
+  /** The organization's plan from Clerk Billing (`free` without one). */
+  subscriptionTier: string;
 }
 
 /** The user's memberships with their organizations (one JOIN, served by the index on `user_id`). */
@@ -28,6 +30,7 @@ export function readOrganizations(db: Db, userId: string): Promise<AccountOrgani
         slug: organizations.slug,
         imageUrl: organizations.imageUrl,
         role: organizationMemberships.role,
+        subscriptionTier: organizations.subscriptionTier,
       })
       .from(organizationMemberships)
       .innerJoin(organizations, eq(organizations.id, organizationMemberships.organizationId))

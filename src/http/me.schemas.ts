@@ -42,7 +42,12 @@ export const UserSchema = z
     firstName: z.string().nullable(),
     lastName: z.string().nullable(),
     avatarUrl: z.string().nullable(),
-    subscriptionTier: z.string().openapi({ example: "free" }),
+    subscriptionTier: z.string().openapi({
+      description:
+        "The user's plan, mirrored from Clerk Billing: the plan slug of the user's granting subscription item " +
+        "(active, past_due, or canceled until its period ends); `free` when none grants",
+      example: "pro",
+    }),
     storageUsed: z.number().int().openapi({ description: "bytes" }),
     storageLimit: z.number().int().openapi({ description: "bytes", example: 2147483648 }),
     createdAt: timestamp,
@@ -57,6 +62,10 @@ export const OrganizationSchema = z
     slug: z.string().nullable().openapi({ description: "null when the instance has slugs turned off" }),
     imageUrl: z.string().nullable(),
     role: z.string().openapi({ description: "The user's role key, as Clerk sends it", example: "org:admin" }),
+    subscriptionTier: z.string().openapi({
+      description: "The organization's plan, mirrored from Clerk Billing as the user's is; `free` when none grants",
+      example: "team",
+    }),
   })
   .openapi("Organization");
 

@@ -85,6 +85,7 @@ describe.each(drivers())("/v1/me organizations on $name", ({ open }) => {
         slug: a.organization.slug,
         imageUrl: "https://img.clerk.com/xxxxxx",
         role: "org:admin",
+        subscriptionTier: "free",
       },
       {
         id: b.id,
@@ -92,6 +93,7 @@ describe.each(drivers())("/v1/me organizations on $name", ({ open }) => {
         slug: b.organization.slug,
         imageUrl: "https://img.clerk.com/xxxxxx",
         role: "org:member",
+        subscriptionTier: "free",
       },
     ]);
     expect(h.api.organizationLookups).not.toContain(a.id);
