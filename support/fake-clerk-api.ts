@@ -36,6 +36,8 @@ export interface FakeClerkApi {
    * (`user_id` filters) and the instance listing `GET /v1/organization_memberships`.
    */
   memberships: Map<string, Record<string, unknown>>;
+  /** Clerk Billing's `commerce_subscription_item` by id (with its `payer`): `GET /v1/billing/subscription_items`. */
+  subscriptionItems: Map<string, Record<string, unknown>>;
   /** Organization ids looked up with `GET /v1/organizations/:id`, in order. */
   organizationLookups: string[];
   /** Runs when an organization lookup arrives, before it is answered. */
@@ -105,6 +107,7 @@ export async function startFakeClerkApi(options: { cacheJson?: boolean } = {}): 
     users,
     organizations: new VersionedMap(),
     memberships: new VersionedMap(),
+    subscriptionItems: new VersionedMap(),
     organizationLookups: [],
     onOrganizationLookup: undefined,
     lookups: [],
@@ -157,7 +160,11 @@ export async function startFakeClerkApi(options: { cacheJson?: boolean } = {}): 
     return sorted.list;
   };
 
-  const listings = { organizations: sortedListing(api.organizations), memberships: sortedListing(api.memberships) };
+  const listings = {
+    organizations: sortedListing(api.organizations),
+    memberships: sortedListing(api.memberships),
+    subscriptionItems: sortedListing(api.subscriptionItems),
+  };
   const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
     // @clerk/backend parses JSON only when the content type is exactly application/json, as Clerk sends it.
     res
@@ -267,11 +274,11 @@ function sortedListing(map: Map<string, Record<string, unknown>>) {
   };
 }
 
-type Listings = Record<"organizations" | "memberships", () => Record<string, unknown>[]>;
+type Listings = Record<"organizations" | "memberships" | "subscriptionItems", () => Record<string, unknown>[]>;
 type Answer = { status: number; body: Record<string, unknown> };
 
 /** Clerk's paginated answer `{data, total_count}` (newest first unless `order_by=+created_at`), or a 422 for a limit outside 1–500. */
-function paginated(ascending: Record<string, unknown>[], query: URLSearchParams): Answer {
+export function paginated(ascending: Record<string, unknown>[], query: URLSearchParams): Answer {
   const limit = Number(query.get("limit") ?? "10");
   const offset = Number(query.get("offset") ?? "0");
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT || !Number.isInteger(offset) || offset < 0) {
@@ -283,6 +290,12 @@ function paginated(ascending: Record<string, unknown>[], query: URLSearchParams)
       ? ascending.slice(offset, offset + limit)
       : ascending.slice(Math.max(0, total - offset - limit), Math.max(0, total - offset)).reverse();
   return { status: 200, body: { data: page, total_count: total } };
+}
+
+/** Clerk Billing's instance-wide listing, newest first; the default plans' items only with `include_free=true`. */
+function billingItems(items: Record<string, unknown>[], query: URLSearchParams): Answer {
+  const free = (item: Record<string, unknown>) => (item.plan as { amount?: unknown } | null)?.amount === 0;
+  return paginated(query.get("include_free") === "true" ? items : items.filter((item) => !free(item)), query);
 }
 
 const notFound = { status: 404, body: { errors: [{ code: "resource_not_found", message: "Resource not found" }] } };
@@ -304,6 +317,7 @@ async function answerOrganizations(
     return paginated(ids.length > 0 ? all.filter((o) => ids.includes(String(o.id))) : all, query);
   }
   if (path === "/v1/organization_memberships") return paginated(listings.memberships(), query);
+  if (path === "/v1/billing/subscription_items") return billingItems(listings.subscriptionItems(), query);
   const members = /^\/v1\/organizations\/([^/]+)\/memberships$/.exec(path);
   if (members?.[1]) {
     const organizationId = decodeURIComponent(members[1]);

@@ -58,6 +58,7 @@ export function summarize(result: ReconcileResult, dryRun: boolean) {
     users: kindSummary(result.kinds.users),
     organizations: kindSummary(result.kinds.organizations),
     memberships: kindSummary(result.kinds.memberships),
+    subscriptionItems: kindSummary(result.kinds.subscriptionItems),
     warnings: result.warnings,
     timings: {
       totalMs: Math.round(result.timings.totalMs),
@@ -71,7 +72,10 @@ type Summary = ReturnType<typeof summarize>;
 
 /** Rows that failed, of every kind. */
 const failedCount = (summary: Summary) =>
-  total(summary.failed) + total(summary.organizations?.failed ?? {}) + total(summary.memberships?.failed ?? {});
+  total(summary.failed) +
+  total(summary.organizations?.failed ?? {}) +
+  total(summary.memberships?.failed ?? {}) +
+  total(summary.subscriptionItems?.failed ?? {});
 
 /** Done, but not all is well: rows failed, or a listing may have missed objects. */
 export const incomplete = (summary: Summary) => failedCount(summary) > 0 || summary.warnings.length > 0;
@@ -101,6 +105,7 @@ export function printHuman(summary: Summary, stdout: CommandIo["stdout"]) {
   for (const [kind, part] of [
     ["organizations", summary.organizations],
     ["memberships", summary.memberships],
+    ["subscription items", summary.subscriptionItems],
   ] as const) {
     if (part) out.push(kindLine(kind, part, summary.dryRun));
   }

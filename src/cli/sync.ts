@@ -28,9 +28,9 @@ const MAX_CONCURRENCY = 64;
 
 const USAGE = `usage: npm run sync -- [options]
 
-Makes the database match Clerk: every Clerk user, then every organization, then every organization membership
-provisioned (created, or updated when Clerk's copy is newer) by the webhook's rules; what was deleted is never
-brought back. Resumes an interrupted run where it stopped.
+Makes the database match Clerk: every Clerk user, then every organization, every organization membership, then
+every Clerk Billing subscription item provisioned (created, or updated when Clerk's copy is newer) by the webhook's
+rules; what was deleted is never brought back. Resumes an interrupted run where it stopped.
 
   --dry-run           report what would be created, updated (and pruned); change nothing
   --prune             then remove users, organizations and memberships Clerk no longer has (only after complete
