@@ -31,6 +31,7 @@ const ALLOWED = new Set([
   "authenticated SELECT workspaces",
   "authenticated SELECT organizations",
   "authenticated SELECT organization_memberships",
+  "authenticated SELECT subscription_items",
 ]);
 const ALLOWED_COLUMNS = new Set(["authenticated UPDATE workspaces.name"]);
 
