@@ -3,6 +3,7 @@ import { Webhook } from "svix";
 import { loadConfig, splitSigningSecrets } from "../config.js";
 import { resolveWebhookSecret } from "../webhook-secret.js";
 import { command, EXIT, parseCliArgs, usageError } from "./cli.js";
+import { BILLING_TYPES, type BillingSampleType, sampleBillingEvent } from "./sample-billing-events.js";
 import {
   newClerkId,
   ORGANIZATION_TYPES,
@@ -12,10 +13,10 @@ import {
 
 const USER_TYPES = ["user.created", "user.updated", "user.deleted"] as const;
 type SampleType = (typeof USER_TYPES)[number];
-const TYPES: readonly string[] = [...USER_TYPES, ...ORGANIZATION_TYPES];
+const TYPES: readonly string[] = [...USER_TYPES, ...ORGANIZATION_TYPES, ...BILLING_TYPES];
 
 const USAGE = `usage: npm run send-event -- <type> [--user-id ID] [--email E] [--org-id ID] [--membership-id ID]
-                              [--role ROLE] [--url URL]
+                              [--role ROLE] [--item-id ID] [--plan SLUG] [--url URL]
 
   type: ${TYPES.join(", ")}
 
@@ -27,6 +28,12 @@ development secret npm start made, posts it to the running service, and prints t
   --org-id ID    the Clerk organization id (default: a new random org_…)
   --membership-id ID   the membership id (default: a new random orgmem_…)
   --role ROLE    the membership's role (default: org:member)
+  --item-id ID   a billing event's subscription item id (default: a new random csub_item_…)
+  --plan SLUG    a billing event's plan slug (default: pro); its payer is --org-id when given, else --user-id
+
+  Billing, for one payer: an upgrade is the old plan's item .ended and the new one's .active; a cancel is the paid
+  item .canceled (kept until its period ends) and the free one .upcoming; the period's end is the paid item .ended
+  and the free one .active. Each event is stamped now, so later sends are newer.
   --url URL      the webhook endpoint (default: http://127.0.0.1:$PORT/webhooks/clerk)
 
 Exit codes: 0 the service answered 2xx · 1 it answered otherwise, or could not be reached · 2 bad usage or configuration.`;
@@ -135,6 +142,8 @@ export const run = command("send-event", async (argv, io) => {
       "org-id": { type: "string" },
       "membership-id": { type: "string" },
       role: { type: "string" },
+      "item-id": { type: "string" },
+      plan: { type: "string" },
       url: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -156,14 +165,21 @@ export const run = command("send-event", async (argv, io) => {
   const email = values.email ?? `${userId.toLowerCase()}@example.com`;
   const url = values.url ?? `http://127.0.0.1:${config.port}/webhooks/clerk`;
   const organizationId = values["org-id"] ?? newClerkId("org");
-  const event = (ORGANIZATION_TYPES as readonly string[]).includes(type)
-    ? sampleOrganizationEvent(type as OrganizationSampleType, {
-        organizationId,
+  const event = (BILLING_TYPES as readonly string[]).includes(type)
+    ? sampleBillingEvent(type as BillingSampleType, {
         userId,
-        membershipId: values["membership-id"] ?? newClerkId("orgmem"),
-        role: values.role ?? "org:member",
+        organizationId: values["org-id"],
+        itemId: values["item-id"] ?? newClerkId("csub_item"),
+        plan: values.plan ?? "pro",
       })
-    : sampleEvent(type as SampleType, userId, email);
+    : (ORGANIZATION_TYPES as readonly string[]).includes(type)
+      ? sampleOrganizationEvent(type as OrganizationSampleType, {
+          organizationId,
+          userId,
+          membershipId: values["membership-id"] ?? newClerkId("orgmem"),
+          role: values.role ?? "org:member",
+        })
+      : sampleEvent(type as SampleType, userId, email);
   const svixId = `msg_${randomBytes(12).toString("hex")}`;
   let response: Response;
   try {

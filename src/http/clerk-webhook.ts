@@ -90,7 +90,7 @@ export function clerkWebhookRoutes({
       svixId = delivery.svixId;
       const verifiedId = svixId;
       const event = parseClerkEvent(delivery.payload);
-      type = event.type === "ignored" ? event.eventType : event.type;
+      type = "eventType" in event ? event.eventType : event.type;
       ids = eventIds(event);
       const outcome = await metrics.trackDatabaseCall(() =>
         applyEvent(db, { deliveryId: verifiedId, receivedAt: new Date(), event }),
