@@ -121,7 +121,7 @@ describe.each(drivers())("plans on $name", ({ open }) => {
 
   test("an item upserted unless the stored one is as new or newer; the tier follows", async () => {
     const userId = await newUser();
-    const id = "csub_item_upsert_" + userId;
+    const id = `csub_item_upsert_${userId}`;
     const payer = { userId };
     expect(await item("active", { id, payer, plan: "pro", updatedAt: 1_000 })).toBe("provisioned");
     expect(await userTier(userId)).toBe("pro");
@@ -148,7 +148,7 @@ describe.each(drivers())("plans on $name", ({ open }) => {
   test("canceled with its period in the future keeps the paid plan; .ended / the free item's .active ends it", async () => {
     const userId = await newUser();
     const payer = { userId };
-    const [paid, free] = ["csub_item_paid_" + userId, "csub_item_free_" + userId];
+    const [paid, free] = [`csub_item_paid_${userId}`, `csub_item_free_${userId}`];
     const periodEnd = Date.now() + 20 * DAY;
     await item("active", { id: free, payer, plan: "free_user", updatedAt: 1_000, periodEnd: null });
     await item("active", { id: paid, payer, plan: "pro", updatedAt: 2_000, periodEnd });

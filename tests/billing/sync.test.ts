@@ -74,7 +74,7 @@ describe.each(drivers())("sync of subscription items on $name", ({ open }) => {
   test("a listing older than a webhook already applied changes nothing; items of a deleted payer stay out", async () => {
     const ada = h.userInClerk();
     const listed = itemInClerk({ payer: { userId: ada.id }, plan: "pro", updatedAt: 1_000 });
-    const gone = "user_gone_" + ada.id;
+    const gone = `user_gone_${ada.id}`;
     itemInClerk({ payer: { userId: gone }, plan: "pro" });
     const newer = { ...clerkSubscriptionItem({ id: listed.id, plan: "pro", status: "ended", updatedAt: 2_000 }) };
     newer.payer = clerkPayer({ userId: ada.id });
