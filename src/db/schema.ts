@@ -115,7 +115,7 @@ export const organizations = pgTable(
     slug: text("slug"),
     imageUrl: text("image_url"),
     createdBy: text("created_by"),
-    /** The plan of the organization's Clerk Billing items (`private.subscription_tier`, migrations/…_subscription_items.sql). */
+    /** The plan of the organization's Clerk Billing items (`private.subscription_tier`, docs/billing.md). */
     subscriptionTier: text("subscription_tier").notNull().default("free"),
     ...timestamps,
   },
@@ -176,8 +176,8 @@ export const clerkMembershipVersions = pgTable("clerk_membership_versions", {
  * Clerk Billing's subscription items (`csub_item_…`), each of one payer: a user or an organization (no foreign key:
  * an item can arrive before its payer). `created_at`/`updated_at` are Clerk's. A payer's tier
  * (`users.subscription_tier`, `organizations.subscription_tier`) is derived from its items by
- * `private.subscription_tier` (the subscription_items migration), recomputed by triggers whenever items are written and when the payer
- * is first stored.
+ * `private.subscription_tier` (the subscription_items migration), recomputed by triggers whenever items are written
+ * and when the payer is first stored.
  */
 export const subscriptionItems = pgTable(
   "subscription_items",
