@@ -17,7 +17,8 @@ const svixHeader = (name: string, description: string, example: string) => ({
 const ClerkEventEnvelope = {
   type: "object" as const,
   description:
-    "A Clerk webhook event. `user.*`, `organization.*` and `organizationMembership.*` are applied; any other type " +
+    "A Clerk webhook event. `user.*`, `organization.*`, `organizationMembership.*`, and Clerk Billing's " +
+    "`subscription.*` and `subscriptionItem.*` are applied; any other type " +
     "is recorded and changes nothing. Unknown keys are allowed; the fields used are validated once the signature " +
     "matched (422 naming the field).",
   required: ["type", "data"],
@@ -29,8 +30,8 @@ const ClerkEventEnvelope = {
     data: {
       type: "object" as const,
       description:
-        "Clerk's object: a UserJSON, an OrganizationJSON, an OrganizationMembershipJSON, or for a " +
-        "`.deleted` event `{id, object, deleted: true}`",
+        "Clerk's object: a UserJSON, an OrganizationJSON, an OrganizationMembershipJSON, a subscription item or " +
+        "a subscription with its items, or for a `.deleted` event `{id, object, deleted: true}`",
       additionalProperties: true,
     },
     event_attributes: { type: "object" as const, additionalProperties: true },
