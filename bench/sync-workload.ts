@@ -234,3 +234,26 @@ export function benchMembership(
     },
   };
 }
+
+/**
+ * Clerk Billing's item `i` as `GET /v1/billing/subscription_items` answers it: the default plan's item of user
+ * `i % users`, or, for every third, an upgrade's (the default plan's item ended, a paid one active).
+ */
+export function benchSubscriptionItem(i: number, userIds: readonly string[]): Record<string, unknown> {
+  const userId = userIds[i % userIds.length] as string;
+  const paid = i % 3 === 2;
+  const created = 1_700_000_000_000 + i * 100;
+  return {
+    object: "commerce_subscription_item",
+    id: `csub_item_${i.toString(36).padStart(6, "0")}${randomBytes(10).toString("hex")}`,
+    status: i % 3 === 1 ? "ended" : "active",
+    is_free_trial: false,
+    created_at: created,
+    updated_at: created,
+    period_start: created,
+    period_end: paid ? created + 30 * 86_400_000 : null,
+    plan_id: paid ? "cplan_pro" : "cplan_free_user",
+    plan: { id: paid ? "cplan_pro" : "cplan_free_user", slug: paid ? "pro" : "free_user", amount: paid ? 2000 : 0 },
+    payer: { object: "commerce_payer", user_id: userId, organization_id: null },
+  };
+}

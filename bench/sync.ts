@@ -10,13 +10,14 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startFakeClerkApi, TEST_CLERK_SECRET_KEY } from "../support/fake-clerk-api.js";
 import { createMigratedDatabase } from "../support/migrated-database.js";
-import { benchMembership, benchOrganization, benchUser } from "./sync-workload.js";
+import { benchMembership, benchOrganization, benchSubscriptionItem, benchUser } from "./sync-workload.js";
 
 const { values: args } = parseArgs({
   options: {
     users: { type: "string", default: "100000" },
     organizations: { type: "string", default: "0" },
     memberships: { type: "string", default: "0" },
+    "subscription-items": { type: "string", default: "0" },
     embedded: { type: "boolean", default: false },
     "page-size": { type: "string", default: "500" },
     latency: { type: "string", default: "0" },
@@ -33,6 +34,7 @@ if (args.help) {
   --users N       Clerk users served (default 100000)
   --organizations N  Clerk organizations served too (default 0: the users-only run)
   --memberships N    organization memberships served (default 0; needs --organizations), spread over the users
+  --subscription-items N  Clerk Billing items served (default 0), over the users: a default plan's, every third an upgrade's
   --embedded      PGlite in a temporary directory instead of a fresh database on BENCH_DATABASE_URL
                   (default postgres://postgres@127.0.0.1:5432/postgres; the database is created and dropped)
   --page-size N   users per request (default 500)
@@ -50,6 +52,7 @@ if (args.help) {
 const USERS = Number(args.users);
 const ORGANIZATIONS = Number(args.organizations);
 const MEMBERSHIPS = ORGANIZATIONS > 0 ? Number(args.memberships) : 0;
+const ITEMS = Number(args["subscription-items"]);
 const RATE_LIMIT = Number(args["rate-limit"]);
 const WINDOW_MS = 10_000;
 const syncArgs = [
@@ -75,6 +78,7 @@ interface KindSummary {
 interface SyncSummary extends KindSummary {
   organizations: KindSummary | null;
   memberships: KindSummary | null;
+  subscriptionItems: KindSummary | null;
   status: string;
   timings: { totalMs: number; databaseMs: number; clerkWaitMs: number };
 }
@@ -139,8 +143,16 @@ function requestStats(arrivals: number[], refused: number, peakInFlight: number)
   return { count: arrivals.length, per10s, peakPer10s: peak, refused, peakInFlight };
 }
 
+const PHASE_PATHS = {
+  organizations: "/v1/organizations",
+  memberships: "/v1/organization_memberships",
+  subscriptionItems: "/v1/billing/subscription_items",
+} as const;
+type Phase = keyof typeof PHASE_PATHS;
+const PHASES = Object.keys(PHASE_PATHS) as Phase[];
+
 interface PhaseStats {
-  phase: "organizations" | "memberships";
+  phase: Phase;
   /** From the phase's first request to the next phase's (or the process's end). */
   wallSeconds: number;
   pages: number;
@@ -148,18 +160,17 @@ interface PhaseStats {
   peakPer10s: number;
 }
 
-const PHASE_PATHS = { organizations: "/v1/organizations", memberships: "/v1/organization_memberships" } as const;
-
 /**
  * The organization and membership phases of one run, told apart by the path each lists; `endAt` (the process's
  * exit on the fake API's clock) ends the last.
  */
 function phaseStats(requests: { path: string; at: number }[], endAt: number): PhaseStats[] {
   const firstOf = (path: string) => requests.find((r) => r.path === path)?.at;
-  return (["organizations", "memberships"] as const).flatMap((phase) => {
+  return PHASES.flatMap((phase, i) => {
     const from = firstOf(PHASE_PATHS[phase]);
     if (from === undefined) return [];
-    const until = phase === "organizations" ? (firstOf(PHASE_PATHS.memberships) ?? endAt) : endAt;
+    const next = PHASES.slice(i + 1).map((later) => firstOf(PHASE_PATHS[later]));
+    const until = next.find((at) => at !== undefined) ?? endAt;
     const arrivals = requests.filter((r) => r.path === PHASE_PATHS[phase]).map((r) => r.at);
     const stats = requestStats(arrivals, 0, 0);
     return [
@@ -174,9 +185,7 @@ function phaseStats(requests: { path: string; at: number }[], endAt: number): Ph
   });
 }
 
-function printPhases(
-  rows: { run: string; phases: PhaseStats[]; organizations: KindSummary | null; memberships: KindSummary | null }[],
-) {
+function printPhases(rows: ({ run: string; phases: PhaseStats[] } & Record<Phase, KindSummary | null>)[]) {
   process.stdout.write(
     `\n${"phase".padEnd(46)}${"wall s".padStart(8)}${"pages".padStart(7)}${"rows/s".padStart(9)}${"req/10s".padStart(9)}${"peak/10s".padStart(10)}   outcome\n`,
   );
@@ -213,6 +222,10 @@ async function main() {
     const membership = benchMembership(i, organizations, userIds);
     api.memberships.set(membership.id as string, membership);
   }
+  for (let i = 0; i < ITEMS; i++) {
+    const item = benchSubscriptionItem(i, userIds);
+    api.subscriptionItems.set(item.id as string, item);
+  }
   if (ORGANIZATIONS > 0) {
     log(
       `… and ${ORGANIZATIONS.toLocaleString("en-US")} organizations, ${MEMBERSHIPS.toLocaleString("en-US")} memberships`,
@@ -223,9 +236,10 @@ async function main() {
     ["/v1/users", USERS],
     ["/v1/organizations", ORGANIZATIONS],
     ["/v1/organization_memberships", MEMBERSHIPS],
+    ["/v1/billing/subscription_items", ITEMS],
   ] as const) {
     for (let offset = 0; offset < count; offset += 500) {
-      const res = await fetch(`${api.url}${path}?limit=500&offset=${offset}&order_by=%2Bcreated_at`, {
+      const res = await fetch(`${api.url}${path}?limit=500&offset=${offset}&order_by=%2Bcreated_at&include_free=true`, {
         headers: { authorization: `Bearer ${TEST_CLERK_SECRET_KEY}` },
       });
       await res.arrayBuffer();
@@ -299,6 +313,7 @@ async function main() {
         requests,
         organizations: summary.organizations,
         memberships: summary.memberships,
+        subscriptionItems: summary.subscriptionItems,
         phases,
       };
     });
@@ -314,7 +329,7 @@ async function main() {
         `${r.run.padEnd(32)}${r.wallSeconds.toFixed(2).padStart(8)}${r.usersPerSecond.toLocaleString("en-US").padStart(10)}${`${(r.databaseShare * 100).toFixed(0)}%`.padStart(8)}${`${(r.clerkWaitShare * 100).toFixed(0)}%`.padStart(15)}${String(q.count).padStart(6)}${String(q.per10s).padStart(9)}${String(q.peakPer10s).padStart(10)}${String(q.refused).padStart(9)}${String(q.peakInFlight).padStart(11)}   created ${r.created}, updated ${r.updated}, unchanged ${r.unchanged}, skipped ${JSON.stringify(r.skipped)}, failed ${JSON.stringify(r.failed)}\n`,
       );
     }
-    if (ORGANIZATIONS > 0) printPhases(rows);
+    if (ORGANIZATIONS > 0 || ITEMS > 0) printPhases(rows);
     process.stdout.write(
       "\nwall s: the whole child process (start-up, migration check, listing, writes, summary). in DB: share of the sync's\n" +
         "time spent waiting for the database; waiting Clerk: waiting for the next page to apply. req: HTTP requests the\n" +
@@ -322,10 +337,15 @@ async function main() {
         "peak/10s: the most in any 10 s; refused: answered 429 by the fake's rate limit; in flight: the most at once.\n",
     );
     mkdirSync(RESULTS, { recursive: true });
-    const file = ORGANIZATIONS > 0 ? "sync-organizations-latest.json" : "sync-latest.json";
+    const file =
+      ITEMS > 0
+        ? "sync-subscription-items-latest.json"
+        : ORGANIZATIONS > 0
+          ? "sync-organizations-latest.json"
+          : "sync-latest.json";
     writeFileSync(
       join(RESULTS, file),
-      `${JSON.stringify({ at: new Date().toISOString(), users: USERS, organizations: ORGANIZATIONS, memberships: MEMBERSHIPS, database: describe, cpus: cpus().length, load: loadavg(), rows }, null, 2)}\n`,
+      `${JSON.stringify({ at: new Date().toISOString(), users: USERS, organizations: ORGANIZATIONS, memberships: MEMBERSHIPS, subscriptionItems: ITEMS, database: describe, cpus: cpus().length, load: loadavg(), rows }, null, 2)}\n`,
     );
   } finally {
     await cleanup();
