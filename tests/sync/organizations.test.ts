@@ -107,9 +107,10 @@ describe.each(cliDatabases())("npm run sync: organizations and memberships on $n
       const runs = await h.database.query<{ status: string; phase: string; counts: Record<string, number> }>(
         "SELECT status, phase, counts FROM sync_runs ORDER BY id",
       );
+      // The last phase: the subscription items, listed after the memberships.
       expect(runs.map((r) => [r.status, r.phase])).toEqual([
-        ["completed", "memberships"],
-        ["completed", "memberships"],
+        ["completed", "subscriptionItems"],
+        ["completed", "subscriptionItems"],
       ]);
       expect(runs[1]?.counts).toEqual({ "organizations:unchanged": 7, "memberships:unchanged": members.length });
     },
@@ -419,6 +420,7 @@ describe.each(cliDatabases())("npm run sync: organizations and memberships on $n
       ).toEqual([
         { kind: "memberships", next_offset: 5 },
         { kind: "organizations", next_offset: 7 },
+        { kind: "subscriptionItems", next_offset: 0 },
       ]);
       const [run] = await h.database.query<{ counts: Record<string, number> }>("SELECT counts FROM sync_runs");
       expect(run?.counts).toEqual({
