@@ -2,6 +2,7 @@ import { createClerkClient, type User } from "@clerk/backend";
 import { isClerkAPIResponseError } from "@clerk/backend/errors";
 import type { RequestBudget } from "./request-budget.js";
 import { type ClerkRetryNotice, retrying } from "./retrying.js";
+import { teamListings } from "./team-listings.js";
 
 export { type ClerkRetryNotice, clerkUnavailable } from "./retrying.js";
 
@@ -45,6 +46,18 @@ export interface ClerkDirectory {
   listMemberships(offset: number, limit: number): Promise<ClerkPage>;
   /** The memberships in `organizationId` of the users among `userIds` (at most 100); none when it is gone. */
   membershipsOf(organizationId: string, userIds: readonly string[]): Promise<unknown[]>;
+  /** Every invitation of the instance (`OrganizationInvitationJSON`), in creation order: one request. */
+  listInvitations(offset: number, limit: number): Promise<ClerkPage>;
+  /** Every invitation of `organizationId`; none when it is gone. */
+  invitationsOf(organizationId: string): Promise<unknown[]>;
+  /** The instance's organization roles (`RoleJSON`, with their permissions), in creation order. */
+  listRoles(offset: number, limit: number): Promise<ClerkPage>;
+  /** The roles among `ids` that exist (one request each). */
+  rolesById(ids: readonly string[]): Promise<unknown[]>;
+  /** The instance's organization permissions (`PermissionJSON`), in creation order. */
+  listPermissions(offset: number, limit: number): Promise<ClerkPage>;
+  /** The permissions among `ids` that exist (one request each). */
+  permissionsById(ids: readonly string[]): Promise<unknown[]>;
 }
 
 /** One page of a paginated listing (`{data, total_count}`): the objects as sent (`raw`) and the listing's size. */
@@ -72,17 +85,21 @@ export function createClerkDirectory(options: ClerkDirectoryOptions): ClerkDirec
   const client = backendClient({ secretKey, apiUrl });
   const withRetries: WithRetries = (call, cost) =>
     retrying(call, cost, { signal, onRetry, budget, maxRetries, timeoutMs, backoffMs });
-  return { ...userListings(client, withRetries), ...organizationListings(client, withRetries) };
+  return {
+    ...userListings(client, withRetries),
+    ...organizationListings(client, withRetries),
+    ...teamListings(client, withRetries),
+  };
 }
 
-type BackendClient = ReturnType<typeof backendClient>;
+export type BackendClient = ReturnType<typeof backendClient>;
 /** One Backend API call, retried as `createClerkDirectory` says; `cost` is the requests it sends. */
-type WithRetries = <T>(call: () => Promise<T>, cost: number) => Promise<T>;
+export type WithRetries = <T>(call: () => Promise<T>, cost: number) => Promise<T>;
 
-const raws = (page: { data: { raw: unknown }[] }) => page.data.map((object) => object.raw);
+export const raws = (page: { data: { raw: unknown }[] }) => page.data.map((object) => object.raw);
 
 /** A listing page's query: Clerk's largest page at most, oldest first (the order offsets are stable in). */
-const pageQuery = (offset: number, limit: number) =>
+export const pageQuery = (offset: number, limit: number) =>
   ({ limit: Math.min(limit, MAX_PAGE_SIZE), offset, orderBy: "+created_at" }) as const;
 
 function userListings(

@@ -1,38 +1,20 @@
-/// <reference lib="es2024.string" />
 import { z } from "zod";
-import { ServiceError } from "../errors.js";
+import {
+  clerkId,
+  clerkTime,
+  MAX_CLERK_ID_LENGTH,
+  MAX_EMAIL_LENGTH,
+  MAX_EVENT_TYPE_LENGTH,
+  MAX_NAME_LENGTH,
+  MAX_ROLE_LENGTH,
+  MAX_URL_LENGTH,
+  nullableText,
+  parseOrThrow,
+  storedText,
+} from "./fields.js";
+import { type ClerkTeamEvent, parseClerkTeamEvent, teamEventIds } from "./team-events.js";
 
-/**
- * Upper bounds of what Clerk sends, far below what the database can index (a btree entry holds ~2.7 kB): anything
- * longer is not Clerk's and would otherwise fail in the database (SQLSTATE 54000) and be retried for days.
- * Clerk ids are a prefix and a 27-character KSUID (`user_29w83sxmDNGwOuEthce5gg56FcC`, 32 characters); 64 leaves
- * room for longer prefixes (`orgmem_…`) and is the bound for every Clerk id we store.
- */
-export const MAX_CLERK_ID_LENGTH = 64;
-/** RFC 5321: a path is at most 256 octets including the angle brackets, so an address at most 254. */
-export const MAX_EMAIL_LENGTH = 254;
-const MAX_NAME_LENGTH = 256;
-const MAX_URL_LENGTH = 2048;
-export const MAX_EVENT_TYPE_LENGTH = 100;
-
-/**
- * Text we store. PostgreSQL `text` cannot hold U+0000, and a lone UTF-16 surrogate is stored as U+FFFD, so two
- * different ids would become one: such a payload is invalid (422 naming the field) rather than a 500 or a merge.
- */
-export const storedText = (maxLength: number) =>
-  z
-    .string()
-    .max(maxLength, `must be at most ${maxLength} characters`)
-    .refine(
-      (value) => !value.includes("\u0000") && value.isWellFormed(),
-      "must be valid text (no NUL, no lone surrogates)",
-    );
-const clerkId = storedText(MAX_CLERK_ID_LENGTH).min(1);
-const nullableText = (maxLength: number) => storedText(maxLength).nullable().optional();
-
-/** Role keys are `org:<key>` with a short key. */
-const MAX_ROLE_LENGTH = 256;
-const clerkTime = z.number().int().nonnegative();
+export { MAX_CLERK_ID_LENGTH, MAX_EMAIL_LENGTH, MAX_EVENT_TYPE_LENGTH, storedText } from "./fields.js";
 
 // z.object, not z.looseObject: unknown keys are allowed (Clerk adds fields) and left out of the result, which
 // spares copying every key of a ~3 KB payload on each delivery.
@@ -129,10 +111,18 @@ export type ClerkEvent =
       type: "organizationMembership.created" | "organizationMembership.updated" | "organizationMembership.deleted";
       membership: ClerkMembership;
     }
+  | ClerkTeamEvent
   | { type: "ignored"; eventType: string };
 
 /** The Clerk ids an event is about (for logs): never names or e-mail addresses. */
-export function eventIds(event: ClerkEvent): { userId?: string; organizationId?: string; membershipId?: string } {
+export function eventIds(event: ClerkEvent): {
+  userId?: string;
+  organizationId?: string;
+  membershipId?: string;
+  /** An invitation's, role's or permission's id. */
+  objectId?: string;
+} {
+  if (isTeamEvent(event)) return teamEventIds(event);
   switch (event.type) {
     case "user.created":
     case "user.updated":
@@ -155,13 +145,8 @@ export function eventIds(event: ClerkEvent): { userId?: string; organizationId?:
   }
 }
 
-function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, prefix: string): T {
-  const result = schema.safeParse(value);
-  if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  const path = [prefix, ...(issue?.path ?? [])].filter((part) => part !== "").join(".");
-  throw new ServiceError("invalid_payload", `${path || "body"}: ${issue?.message ?? "invalid"}`);
-}
+const isTeamEvent = (event: ClerkEvent): event is ClerkTeamEvent =>
+  "invitation" in event || "role" in event || "permission" in event || "roleId" in event || "permissionId" in event;
 
 /** Narrows a verified payload to the events we act on; anything else is `ignored`. */
 export function parseClerkEvent(payload: unknown): ClerkEvent {
@@ -184,7 +169,7 @@ export function parseClerkEvent(payload: unknown): ClerkEvent {
     case "organizationMembership.deleted":
       return { type, membership: parseClerkMembership(data) };
     default:
-      return { type: "ignored", eventType: type };
+      return parseClerkTeamEvent(type, data) ?? { type: "ignored", eventType: type };
   }
 }
 

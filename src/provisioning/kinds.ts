@@ -1,5 +1,8 @@
+import { invitationKind } from "./invitations/kind.js";
 import { membershipKind } from "./memberships/kind.js";
 import { organizationKind } from "./organizations/kind.js";
+import { permissionKind } from "./permissions/kind.js";
+import { roleKind } from "./roles/kind.js";
 import { userKind } from "./users/kind.js";
 
 /**
@@ -10,6 +13,9 @@ export const KINDS = {
   users: userKind,
   organizations: organizationKind,
   memberships: membershipKind,
+  invitations: invitationKind,
+  roles: roleKind,
+  permissions: permissionKind,
 } as const;
 
 export type { Kind, WriteOptions, Written } from "./engine/define-kind.js";

@@ -2,7 +2,7 @@ import { sql } from "drizzle-orm";
 import type { PgColumn } from "drizzle-orm/pg-core";
 import { type ClerkOrganization, parseClerkOrganization } from "../../clerk/events.js";
 import { defineStatement } from "../../db/query.js";
-import { clerkOrganizationVersions, organizations } from "../../db/schema.js";
+import { clerkOrganizationVersions, organizationInvitations, organizations } from "../../db/schema.js";
 import { type CopiedTable, writeCopied } from "../engine/copied-rows.js";
 import { defineKind } from "../engine/define-kind.js";
 import { classifyOrganizations } from "./classify.js";
@@ -30,9 +30,12 @@ export const organizationRows: CopiedTable = {
 };
 export const ORGANIZATION_FIELDS = Object.entries(COPIED) as [OrganizationField, PgColumn][];
 
-/** Deleting an organization deletes its memberships (the foreign key cascades). */
+/** Deleting an organization deletes its memberships (the foreign key cascades) and its invitations (no foreign key). */
 const deleteOrganizations = defineStatement<{ ids: string[] }>(
-  (v) => sql`DELETE FROM ${organizations} WHERE ${organizations.id} = ANY(${v.ids}::text[])`,
+  (v) => sql`WITH invitations AS (
+    DELETE FROM ${organizationInvitations} WHERE ${organizationInvitations.organizationId} = ANY(${v.ids}::text[])
+  )
+  DELETE FROM ${organizations} WHERE ${organizations.id} = ANY(${v.ids}::text[])`,
 );
 
 export const organizationKind = defineKind<ClerkOrganization, OrganizationField, string>({
