@@ -42,4 +42,3 @@ export function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, prefix: st
   const path = [prefix, ...(issue?.path ?? [])].filter((part) => part !== "").join(".");
   throw new ServiceError("invalid_payload", `${path || "body"}: ${issue?.message ?? "invalid"}`);
 }
-

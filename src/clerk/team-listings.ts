@@ -1,5 +1,12 @@
 import { isClerkAPIResponseError } from "@clerk/backend/errors";
-import { type BackendClient, type ClerkDirectory, MAX_PAGE_SIZE, pageQuery, raws, type WithRetries } from "./backend-api.js";
+import {
+  type BackendClient,
+  type ClerkDirectory,
+  MAX_PAGE_SIZE,
+  pageQuery,
+  raws,
+  type WithRetries,
+} from "./backend-api.js";
 
 /**
  * The Backend API's listings of invitations (`GET /v1/organization_invitations`, the instance's, and
@@ -43,24 +50,31 @@ const roleJson = (r: Role) => ({
 });
 
 /** Clerk's 404 as "absent" (an id looked up that Clerk no longer has, an organization gone). */
-const absentOn404 = <T>(fallback: T) => (error: unknown) => {
-  if (isClerkAPIResponseError(error) && error.status === 404) return fallback;
-  throw error;
-};
+const absentOn404 =
+  <T>(fallback: T) =>
+  (error: unknown) => {
+    if (isClerkAPIResponseError(error) && error.status === 404) return fallback;
+    throw error;
+  };
 
 export function teamListings(client: BackendClient, withRetries: WithRetries): TeamListings {
   type Request = (options: object) => Promise<{ data: { raw: unknown }[]; totalCount: number }>;
   const request = (client.organizations as unknown as { request: Request }).request.bind(client.organizations);
-  const byIds = <T>(get: (id: string) => Promise<T>, json: (found: T) => unknown) => async (ids: readonly string[]) => {
-    const found = await Promise.all(
-      ids.map((id) => withRetries(() => get(id).then(json).catch(absentOn404(undefined)), 1)),
-    );
-    return found.filter((item) => item !== undefined);
-  };
+  const byIds =
+    <T>(get: (id: string) => Promise<T>, json: (found: T) => unknown) =>
+    async (ids: readonly string[]) => {
+      const found = await Promise.all(
+        ids.map((id) => withRetries(() => get(id).then(json).catch(absentOn404(undefined)), 1)),
+      );
+      return found.filter((item) => item !== undefined);
+    };
   return {
     listInvitations: async (offset, limit) => {
       const queryParams = pageQuery(offset, limit);
-      const page = await withRetries(() => request({ method: "GET", path: "/organization_invitations", queryParams }), 1);
+      const page = await withRetries(
+        () => request({ method: "GET", path: "/organization_invitations", queryParams }),
+        1,
+      );
       return { items: raws(page), totalCount: page.totalCount };
     },
     invitationsOf: async (organizationId) => {
@@ -78,7 +92,10 @@ export function teamListings(client: BackendClient, withRetries: WithRetries): T
       }
     },
     listRoles: async (offset, limit) => {
-      const page = await withRetries(() => client.organizationRoles.getOrganizationRoleList(pageQuery(offset, limit)), 1);
+      const page = await withRetries(
+        () => client.organizationRoles.getOrganizationRoleList(pageQuery(offset, limit)),
+        1,
+      );
       return { items: page.data.map(roleJson), totalCount: page.totalCount };
     },
     rolesById: byIds((id) => client.organizationRoles.getOrganizationRole(id), roleJson),

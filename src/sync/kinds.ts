@@ -10,8 +10,8 @@ import {
   users,
 } from "../db/schema.js";
 import type { Db } from "../db/types.js";
-import { KINDS, type KindName } from "../provisioning/kinds.js";
 import type { InvitationKey } from "../provisioning/invitations/kind.js";
+import { KINDS, type KindName } from "../provisioning/kinds.js";
 import type { MembershipKey } from "../provisioning/memberships/kind.js";
 import { chunksOf, type Pruner, type PruneSpec, pruner } from "./gone.js";
 import { type PreparedPage, pageApplier } from "./page.js";

@@ -141,7 +141,10 @@ describe.each(drivers())("organization invitations on $name", ({ open }) => {
       const organizationId = newOrganizationId();
       const id = newInvitationId();
       const events = lifeCycle(organizationId, id, newUserId());
-      for (const name of order) await send(...events[name]);
+      for (const name of order) {
+        const [type, data] = events[name];
+        await send(type, data);
+      }
       const first = order.find((name) => name !== "created");
       expect((await invitation(id))?.status).toBe(first);
     });

@@ -37,7 +37,13 @@ export const roleKind = defineKind<ClerkRole, RoleField, string>({
   name: "roles",
   noun: "role",
   fromClerk: (raw) => ({ row: parseClerkRole(raw) }),
-  classify: classifyById({ versions: clerkRoleVersions, versionKey: clerkRoleVersions.id, table: roles, idOf, updatedAtOf }),
+  classify: classifyById({
+    versions: clerkRoleVersions,
+    versionKey: clerkRoleVersions.id,
+    table: roles,
+    idOf,
+    updatedAtOf,
+  }),
   versions: {
     table: clerkRoleVersions,
     key: clerkRoleVersions.id,
