@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { answerTeams } from "./fake-clerk-teams.js";
 
 export const TEST_CLERK_SECRET_KEY = "sk_test_clerk_provisioner_tests";
 
@@ -36,6 +37,14 @@ export interface FakeClerkApi {
    * (`user_id` filters) and the instance listing `GET /v1/organization_memberships`.
    */
   memberships: Map<string, Record<string, unknown>>;
+  /**
+   * `OrganizationInvitationJSON`, `RoleJSON` and `PermissionJSON` by id: the instance listings
+   * (`/v1/organization_invitations`, `/v1/organization_roles`, `/v1/organization_permissions`), an organization's
+   * invitations and a role or permission by id (fake-clerk-teams.ts).
+   */
+  invitations: Map<string, Record<string, unknown>>;
+  roles: Map<string, Record<string, unknown>>;
+  permissions: Map<string, Record<string, unknown>>;
   /** Organization ids looked up with `GET /v1/organizations/:id`, in order. */
   organizationLookups: string[];
   /** Runs when an organization lookup arrives, before it is answered. */
@@ -105,6 +114,9 @@ export async function startFakeClerkApi(options: { cacheJson?: boolean } = {}): 
     users,
     organizations: new VersionedMap(),
     memberships: new VersionedMap(),
+    invitations: new VersionedMap(),
+    roles: new VersionedMap(),
+    permissions: new VersionedMap(),
     organizationLookups: [],
     onOrganizationLookup: undefined,
     lookups: [],
@@ -157,7 +169,13 @@ export async function startFakeClerkApi(options: { cacheJson?: boolean } = {}): 
     return sorted.list;
   };
 
-  const listings = { organizations: sortedListing(api.organizations), memberships: sortedListing(api.memberships) };
+  const listings = {
+    organizations: sortedListing(api.organizations),
+    memberships: sortedListing(api.memberships),
+    invitations: sortedListing(api.invitations),
+    roles: sortedListing(api.roles),
+    permissions: sortedListing(api.permissions),
+  };
   const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
     // @clerk/backend parses JSON only when the content type is exactly application/json, as Clerk sends it.
     res
@@ -206,7 +224,8 @@ export async function startFakeClerkApi(options: { cacheJson?: boolean } = {}): 
     if (api.failWith) return send(res, api.failWith, clerkError("internal_clerk_error", "something went wrong"));
     if (request.method !== "GET") return send(res, 404, clerkError("resource_not_found", "no route"));
 
-    const organizationAnswer = await answerOrganizations(api, request, listings);
+    const organizationAnswer =
+      (await answerOrganizations(api, request, listings)) ?? answerTeams(api, request, listings);
     if (organizationAnswer) {
       const { status, body } = organizationAnswer;
       if (status !== 200 || !("data" in body)) return send(res, status, body);
@@ -267,11 +286,14 @@ function sortedListing(map: Map<string, Record<string, unknown>>) {
   };
 }
 
-type Listings = Record<"organizations" | "memberships", () => Record<string, unknown>[]>;
-type Answer = { status: number; body: Record<string, unknown> };
+export type Listings = Record<
+  "organizations" | "memberships" | "invitations" | "roles" | "permissions",
+  () => Record<string, unknown>[]
+>;
+export type Answer = { status: number; body: Record<string, unknown> };
 
 /** Clerk's paginated answer `{data, total_count}` (newest first unless `order_by=+created_at`), or a 422 for a limit outside 1–500. */
-function paginated(ascending: Record<string, unknown>[], query: URLSearchParams): Answer {
+export function paginated(ascending: Record<string, unknown>[], query: URLSearchParams): Answer {
   const limit = Number(query.get("limit") ?? "10");
   const offset = Number(query.get("offset") ?? "0");
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIMIT || !Number.isInteger(offset) || offset < 0) {
@@ -285,7 +307,7 @@ function paginated(ascending: Record<string, unknown>[], query: URLSearchParams)
   return { status: 200, body: { data: page, total_count: total } };
 }
 
-const notFound = { status: 404, body: { errors: [{ code: "resource_not_found", message: "Resource not found" }] } };
+export const notFound = { status: 404, body: { errors: [{ code: "resource_not_found", message: "Resource not found" }] } };
 
 /**
  * The organization routes; undefined for any other path: `GET /v1/organizations` (`organization_id` filters),
