@@ -307,7 +307,10 @@ export function paginated(ascending: Record<string, unknown>[], query: URLSearch
   return { status: 200, body: { data: page, total_count: total } };
 }
 
-export const notFound = { status: 404, body: { errors: [{ code: "resource_not_found", message: "Resource not found" }] } };
+export const notFound = {
+  status: 404,
+  body: { errors: [{ code: "resource_not_found", message: "Resource not found" }] },
+};
 
 /**
  * The organization routes; undefined for any other path: `GET /v1/organizations` (`organization_id` filters),

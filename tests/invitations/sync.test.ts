@@ -31,7 +31,7 @@ describe.each(cliDatabases())("npm run sync: invitations, roles and permissions 
   };
   let created = 1_700_000_000_000;
   const put = (map: Map<string, Record<string, unknown>>, json: Record<string, unknown>) => {
-    const object = { ...json, created_at: created++ } as ClerkJson;
+    const object = { ...json, id: String(json.id), created_at: created++ };
     map.set(object.id, object);
     return object;
   };
@@ -41,7 +41,8 @@ describe.each(cliDatabases())("npm run sync: invitations, roles and permissions 
 
   /** Two organizations with three invitations; three permissions; two roles. */
   const seed = () => {
-    const [team, other] = [h.organizationInClerk(), h.organizationInClerk()] as ClerkJson[];
+    const team = h.organizationInClerk();
+    const other = h.organizationInClerk();
     const invitations = [
       invitationInClerk(team.id, { email_address: "Ada@Example.COM" }),
       invitationInClerk(team.id),
