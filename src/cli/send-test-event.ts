@@ -9,13 +9,14 @@ import {
   type OrganizationSampleType,
   sampleOrganizationEvent,
 } from "./sample-organization-events.js";
+import { sampleTeamEvent, TEAM_TYPES, type TeamSampleType } from "./sample-team-events.js";
 
 const USER_TYPES = ["user.created", "user.updated", "user.deleted"] as const;
 type SampleType = (typeof USER_TYPES)[number];
-const TYPES: readonly string[] = [...USER_TYPES, ...ORGANIZATION_TYPES];
+const TYPES: readonly string[] = [...USER_TYPES, ...ORGANIZATION_TYPES, ...TEAM_TYPES];
 
 const USAGE = `usage: npm run send-event -- <type> [--user-id ID] [--email E] [--org-id ID] [--membership-id ID]
-                              [--role ROLE] [--url URL]
+                              [--role ROLE] [--id ID] [--permissions KEYS] [--url URL]
 
   type: ${TYPES.join(", ")}
 
@@ -26,7 +27,10 @@ development secret npm start made, posts it to the running service, and prints t
   --email E      the primary e-mail address (default: <user id>@example.com)
   --org-id ID    the Clerk organization id (default: a new random org_…)
   --membership-id ID   the membership id (default: a new random orgmem_…)
-  --role ROLE    the membership's role (default: org:member)
+  --role ROLE    the membership's or invitation's role, or the role's key (default: org:member)
+  --id ID        the invitation's, role's or permission's id (default: a new random one)
+  --permissions KEYS   comma-separated: the role's permission keys, or the permission's key
+                 (default: org:example:read)
   --url URL      the webhook endpoint (default: http://127.0.0.1:$PORT/webhooks/clerk)
 
 Exit codes: 0 the service answered 2xx · 1 it answered otherwise, or could not be reached · 2 bad usage or configuration.`;
@@ -135,6 +139,8 @@ export const run = command("send-event", async (argv, io) => {
       "org-id": { type: "string" },
       "membership-id": { type: "string" },
       role: { type: "string" },
+      id: { type: "string" },
+      permissions: { type: "string" },
       url: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
@@ -156,14 +162,24 @@ export const run = command("send-event", async (argv, io) => {
   const email = values.email ?? `${userId.toLowerCase()}@example.com`;
   const url = values.url ?? `http://127.0.0.1:${config.port}/webhooks/clerk`;
   const organizationId = values["org-id"] ?? newClerkId("org");
+  const role = values.role ?? "org:member";
   const event = (ORGANIZATION_TYPES as readonly string[]).includes(type)
     ? sampleOrganizationEvent(type as OrganizationSampleType, {
         organizationId,
         userId,
         membershipId: values["membership-id"] ?? newClerkId("orgmem"),
-        role: values.role ?? "org:member",
+        role,
       })
-    : sampleEvent(type as SampleType, userId, email);
+    : (TEAM_TYPES as readonly string[]).includes(type)
+      ? sampleTeamEvent(type as TeamSampleType, {
+          organizationId,
+          userId,
+          email,
+          role,
+          objectId: values.id,
+          permissions: (values.permissions ?? "org:example:read").split(",").filter(Boolean),
+        })
+      : sampleEvent(type as SampleType, userId, email);
   const svixId = `msg_${randomBytes(12).toString("hex")}`;
   let response: Response;
   try {
