@@ -255,10 +255,9 @@ describe.each(drivers())("organization invitations on $name", ({ open }) => {
     expect(await send("organizationInvitation.created", data, svixId)).toBe("provisioned");
     expect(await send("organizationInvitation.created", data, svixId)).toBe("duplicate");
     const copies = newSvixId();
+    const copy = clerkInvitation({ organizationId });
     const outcomes = await Promise.all(
-      Array.from({ length: 30 }, () =>
-        send("organizationInvitation.created", clerkInvitation({ organizationId }), copies),
-      ),
+      Array.from({ length: 30 }, () => send("organizationInvitation.created", copy, copies)),
     );
     expect(outcomes.filter((o) => o === "provisioned")).toHaveLength(1);
     expect(outcomes.filter((o) => o === "duplicate")).toHaveLength(29);
