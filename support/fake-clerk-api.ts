@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { answerTeams } from "./fake-clerk-teams.js";
 
 export const TEST_CLERK_SECRET_KEY = "sk_test_clerk_provisioner_tests";
 
@@ -38,6 +39,14 @@ export interface FakeClerkApi {
   memberships: Map<string, Record<string, unknown>>;
   /** Clerk Billing's `commerce_subscription_item` by id (with its `payer`): `GET /v1/billing/subscription_items`. */
   subscriptionItems: Map<string, Record<string, unknown>>;
+  /**
+   * `OrganizationInvitationJSON`, `RoleJSON` and `PermissionJSON` by id: the instance listings
+   * (`/v1/organization_invitations`, `/v1/organization_roles`, `/v1/organization_permissions`), an organization's
+   * invitations and a role or permission by id (fake-clerk-teams.ts).
+   */
+  invitations: Map<string, Record<string, unknown>>;
+  roles: Map<string, Record<string, unknown>>;
+  permissions: Map<string, Record<string, unknown>>;
   /** Organization ids looked up with `GET /v1/organizations/:id`, in order. */
   organizationLookups: string[];
   /** Runs when an organization lookup arrives, before it is answered. */
@@ -108,6 +117,9 @@ export async function startFakeClerkApi(options: { cacheJson?: boolean } = {}): 
     organizations: new VersionedMap(),
     memberships: new VersionedMap(),
     subscriptionItems: new VersionedMap(),
+    invitations: new VersionedMap(),
+    roles: new VersionedMap(),
+    permissions: new VersionedMap(),
     organizationLookups: [],
     onOrganizationLookup: undefined,
     lookups: [],
@@ -164,6 +176,9 @@ export async function startFakeClerkApi(options: { cacheJson?: boolean } = {}): 
     organizations: sortedListing(api.organizations),
     memberships: sortedListing(api.memberships),
     subscriptionItems: sortedListing(api.subscriptionItems),
+    invitations: sortedListing(api.invitations),
+    roles: sortedListing(api.roles),
+    permissions: sortedListing(api.permissions),
   };
   const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
     // @clerk/backend parses JSON only when the content type is exactly application/json, as Clerk sends it.
@@ -213,7 +228,8 @@ export async function startFakeClerkApi(options: { cacheJson?: boolean } = {}): 
     if (api.failWith) return send(res, api.failWith, clerkError("internal_clerk_error", "something went wrong"));
     if (request.method !== "GET") return send(res, 404, clerkError("resource_not_found", "no route"));
 
-    const organizationAnswer = await answerOrganizations(api, request, listings);
+    const organizationAnswer =
+      (await answerOrganizations(api, request, listings)) ?? answerTeams(api, request, listings);
     if (organizationAnswer) {
       const { status, body } = organizationAnswer;
       if (status !== 200 || !("data" in body)) return send(res, status, body);
@@ -274,8 +290,11 @@ function sortedListing(map: Map<string, Record<string, unknown>>) {
   };
 }
 
-type Listings = Record<"organizations" | "memberships" | "subscriptionItems", () => Record<string, unknown>[]>;
-type Answer = { status: number; body: Record<string, unknown> };
+export type Listings = Record<
+  "organizations" | "memberships" | "subscriptionItems" | "invitations" | "roles" | "permissions",
+  () => Record<string, unknown>[]
+>;
+export type Answer = { status: number; body: Record<string, unknown> };
 
 /** Clerk's paginated answer `{data, total_count}` (newest first unless `order_by=+created_at`), or a 422 for a limit outside 1–500. */
 export function paginated(ascending: Record<string, unknown>[], query: URLSearchParams): Answer {
@@ -292,13 +311,15 @@ export function paginated(ascending: Record<string, unknown>[], query: URLSearch
   return { status: 200, body: { data: page, total_count: total } };
 }
 
+export const notFound = {
+  status: 404,
+  body: { errors: [{ code: "resource_not_found", message: "Resource not found" }] },
+};
 /** Clerk Billing's instance-wide listing, newest first; the default plans' items only with `include_free=true`. */
 function billingItems(items: Record<string, unknown>[], query: URLSearchParams): Answer {
   const free = (item: Record<string, unknown>) => (item.plan as { amount?: unknown } | null)?.amount === 0;
   return paginated(query.get("include_free") === "true" ? items : items.filter((item) => !free(item)), query);
 }
-
-const notFound = { status: 404, body: { errors: [{ code: "resource_not_found", message: "Resource not found" }] } };
 
 /**
  * The organization routes; undefined for any other path: `GET /v1/organizations` (`organization_id` filters),

@@ -3,6 +3,7 @@ import { isClerkAPIResponseError } from "@clerk/backend/errors";
 import { fetchSubscriptionItems } from "./billing-api.js";
 import type { RequestBudget } from "./request-budget.js";
 import { type ClerkRetryNotice, retrying } from "./retrying.js";
+import { teamListings } from "./team-listings.js";
 
 export { type ClerkRetryNotice, clerkUnavailable } from "./retrying.js";
 
@@ -48,6 +49,18 @@ export interface ClerkDirectory {
   membershipsOf(organizationId: string, userIds: readonly string[]): Promise<unknown[]>;
   /** Every Clerk Billing subscription item of the instance, default plans included, newest first: one request. */
   listSubscriptionItems(offset: number, limit: number): Promise<ClerkPage>;
+  /** Every invitation of the instance (`OrganizationInvitationJSON`), in creation order: one request. */
+  listInvitations(offset: number, limit: number): Promise<ClerkPage>;
+  /** Every invitation of `organizationId`; none when it is gone. */
+  invitationsOf(organizationId: string): Promise<unknown[]>;
+  /** The instance's organization roles (`RoleJSON`, with their permissions), in creation order. */
+  listRoles(offset: number, limit: number): Promise<ClerkPage>;
+  /** The roles among `ids` that exist (one request each). */
+  rolesById(ids: readonly string[]): Promise<unknown[]>;
+  /** The instance's organization permissions (`PermissionJSON`), in creation order. */
+  listPermissions(offset: number, limit: number): Promise<ClerkPage>;
+  /** The permissions among `ids` that exist (one request each). */
+  permissionsById(ids: readonly string[]): Promise<unknown[]>;
 }
 
 /** One page of a paginated listing (`{data, total_count}`): the objects as sent (`raw`) and the listing's size. */
@@ -80,17 +93,18 @@ export function createClerkDirectory(options: ClerkDirectoryOptions): ClerkDirec
     ...organizationListings(client, withRetries),
     listSubscriptionItems: (offset, limit) =>
       withRetries(() => fetchSubscriptionItems({ secretKey, apiUrl }, offset, Math.min(limit, MAX_PAGE_SIZE)), 1),
+    ...teamListings(client, withRetries),
   };
 }
 
-type BackendClient = ReturnType<typeof backendClient>;
+export type BackendClient = ReturnType<typeof backendClient>;
 /** One Backend API call, retried as `createClerkDirectory` says; `cost` is the requests it sends. */
-type WithRetries = <T>(call: () => Promise<T>, cost: number) => Promise<T>;
+export type WithRetries = <T>(call: () => Promise<T>, cost: number) => Promise<T>;
 
-const raws = (page: { data: { raw: unknown }[] }) => page.data.map((object) => object.raw);
+export const raws = (page: { data: { raw: unknown }[] }) => page.data.map((object) => object.raw);
 
 /** A listing page's query: Clerk's largest page at most, oldest first (the order offsets are stable in). */
-const pageQuery = (offset: number, limit: number) =>
+export const pageQuery = (offset: number, limit: number) =>
   ({ limit: Math.min(limit, MAX_PAGE_SIZE), offset, orderBy: "+created_at" }) as const;
 
 function userListings(

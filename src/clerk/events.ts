@@ -7,16 +7,15 @@ import {
   MAX_EMAIL_LENGTH,
   MAX_EVENT_TYPE_LENGTH,
   MAX_NAME_LENGTH,
+  MAX_ROLE_LENGTH,
   MAX_URL_LENGTH,
   nullableText,
   parseOrThrow,
   storedText,
 } from "./fields.js";
+import { type ClerkTeamEvent, parseClerkTeamEvent, teamEventIds } from "./team-events.js";
 
 export { MAX_CLERK_ID_LENGTH, MAX_EMAIL_LENGTH, MAX_EVENT_TYPE_LENGTH, storedText } from "./fields.js";
-
-/** Role keys are `org:<key>` with a short key. */
-const MAX_ROLE_LENGTH = 256;
 
 // z.object, not z.looseObject: unknown keys are allowed (Clerk adds fields) and left out of the result, which
 // spares copying every key of a ~3 KB payload on each delivery.
@@ -115,6 +114,7 @@ export type ClerkEvent =
     }
   /** Every `subscription.*` and `subscriptionItem.*` name: its items (one for an item event), applied by status. */
   | BillingEvent
+  | ClerkTeamEvent
   | { type: "ignored"; eventType: string };
 
 /** The Clerk ids an event is about (for logs): never names or e-mail addresses. */
@@ -123,7 +123,10 @@ export function eventIds(event: ClerkEvent): {
   organizationId?: string;
   membershipId?: string;
   subscriptionItemIds?: string[];
+  /** An invitation's, role's or permission's id. */
+  objectId?: string;
 } {
+  if (isTeamEvent(event)) return teamEventIds(event);
   switch (event.type) {
     case "user.created":
     case "user.updated":
@@ -148,6 +151,9 @@ export function eventIds(event: ClerkEvent): {
   }
 }
 
+const isTeamEvent = (event: ClerkEvent): event is ClerkTeamEvent =>
+  "invitation" in event || "role" in event || "permission" in event || "roleId" in event || "permissionId" in event;
+
 /** Narrows a verified payload to the events we act on; anything else is `ignored`. */
 export function parseClerkEvent(payload: unknown): ClerkEvent {
   const { type } = parseOrThrow(EnvelopeSchema, payload, "");
@@ -169,7 +175,7 @@ export function parseClerkEvent(payload: unknown): ClerkEvent {
     case "organizationMembership.deleted":
       return { type, membership: parseClerkMembership(data) };
     default:
-      return billingEvent(type, data) ?? { type: "ignored", eventType: type };
+      return billingEvent(type, data) ?? parseClerkTeamEvent(type, data) ?? { type: "ignored", eventType: type };
   }
 }
 

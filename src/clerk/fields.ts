@@ -30,9 +30,11 @@ export const storedText = (maxLength: number) =>
 export const clerkId = storedText(MAX_CLERK_ID_LENGTH).min(1);
 export const nullableText = (maxLength: number) => storedText(maxLength).nullable().optional();
 
+/** Role keys are `org:<key>` with a short key. */
+export const MAX_ROLE_LENGTH = 256;
 export const clerkTime = z.number().int().nonnegative();
 
-/** `value` as `schema` says, or `invalid_payload` naming the first failing field (`data.…`). */
+/** `value` as `schema` says, or `invalid_payload` naming the first offending field (`<prefix>.<path>`). */
 export function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, prefix: string): T {
   const result = schema.safeParse(value);
   if (result.success) return result.data;

@@ -10,13 +10,14 @@ import {
   type OrganizationSampleType,
   sampleOrganizationEvent,
 } from "./sample-organization-events.js";
+import { sampleTeamEvent, TEAM_TYPES, type TeamSampleType } from "./sample-team-events.js";
 
 const USER_TYPES = ["user.created", "user.updated", "user.deleted"] as const;
 type SampleType = (typeof USER_TYPES)[number];
-const TYPES: readonly string[] = [...USER_TYPES, ...ORGANIZATION_TYPES, ...BILLING_TYPES];
+const TYPES: readonly string[] = [...USER_TYPES, ...ORGANIZATION_TYPES, ...TEAM_TYPES, ...BILLING_TYPES];
 
 const USAGE = `usage: npm run send-event -- <type> [--user-id ID] [--email E] [--org-id ID] [--membership-id ID]
-                              [--role ROLE] [--item-id ID] [--plan SLUG] [--url URL]
+                              [--role ROLE] [--id ID] [--permissions KEYS] [--item-id ID] [--plan SLUG] [--url URL]
 
   type: ${TYPES.join(", ")}
 
@@ -27,7 +28,10 @@ development secret npm start made, posts it to the running service, and prints t
   --email E      the primary e-mail address (default: <user id>@example.com)
   --org-id ID    the Clerk organization id (default: a new random org_…)
   --membership-id ID   the membership id (default: a new random orgmem_…)
-  --role ROLE    the membership's role (default: org:member)
+  --role ROLE    the membership's or invitation's role, or the role's key (default: org:member)
+  --id ID        the invitation's, role's or permission's id (default: a new random one)
+  --permissions KEYS   comma-separated: the role's permission keys, or the permission's key
+                 (default: org:example:read)
   --item-id ID   a billing event's subscription item id (default: a new random csub_item_…)
   --plan SLUG    a billing event's plan slug (default: pro); its payer is --org-id when given, else --user-id
 
@@ -142,6 +146,8 @@ export const run = command("send-event", async (argv, io) => {
       "org-id": { type: "string" },
       "membership-id": { type: "string" },
       role: { type: "string" },
+      id: { type: "string" },
+      permissions: { type: "string" },
       "item-id": { type: "string" },
       plan: { type: "string" },
       url: { type: "string" },
@@ -165,6 +171,7 @@ export const run = command("send-event", async (argv, io) => {
   const email = values.email ?? `${userId.toLowerCase()}@example.com`;
   const url = values.url ?? `http://127.0.0.1:${config.port}/webhooks/clerk`;
   const organizationId = values["org-id"] ?? newClerkId("org");
+  const role = values.role ?? "org:member";
   const event = (BILLING_TYPES as readonly string[]).includes(type)
     ? sampleBillingEvent(type as BillingSampleType, {
         userId,
@@ -177,9 +184,18 @@ export const run = command("send-event", async (argv, io) => {
           organizationId,
           userId,
           membershipId: values["membership-id"] ?? newClerkId("orgmem"),
-          role: values.role ?? "org:member",
+          role,
         })
-      : sampleEvent(type as SampleType, userId, email);
+      : (TEAM_TYPES as readonly string[]).includes(type)
+        ? sampleTeamEvent(type as TeamSampleType, {
+            organizationId,
+            userId,
+            email,
+            role,
+            objectId: values.id,
+            permissions: (values.permissions ?? "org:example:read").split(",").filter(Boolean),
+          })
+        : sampleEvent(type as SampleType, userId, email);
   const svixId = `msg_${randomBytes(12).toString("hex")}`;
   let response: Response;
   try {

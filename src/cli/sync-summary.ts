@@ -59,6 +59,9 @@ export function summarize(result: ReconcileResult, dryRun: boolean) {
     organizations: kindSummary(result.kinds.organizations),
     memberships: kindSummary(result.kinds.memberships),
     subscriptionItems: kindSummary(result.kinds.subscriptionItems),
+    permissions: kindSummary(result.kinds.permissions),
+    roles: kindSummary(result.kinds.roles),
+    invitations: kindSummary(result.kinds.invitations),
     warnings: result.warnings,
     timings: {
       totalMs: Math.round(result.timings.totalMs),
@@ -70,12 +73,19 @@ export function summarize(result: ReconcileResult, dryRun: boolean) {
 
 type Summary = ReturnType<typeof summarize>;
 
+/** The kinds reported under their own name, in the order they are listed. */
+const OTHER_KINDS = [
+  "organizations",
+  "memberships",
+  "permissions",
+  "roles",
+  "invitations",
+  "subscriptionItems",
+] as const;
+
 /** Rows that failed, of every kind. */
 const failedCount = (summary: Summary) =>
-  total(summary.failed) +
-  total(summary.organizations?.failed ?? {}) +
-  total(summary.memberships?.failed ?? {}) +
-  total(summary.subscriptionItems?.failed ?? {});
+  total(summary.failed) + OTHER_KINDS.reduce((n, kind) => n + total(summary[kind]?.failed ?? {}), 0);
 
 /** Done, but not all is well: rows failed, or a listing may have missed objects. */
 export const incomplete = (summary: Summary) => failedCount(summary) > 0 || summary.warnings.length > 0;
@@ -102,11 +112,8 @@ export function printHuman(summary: Summary, stdout: CommandIo["stdout"]) {
   line("skipped", total(summary.skipped), summary.skipped);
   if (summary.prune) line(`${would}pruned`, summary.dryRun ? summary.prune.ids.length : summary.pruned);
   line(summary.dryRun ? "would fail" : "failed", total(summary.failed), summary.failed);
-  for (const [kind, part] of [
-    ["organizations", summary.organizations],
-    ["memberships", summary.memberships],
-    ["subscription items", summary.subscriptionItems],
-  ] as const) {
+  for (const kind of OTHER_KINDS) {
+    const part = summary[kind];
     if (part) out.push(kindLine(kind, part, summary.dryRun));
   }
   if (summary.failures.length > 0) {
@@ -143,10 +150,9 @@ function kindLine(kind: string, part: NonNullable<Summary["organizations"]>, dry
 function pruneLines(summary: Summary): string[] {
   const out: string[] = [];
   const kinds = [
-    ["users", summary.prune],
-    ["organizations", summary.organizations?.prune ?? null],
-    ["memberships", summary.memberships?.prune ?? null],
-  ] as const;
+    ["users", summary.prune] as const,
+    ...OTHER_KINDS.map((kind) => [kind, summary[kind]?.prune ?? null] as const),
+  ];
   for (const [kind, prune] of kinds) {
     if (prune?.refused) {
       const what = kind === "users" ? "stored users are" : `stored ${kind} are`;

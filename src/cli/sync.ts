@@ -158,7 +158,7 @@ export const run = command("sync", async (argv, io) => {
     const result = await reconcile(
       { db: database.db, directory },
       {
-        kinds: ["users", "organizations", "memberships", "subscriptionItems"],
+        kinds: ["users", "organizations", "memberships", "permissions", "roles", "invitations", "subscriptionItems"],
         dryRun: options.dryRun,
         prune: options.prune,
         maxPrune: options.maxPrune,

@@ -15,19 +15,16 @@ import {
 } from "drizzle-orm/pg-core";
 import { authenticatedRole } from "drizzle-orm/supabase";
 import { STORED_OUTCOMES } from "../outcome.js";
+import { clerkUserId, myOrganizationIds, notPending } from "./policies.js";
 
-/**
+export * from "./schema-teams.js";
+
+/*
  * Row-level security for Supabase's Data API (anyone with the anon key reaches `public`): a Clerk session, seen
  * through Supabase's Clerk third-party auth as `auth.jwt()`, may read its own user and workspace and rename that
- * workspace (column grants in 0001_supabase_roles.sql); `anon` gets nothing. The service connects as the owner.
+ * workspace (column grants in 0001_supabase_roles.sql); `anon` gets nothing; a pending session nothing at all
+ * (policies.ts `notPending`). The service connects as the owner.
  */
-const clerkUserId = sql`(select auth.jwt() ->> 'sub')`;
-
-/**
- * The organizations the session's user is a member of (migrations/0005_organization_access.sql): a security definer
- * function, so that the memberships policy does not recurse into itself.
- */
-const myOrganizationIds = sql`private.my_organization_ids()`;
 
 const timestamps = {
   createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
@@ -60,6 +57,7 @@ export const users = pgTable(
     check("valid_storage_limit", sql`${t.storageLimit} > 0`),
     index("idx_users_created_at").on(t.createdAt),
     pgPolicy("users_select_own", { for: "select", to: authenticatedRole, using: sql`${t.id} = ${clerkUserId}` }),
+    notPending("users"),
   ],
 );
 
@@ -88,6 +86,7 @@ export const workspaces = pgTable(
       using: sql`${t.userId} = ${clerkUserId}`,
       withCheck: sql`${t.userId} = ${clerkUserId}`,
     }),
+    notPending("workspaces"),
   ],
 );
 
@@ -125,6 +124,7 @@ export const organizations = pgTable(
       to: authenticatedRole,
       using: sql`${t.id} IN (SELECT ${myOrganizationIds})`,
     }),
+    notPending("organizations"),
   ],
 );
 
@@ -147,6 +147,7 @@ export const organizationMemberships = pgTable(
       to: authenticatedRole,
       using: sql`${t.organizationId} IN (SELECT ${myOrganizationIds})`,
     }),
+    notPending("organization_memberships"),
   ],
 );
 

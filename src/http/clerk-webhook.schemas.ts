@@ -17,8 +17,8 @@ const svixHeader = (name: string, description: string, example: string) => ({
 const ClerkEventEnvelope = {
   type: "object" as const,
   description:
-    "A Clerk webhook event. `user.*`, `organization.*`, `organizationMembership.*`, and Clerk Billing's " +
-    "`subscription.*` and `subscriptionItem.*` are applied; any other type " +
+    "A Clerk webhook event. `user.*`, `organization.*`, `organizationMembership.*`, `organizationInvitation.*`, " +
+    "`role.*`, `permission.*`, and Clerk Billing's `subscription.*` and `subscriptionItem.*` are applied; any other type " +
     "is recorded and changes nothing. Unknown keys are allowed; the fields used are validated once the signature " +
     "matched (422 naming the field).",
   required: ["type", "data"],

@@ -7,7 +7,8 @@ export const OPENAPI_DOCUMENT = {
     title: "clerk-provisioner",
     version: "1",
     description:
-      "Mirrors Clerk users, organizations and memberships into PostgreSQL from Clerk's webhooks (sent by Svix), " +
+      "Mirrors Clerk users, organizations, memberships, invitations, roles and permissions into PostgreSQL from " +
+      "Clerk's webhooks (sent by Svix), " +
       "and serves the signed-in user's account (authenticated by a Clerk session token), health and metrics.",
   },
 };

@@ -50,6 +50,20 @@ export async function applyClerkEvent(db: Db, { deliveryId, receivedAt, event }:
       return removed(KINDS.memberships.remove(db, [event.membership], options));
     case "billing":
       return applySubscriptionItems(db, { deliveryId, receivedAt, eventType: event.eventType }, event.items);
+    case "organizationInvitation.created":
+    case "organizationInvitation.accepted":
+    case "organizationInvitation.revoked":
+      return written(KINDS.invitations.write(db, [event.invitation], options));
+    case "role.created":
+    case "role.updated":
+      return written(KINDS.roles.write(db, [event.role], options));
+    case "role.deleted":
+      return removed(KINDS.roles.remove(db, [event.roleId], options));
+    case "permission.created":
+    case "permission.updated":
+      return written(KINDS.permissions.write(db, [event.permission], options));
+    case "permission.deleted":
+      return removed(KINDS.permissions.remove(db, [event.permissionId], options));
     case "ignored": {
       const delivery = { deliveryId, receivedAt, eventType: event.eventType, userId: null };
       return recordDelivery(db, delivery, "ignored", null);

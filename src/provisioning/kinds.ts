@@ -1,5 +1,8 @@
+import { invitationKind } from "./invitations/kind.js";
 import { membershipKind } from "./memberships/kind.js";
 import { organizationKind } from "./organizations/kind.js";
+import { permissionKind } from "./permissions/kind.js";
+import { roleKind } from "./roles/kind.js";
 import { subscriptionItemKind } from "./subscription-items/kind.js";
 import { userKind } from "./users/kind.js";
 
@@ -12,6 +15,9 @@ export const KINDS = {
   organizations: organizationKind,
   memberships: membershipKind,
   subscriptionItems: subscriptionItemKind,
+  invitations: invitationKind,
+  roles: roleKind,
+  permissions: permissionKind,
 } as const;
 
 export type { Kind, WriteOptions, Written } from "./engine/define-kind.js";

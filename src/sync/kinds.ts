@@ -1,8 +1,16 @@
 import { sql } from "drizzle-orm";
 import { type ClerkDirectory, MAX_IDS_PER_LOOKUP } from "../clerk/backend-api.js";
 import { BACKGROUND, callDatabase } from "../db/call.js";
-import { organizationMemberships, organizations, users } from "../db/schema.js";
+import {
+  organizationInvitations,
+  organizationMemberships,
+  organizations,
+  permissions,
+  roles,
+  users,
+} from "../db/schema.js";
 import type { Db } from "../db/types.js";
+import type { InvitationKey } from "../provisioning/invitations/kind.js";
 import { KINDS, type KindName } from "../provisioning/kinds.js";
 import type { MembershipKey } from "../provisioning/memberships/kind.js";
 import { chunksOf, type Pruner, type PruneSpec, pruner } from "./gone.js";
@@ -65,12 +73,24 @@ function storedMemberships(db: Db, runId?: number): Promise<MembershipKey[]> {
   );
 }
 
-/** Memberships are looked up per organization: a lookup is cut where its organization changes. */
-function membershipLookups(candidates: readonly MembershipKey[]): MembershipKey[][] {
+/** The stored invitations, by id; with `runId`, only those that run did not list. */
+function storedInvitations(db: Db, runId?: number): Promise<InvitationKey[]> {
+  const i = organizationInvitations;
+  return callDatabase(BACKGROUND, () =>
+    db
+      .select({ id: i.id, organizationId: i.organizationId })
+      .from(i)
+      .where(unlisted(db, "invitations", i.id, runId))
+      .orderBy(i.id),
+  );
+}
+
+/** Memberships and invitations are looked up per organization: a lookup is cut where its organization changes. */
+function perOrganization<Key extends { organizationId: string }>(candidates: readonly Key[]): Key[][] {
   const sorted = [...candidates].sort((a, b) =>
     a.organizationId < b.organizationId ? -1 : a.organizationId > b.organizationId ? 1 : 0,
   );
-  const lookups: MembershipKey[][] = [];
+  const lookups: Key[][] = [];
   for (const key of sorted) {
     const last = lookups.at(-1);
     if (last && last.length < MAX_IDS_PER_LOOKUP && last[0]?.organizationId === key.organizationId) last.push(key);
@@ -112,12 +132,44 @@ export const SYNC_KINDS: Record<KindName, SyncKind> = {
     count: (db) => storedCount(db, organizationMemberships),
     stored: storedMemberships,
     keyId: (key) => key.id,
-    lookups: membershipLookups,
+    lookups: perOrganization,
     present: async (directory, chunk) => {
       const organizationId = chunk[0]?.organizationId ?? "";
       return idsOf(await directory.membershipsOf(organizationId, [...new Set(chunk.map((m) => m.userId))]));
     },
     goesWith: (key) => [key.organizationId, key.userId],
+  }),
+  permissions: syncKind({
+    name: "permissions",
+    kind: KINDS.permissions,
+    list: (directory, offset, limit) => directory.listPermissions(offset, limit),
+    deletedAs: "permission.deleted",
+    count: (db) => storedCount(db, permissions),
+    stored: (db, runId) => storedIds(db, "permissions", permissions.id, runId),
+    keyId: String,
+    present: async (directory, chunk) => idsOf(await directory.permissionsById(chunk)),
+  }),
+  roles: syncKind({
+    name: "roles",
+    kind: KINDS.roles,
+    list: (directory, offset, limit) => directory.listRoles(offset, limit),
+    deletedAs: "role.deleted",
+    count: (db) => storedCount(db, roles),
+    stored: (db, runId) => storedIds(db, "roles", roles.id, runId),
+    keyId: String,
+    present: async (directory, chunk) => idsOf(await directory.rolesById(chunk)),
+  }),
+  invitations: syncKind({
+    name: "invitations",
+    kind: KINDS.invitations,
+    list: (directory, offset, limit) => directory.listInvitations(offset, limit),
+    deletedAs: "organizationInvitation.deleted",
+    count: (db) => storedCount(db, organizationInvitations),
+    stored: storedInvitations,
+    keyId: (key) => key.id,
+    lookups: perOrganization,
+    present: async (directory, chunk) => idsOf(await directory.invitationsOf(chunk[0]?.organizationId ?? "")),
+    goesWith: (key) => [key.organizationId],
   }),
   subscriptionItems: {
     name: "subscriptionItems",

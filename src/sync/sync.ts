@@ -118,7 +118,7 @@ async function reconcileWith(deps: Deps, options: ReconcileOptions, started: Sta
     ...deps,
     options,
     run,
-    seen: { users: new Set(), organizations: new Set(), memberships: new Set(), subscriptionItems: new Set() },
+    seen: Object.fromEntries(Object.keys(SYNC_KINDS).map((kind) => [kind, new Set<string>()])) as Context["seen"],
     timings: { databaseMs: 0, clerkWaitMs: 0 },
     notice: (message) => options.onNotice?.(message),
     stillHeld: held,

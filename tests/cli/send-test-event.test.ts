@@ -11,7 +11,7 @@ import { type ServiceProcess, startService } from "../helpers/service-process.js
 
 const TIMEOUT = 60_000;
 const ANSWER =
-  /^((?:user|organization|organizationMembership)\.\w+) (user_\w+) \(svix-id msg_[0-9a-f]{24}\) → (\d{3}) (.*)$/m;
+  /^((?:user|organization|organizationMembership|organizationInvitation|role|permission)\.\w+) (user_\w+) \(svix-id msg_[0-9a-f]{24}\) → (\d{3}) (.*)$/m;
 
 function answerOf(result: CliResult) {
   const match = ANSWER.exec(result.stdout);
@@ -107,6 +107,32 @@ describe("npm run send-event against npm start on PGlite, with the development s
         "deleted",
         "deleted",
       ]);
+    },
+    TIMEOUT,
+  );
+
+  test(
+    "invitation, role and permission types: created, accepted, updated, deleted",
+    async () => {
+      const url = `${service.url}/webhooks/clerk`;
+      const invitation = ["--id", `orginv_${newUserId().slice(5)}`, "--org-id", `org_${newUserId().slice(5)}`];
+      const role = ["--id", `role_${newUserId().slice(5)}`, "--role", "org:projects_lead"];
+      const permission = ["--id", `perm_${newUserId().slice(5)}`, "--permissions", "org:projects:manage"];
+      const outcomes: unknown[] = [];
+      for (const args of [
+        ["organizationInvitation.created", ...invitation],
+        ["permission.created", ...permission],
+        ["role.created", ...role, "--permissions", "org:projects:manage,org:projects:read"],
+        ["role.deleted", ...role],
+        ["permission.deleted", ...permission],
+      ]) {
+        const result = await sendEvent([...args, "--url", url]);
+        expectExit(result, 0);
+        outcomes.push((answerOf(result).body as { outcome: string }).outcome);
+      }
+      expect(outcomes).toEqual(["provisioned", "provisioned", "provisioned", "deleted", "deleted"]);
+      const accepted = await sendEvent(["organizationInvitation.accepted", ...invitation, "--url", url]);
+      expect((answerOf(accepted).body as { outcome: string }).outcome).toMatch(/^(provisioned|stale)$/);
     },
     TIMEOUT,
   );

@@ -32,6 +32,10 @@ const ALLOWED = new Set([
   "authenticated SELECT organizations",
   "authenticated SELECT organization_memberships",
   "authenticated SELECT subscription_items",
+  "authenticated SELECT organization_invitations",
+  "authenticated SELECT organization_seats",
+  "authenticated SELECT roles",
+  "authenticated SELECT permissions",
 ]);
 const ALLOWED_COLUMNS = new Set(["authenticated UPDATE workspaces.name"]);
 
@@ -79,13 +83,18 @@ describe.each(drivers())("privileges after migrating a database with Supabase's 
     expect(sequences[0]?.n).toBeGreaterThan(0); // sync_runs_id_seq: the check above covered one
   });
 
-  test("functions: of ours only the row-level security helper, and only for authenticated; auth.jwt() still is", async () => {
+  test("functions: of ours only the row-level security helpers, and only for authenticated; auth.jwt() still is", async () => {
     const executable = await database.query<{ fn: string }>(`
       SELECT r.role || ' ' || p.oid::regprocedure::text AS fn
       FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
       CROSS JOIN (VALUES ('anon'), ('authenticated')) AS r(role)
       WHERE n.nspname IN ('public', 'private') AND has_function_privilege(r.role, p.oid, 'EXECUTE')`);
-    expect(executable).toEqual([{ fn: "authenticated private.my_organization_ids()" }]);
+    expect(executable.map((row) => row.fn).sort()).toEqual([
+      "authenticated private.active_organization_id()",
+      "authenticated private.has_org_permission(text,text)",
+      "authenticated private.has_org_role(text,text)",
+      "authenticated private.my_organization_ids()",
+    ]);
     const [jwt] = await database.query<{ ok: boolean }>(
       "SELECT has_function_privilege('authenticated', 'auth.jwt()', 'EXECUTE') AS ok",
     );

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { clerkEvent, clerkUser, fixture, newUserId, signDelivery, TEST_SECRET } from "../helpers/clerk.js";
+import { clerkInvitation } from "../helpers/clerk-teams.js";
 import { drivers } from "../helpers/database.js";
 import { createHarness, type Harness } from "../helpers/harness.js";
 
@@ -47,5 +48,21 @@ describe.each(drivers())("log hygiene on $name", ({ open }) => {
       expect(text).not.toContain(secret);
     }
     for (const signature of signatures) expect(text).not.toContain(signature.slice(3));
+  });
+
+  test("an invitation's delivery logs its ids, never the invited address", async () => {
+    const email = `Invited.Person.${newUserId()}@private.example`;
+    const invitation = clerkInvitation({ organizationId: "org_logs", emailAddress: email });
+    const tooLong = clerkInvitation({ organizationId: "org_logs", emailAddress: `${"x".repeat(300)}${email}` });
+    for (const data of [invitation, tooLong])
+      await h.post(signDelivery(clerkEvent("organizationInvitation.created", data)));
+    const lines = h.logs.slice(-2);
+    expect(lines.map((line) => [line.outcome, line.objectId ?? null, line.organizationId ?? null])).toEqual([
+      ["provisioned", invitation.id, "org_logs"],
+      ["invalid", null, null],
+    ]);
+    const text = JSON.stringify(lines);
+    expect(text).not.toMatch(/@/);
+    expect(text).not.toContain(email.toLowerCase());
   });
 });

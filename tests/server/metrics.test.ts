@@ -4,6 +4,7 @@ import { createLogger } from "../../src/logger.js";
 import { createMetrics } from "../../src/metrics.js";
 import { clerkEvent, clerkUser, fixture, newSvixId, newUserId, signDelivery, TEST_SECRET } from "../helpers/clerk.js";
 import { clerkMembership, clerkOrganization } from "../helpers/clerk-organizations.js";
+import { clerkInvitation, clerkPermission, clerkRole } from "../helpers/clerk-teams.js";
 import { drivers } from "../helpers/database.js";
 import { createHarness, describeResponse, type Harness } from "../helpers/harness.js";
 
@@ -91,6 +92,38 @@ describe.each(drivers())("GET /metrics on $name", ({ open }) => {
     const observed = (text: string) =>
       sample(text, "clerk_provisioning_duration_seconds_count", { type: "organizationMembership.created" }) ?? 0;
     expect(observed(after) - observed(before)).toBeGreaterThanOrEqual(1);
+  });
+
+  test("counts invitation, role and permission deliveries by their type and outcome", async () => {
+    const invitation = clerkInvitation({ organizationId: clerkOrganization().id as string, updatedAt: 2_000 });
+    const role = clerkRole({ key: "org:metrics_role", permissions: ["org:a"] });
+    const permission = clerkPermission({ key: "org:metrics:read" });
+    const before = await scrape();
+    const answers = [
+      await h.deliver(clerkEvent("organizationInvitation.created", invitation)),
+      await h.deliver(
+        clerkEvent("organizationInvitation.revoked", { ...invitation, status: "revoked", updated_at: 3_000 }),
+      ),
+      await h.deliver(clerkEvent("organizationInvitation.accepted", { ...invitation, updated_at: 1_000 })), // older
+      await h.deliver(clerkEvent("role.created", role)),
+      await h.deliver(clerkEvent("role.deleted", { object: "role", id: role.id, deleted: true })),
+      await h.deliver(clerkEvent("permission.created", permission)),
+      await h.deliver(clerkEvent("permission.updated", { ...permission, updated_at: 1 })), // older
+      await h.deliver(clerkEvent("permission.deleted", { object: "permission", id: permission.id, deleted: true })),
+    ];
+    expect(answers.map((res) => res.status)).toEqual([200, 200, 200, 200, 200, 200, 200, 200]);
+    const after = await scrape();
+    const delta = (type: string, outcome: string) =>
+      (sample(after, "clerk_deliveries_total", { type, outcome }) ?? 0) -
+      (sample(before, "clerk_deliveries_total", { type, outcome }) ?? 0);
+    expect(delta("organizationInvitation.created", "provisioned")).toBe(1);
+    expect(delta("organizationInvitation.revoked", "provisioned")).toBe(1);
+    expect(delta("organizationInvitation.accepted", "stale")).toBe(1);
+    expect(delta("role.created", "provisioned")).toBe(1);
+    expect(delta("role.deleted", "deleted")).toBe(1);
+    expect(delta("permission.created", "provisioned")).toBe(1);
+    expect(delta("permission.updated", "stale")).toBe(1);
+    expect(delta("permission.deleted", "deleted")).toBe(1);
   });
 
   test("reports the database calls in flight against the pool's size, while a delivery runs and after", async () => {

@@ -118,38 +118,28 @@ describe.each(drivers())("organizations on $name", ({ open }) => {
       expect(await membershipsOf(orgId)).toEqual([]);
     });
 
-    test.each([
-      "organizationInvitation.created",
-      "organizationInvitation.accepted",
-      "organizationInvitation.revoked",
-      "organizationDomain.created",
-      "organizationDomain.updated",
-      "organizationDomain.deleted",
-      "role.created",
-      "role.updated",
-      "role.deleted",
-      "permission.created",
-      "permission.updated",
-      "permission.deleted",
-    ])("OpenAPI %s is recorded and changes nothing", async (name) => {
-      const count = async () =>
-        (
-          await h.database.query<{ n: string }>(
-            "SELECT ((SELECT count(*) FROM organizations) + (SELECT count(*) FROM organization_memberships))::text AS n",
-          )
-        )[0]?.n;
-      const before = await h.counts();
-      const rowsBefore = await count();
-      const svixId = newSvixId();
-      expect(await outcomeOf(await h.deliver(organizationFixture(`openapi.${name}`), { svixId }))).toBe("ignored");
-      expect(await h.counts()).toEqual({ ...before, deliveries: before.deliveries + 1 });
-      expect(await count()).toBe(rowsBefore);
-      const [recorded] = await h.database.query(
-        "SELECT event_type, outcome FROM clerk_deliveries WHERE delivery_id = $1",
-        [svixId],
-      );
-      expect(recorded).toEqual({ event_type: name, outcome: "ignored" });
-    });
+    test.each(["organizationDomain.created", "organizationDomain.updated", "organizationDomain.deleted"])(
+      "OpenAPI %s is recorded and changes nothing",
+      async (name) => {
+        const count = async () =>
+          (
+            await h.database.query<{ n: string }>(
+              "SELECT ((SELECT count(*) FROM organizations) + (SELECT count(*) FROM organization_memberships))::text AS n",
+            )
+          )[0]?.n;
+        const before = await h.counts();
+        const rowsBefore = await count();
+        const svixId = newSvixId();
+        expect(await outcomeOf(await h.deliver(organizationFixture(`openapi.${name}`), { svixId }))).toBe("ignored");
+        expect(await h.counts()).toEqual({ ...before, deliveries: before.deliveries + 1 });
+        expect(await count()).toBe(rowsBefore);
+        const [recorded] = await h.database.query(
+          "SELECT event_type, outcome FROM clerk_deliveries WHERE delivery_id = $1",
+          [svixId],
+        );
+        expect(recorded).toEqual({ event_type: name, outcome: "ignored" });
+      },
+    );
   });
 
   describe("organization.created / .updated / .deleted", () => {

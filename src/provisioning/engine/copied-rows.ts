@@ -28,18 +28,20 @@ export function insertCopied(table: CopiedTable, select: SQL, prefix = "") {
 
 /**
  * `written`: the rows whose version moved, inserted, or updated in place on `conflict` (a newer state replaces the
- * copied fields and Clerk's times; `also`: further assignments; `guard`: when the stored row may be replaced).
+ * copied fields and Clerk's times; `also`: further assignments; `guard`: when the stored row may be replaced;
+ * `computed`: further columns of the inserted rows, made from `i` (`, <expression> AS <input column>`), for values
+ * the input carries in another type: an array, a time).
  */
 export function writeCopied(
   table: CopiedTable,
   shape: Shape,
-  options: { conflict: SQL; order: SQL; also?: SQL; guard?: SQL },
+  options: { conflict: SQL; order: SQL; also?: SQL; guard?: SQL; computed?: SQL },
 ) {
   const assignments = Object.values(table.copied).map(
     (column) => sql`${sql.identifier(column.name)} = excluded.${sql.identifier(column.name)}`,
   );
   return sql`written AS (
-    ${insertCopied(table, sql`SELECT i.* FROM input i JOIN version USING (id)${shape === "many" ? sql` ORDER BY ${options.order}` : sql``}`)}
+    ${insertCopied(table, sql`SELECT i.*${options.computed ?? sql``} FROM input i JOIN version USING (id)${shape === "many" ? sql` ORDER BY ${options.order}` : sql``}`)}
     ON CONFLICT ${options.conflict} DO UPDATE SET ${options.also ? sql`${options.also}, ` : sql``}${sql.join(assignments, sql`, `)},
       created_at = excluded.created_at, updated_at = excluded.updated_at${
         options.guard

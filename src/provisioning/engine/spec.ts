@@ -36,7 +36,14 @@ export interface VersionTable {
 }
 
 /** The kinds of Clerk object the service mirrors (provisioning/kinds.ts lists them). */
-export type KindName = "users" | "organizations" | "memberships" | "subscriptionItems";
+export type KindName =
+  | "users"
+  | "organizations"
+  | "memberships"
+  | "subscriptionItems"
+  | "invitations"
+  | "roles"
+  | "permissions";
 
 /** A Clerk object as the database stores it, or why it stores nothing (recorded with the reason). */
 export type Mapped<Row> = { row: Row } | { skip: string; id: string; updatedAt: number };

@@ -2,7 +2,12 @@ import { sql } from "drizzle-orm";
 import type { PgColumn } from "drizzle-orm/pg-core";
 import { type ClerkOrganization, parseClerkOrganization } from "../../clerk/events.js";
 import { defineStatement } from "../../db/query.js";
-import { clerkOrganizationVersions, organizations, subscriptionItems } from "../../db/schema.js";
+import {
+  clerkOrganizationVersions,
+  organizationInvitations,
+  organizations,
+  subscriptionItems,
+} from "../../db/schema.js";
 import { type CopiedTable, writeCopied } from "../engine/copied-rows.js";
 import { defineKind } from "../engine/define-kind.js";
 import { classifyOrganizations } from "./classify.js";
@@ -30,9 +35,14 @@ export const organizationRows: CopiedTable = {
 };
 export const ORGANIZATION_FIELDS = Object.entries(COPIED) as [OrganizationField, PgColumn][];
 
-/** Deleting an organization deletes its memberships (the foreign key cascades) and its subscription items. */
+/**
+ * Deleting an organization deletes its memberships (the foreign key cascades), its invitations (no foreign key) and
+ * its subscription items.
+ */
 const deleteOrganizations = defineStatement<{ ids: string[] }>(
-  (v) => sql`WITH items AS (
+  (v) => sql`WITH invitations AS (
+    DELETE FROM ${organizationInvitations} WHERE ${organizationInvitations.organizationId} = ANY(${v.ids}::text[])
+  ), items AS (
     DELETE FROM ${subscriptionItems} WHERE ${subscriptionItems.payerType} = 'organization'
       AND ${subscriptionItems.payerId} = ANY(${v.ids}::text[])
   )
