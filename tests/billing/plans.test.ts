@@ -143,6 +143,28 @@ describe.each(drivers())("plans on $name", ({ open }) => {
     );
     expect((await items({ userId })).map((row) => row.status).sort()).toEqual(["active", "paused"]);
     expect(await userTier(userId)).toBe("gold");
+    // A subscription.* name Clerk does not document (third-party handlers expect it) is applied the same way.
+    const canceled = clerkSubscription({ userId }, [
+      clerkSubscriptionItem({ plan: "platinum", status: "active", updatedAt: 3e12 }),
+    ]);
+    expect(await send("subscription.canceled", canceled)).toBe("provisioned");
+    expect(await userTier(userId)).toBe("platinum");
+  });
+
+  test("a billing delivery's log line names the type, the payer and the items, never the payer's e-mail", async () => {
+    const userId = await newUser();
+    const data = clerkSubscriptionItem({ plan: "pro", payer: { userId } });
+    expect(JSON.stringify(data)).toContain("test@example.com");
+    await send("subscriptionItem.active", data);
+    const line = h.logs.find(
+      (log) => log.msg === "clerk delivery" && log.userId === userId && log.type !== "user.created",
+    );
+    expect(line).toMatchObject({
+      type: "subscriptionItem.active",
+      outcome: "provisioned",
+      subscriptionItemIds: [data.id],
+    });
+    expect(JSON.stringify(h.logs)).not.toContain("test@example.com");
   });
 
   test("canceled with its period in the future keeps the paid plan; .ended / the free item's .active ends it", async () => {
