@@ -107,7 +107,7 @@ describe.each(cliDatabases())("npm run sync: organizations and memberships on $n
       const runs = await h.database.query<{ status: string; phase: string; counts: Record<string, number> }>(
         "SELECT status, phase, counts FROM sync_runs ORDER BY id",
       );
-      // The last phase: the subscription items, listed after the memberships.
+      // The last phase: the subscription items, listed after the memberships, permissions, roles and invitations.
       expect(runs.map((r) => [r.status, r.phase])).toEqual([
         ["completed", "subscriptionItems"],
         ["completed", "subscriptionItems"],
@@ -336,6 +336,9 @@ describe.each(cliDatabases())("npm run sync: organizations and memberships on $n
       expect(paths().filter((p) => p.startsWith("/v1/organization"))).toEqual([
         "/v1/organizations",
         "/v1/organization_memberships",
+        "/v1/organization_permissions",
+        "/v1/organization_roles",
+        "/v1/organization_invitations",
       ]);
     },
     TIMEOUT,
@@ -416,7 +419,9 @@ describe.each(cliDatabases())("npm run sync: organizations and memberships on $n
       // Each listing's cursor reached its end; the failures are counted in the run (nothing recorded for replay,
       // which replays users).
       expect(
-        await h.database.query("SELECT kind, next_offset FROM sync_run_cursors WHERE kind <> 'users' ORDER BY kind"),
+        await h.database.query(
+          "SELECT kind, next_offset FROM sync_run_cursors WHERE kind IN ('organizations', 'memberships') ORDER BY kind",
+        ),
       ).toEqual([
         { kind: "memberships", next_offset: 5 },
         { kind: "organizations", next_offset: 7 },
