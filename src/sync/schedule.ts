@@ -105,7 +105,7 @@ function countingBudget(budget: RequestBudget, metrics: SyncMetrics): RequestBud
 
 type RunDeps = ScheduleDeps & { directory: ReturnType<typeof createClerkDirectory>; signal: AbortSignal };
 
-/** One run: its outcome logged and counted, its repairs counted by kind; never throws. */
+/** One run: its outcome logged and counted, its repairs (also those of a run that failed later) counted by kind. */
 async function runReconcile(deps: RunDeps): Promise<void> {
   const { logger, metrics, signal } = deps;
   const began = performance.now();
@@ -134,22 +134,24 @@ async function runReconcile(deps: RunDeps): Promise<void> {
     );
     outcome = result.status;
     const repaired = repairsOf(counts);
-    for (const [kind, n] of Object.entries(repaired)) metrics.repaired(kind, n);
-    const ms = Math.round(performance.now() - began);
-    const fields = { mode, runId: result.runId, status: result.status, ms, repaired, warnings: result.warnings };
+    const fields = { mode, runId: result.runId, status: result.status, ms: elapsed(began), repaired };
     if (Object.keys(repaired).length > 0) logger.warn(fields, "reconcile repaired rows no delivery had written");
-    else logger.info(fields, "reconcile finished");
+    else logger.info({ ...fields, warnings: result.warnings }, "reconcile finished");
   } catch (error) {
     outcome = failureOutcome(error, signal);
+    const fields = { mode, ms: elapsed(began), repaired: repairsOf(counts) };
     if (outcome === "skipped")
       logger.info({ mode }, "reconcile skipped: another replica (or npm run sync) holds the lock");
-    else if (outcome === "interrupted") logger.info({ mode }, "reconcile interrupted");
-    else logger.error({ mode, err: describeError(error), ...codeOf(error) }, "reconcile failed");
+    else if (outcome === "interrupted") logger.info(fields, "reconcile interrupted");
+    else logger.error({ ...fields, err: describeError(error), ...codeOf(error) }, "reconcile failed");
   } finally {
+    for (const [kind, n] of Object.entries(repairsOf(counts))) metrics.repaired(kind, n);
     metrics.run(mode, outcome, outcome === "skipped" ? undefined : performance.now() - began);
   }
   await refreshLastSuccess(deps);
 }
+
+const elapsed = (since: number) => Math.round(performance.now() - since);
 
 function failureOutcome(error: unknown, signal: AbortSignal): Outcome {
   if (isServiceError(error, "sync_busy")) return "skipped";

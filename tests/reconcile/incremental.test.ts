@@ -59,8 +59,9 @@ describe.each(drivers())("incremental sync on $name", ({ open }) => {
       )
     )[0];
   const mark = async () =>
-    (await h.database.query<{ at: string }>("SELECT clerk_updated_at::text AS at FROM sync_marks WHERE kind = 'users'"))[0]
-      ?.at;
+    (
+      await h.database.query<{ at: string }>("SELECT clerk_updated_at::text AS at FROM sync_marks WHERE kind = 'users'")
+    )[0]?.at;
 
   test(
     "the first run reads the whole listing, newest-updated first, and records the newest updated_at as the mark",
