@@ -91,10 +91,17 @@ export function createMetrics({ poolMax }: { poolMax: number }) {
       this.set(poolMax);
     },
   });
+  const databaseUp = new Gauge({
+    name: "clerk_database_up",
+    help: "1 when the database passed GET /health's checks at this scrape (probed as it is scraped), else 0",
+    registers: [registry],
+  });
   collectDefaultMetrics({ register: registry });
   return {
     registry,
     sync: syncMetrics(registry),
+    /** The health probe's verdict, set by /metrics just before it renders. */
+    databaseHealthy: (healthy: boolean) => databaseUp.set(healthy ? 1 : 0),
     recordDelivery(eventType: string | undefined, outcome: string, ms: number | undefined) {
       const type = deliveryTypeLabel(eventType);
       deliveries.inc({ type, outcome: OUTCOMES.has(outcome) ? outcome : "other" });
