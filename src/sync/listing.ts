@@ -6,7 +6,7 @@ import type { KindName } from "../provisioning/kinds.js";
 import { SYNC_KINDS } from "./kinds.js";
 import { type Marks, updatedAtOf } from "./marks.js";
 import type { Failure } from "./page.js";
-import { pageThrough } from "./paging.js";
+import { type ListedPage, pageThrough } from "./paging.js";
 import type { Cursor } from "./runs.js";
 
 /** One kind's listing in `npm run sync`: every page through `pageThrough`, applied (or classified) in order. */
@@ -69,8 +69,7 @@ const keep = (into: Failure[], more: readonly Failure[]) => {
 export async function listKind(ctx: Context, name: KindName, from: Cursor): Promise<Listing> {
   const { db, directory, options, run } = ctx;
   const sync = SYNC_KINDS[name];
-  const byUpdate = ctx.marks ? sync.listByUpdate : undefined;
-  const mark = ctx.marks?.[name];
+  const order = readingOrder(ctx, name);
   const listing: Listing = {
     listed: 0,
     total: undefined,
@@ -82,22 +81,15 @@ export async function listKind(ctx: Context, name: KindName, from: Cursor): Prom
   };
   const suspect = suspicion();
   let inFlight = 0;
-  const timed = async <T>(work: Promise<T>): Promise<T> => {
-    const began = performance.now();
-    try {
-      return await work;
-    } finally {
-      ctx.timings.databaseMs += performance.now() - began;
-    }
-  };
+  const timed = timedInto(ctx.timings);
   const paging = await pageThrough(
-    (offset, limit) => (byUpdate ?? sync.list)(directory, offset, limit),
+    (offset, limit) => order.list(directory, offset, limit),
     async (page) => {
       await ctx.stillHeld?.();
-      if (byUpdate) listing.newest = newestOf(page.items, listing.newest);
+      if (order.incremental) listing.newest = newestOf(page.items, listing.newest);
       const prepared = sync.prepare(db, page.items, ctx.seen[name]);
       // Newest-updated first, an object updated during the listing moves to the front: one listed again is expected.
-      suspect.page(byUpdate ? 0 : prepared.repeated, page.next, page.totalCount);
+      suspect.page(order.incremental ? 0 : prepared.repeated, page.next, page.totalCount);
       listing.listed += prepared.ids.length;
       keep(listing.failures, prepared.failures);
       const tail = { keepIds: run?.prune ?? false, nextOffset: page.next, total: page.totalCount };
@@ -110,7 +102,7 @@ export async function listKind(ctx: Context, name: KindName, from: Cursor): Prom
     },
     {
       pageSize: options.pageSize,
-      concurrency: byUpdate ? 1 : (options.concurrency ?? 1),
+      concurrency: order.incremental ? 1 : (options.concurrency ?? 1),
       from: from.offset,
       knownTotal: from.total,
       signal: options.signal,
@@ -123,9 +115,7 @@ export async function listKind(ctx: Context, name: KindName, from: Cursor): Prom
       onInFlight: (n) => {
         inFlight = n;
       },
-      // Equal is not below: objects updated in the mark's millisecond after the last run read it are read again.
-      endsListing: (page) =>
-        byUpdate !== undefined && mark !== undefined && page.items.some((item) => (updatedAtOf(item) ?? 0) < mark),
+      endsListing: order.endsListing,
     },
   );
   ctx.timings.clerkWaitMs += paging.waitMs;
@@ -133,6 +123,35 @@ export async function listKind(ctx: Context, name: KindName, from: Cursor): Prom
   listing.complete = paging.complete;
   listing.warnings = suspect.warnings(sync.noun);
   return listing;
+}
+
+/** Adds the time `work` takes to the database's share. */
+const timedInto =
+  (timings: Context["timings"]) =>
+  async <T>(work: Promise<T>): Promise<T> => {
+    const began = performance.now();
+    try {
+      return await work;
+    } finally {
+      timings.databaseMs += performance.now() - began;
+    }
+  };
+
+/**
+ * How a kind is read: in an incremental run, newest-updated first down to its mark when Clerk can list it so (and a
+ * page at a time); otherwise its whole listing in creation order.
+ */
+function readingOrder(ctx: Context, name: KindName) {
+  const sync = SYNC_KINDS[name];
+  const byUpdate = ctx.marks ? sync.listByUpdate : undefined;
+  const mark = ctx.marks?.[name];
+  return {
+    list: byUpdate ?? sync.list,
+    incremental: byUpdate !== undefined,
+    // Equal is not below: objects updated in the mark's millisecond after the last run read it are read again.
+    endsListing: (page: ListedPage<unknown>) =>
+      byUpdate !== undefined && mark !== undefined && page.items.some((item) => (updatedAtOf(item) ?? 0) < mark),
+  };
 }
 
 function newestOf(items: readonly unknown[], newest: number | undefined): number | undefined {
