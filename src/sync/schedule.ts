@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { createClerkDirectory, MAX_PAGE_SIZE } from "../clerk/backend-api.js";
 import { createRequestBudget, type RequestBudget, scheduledRequestsPerWindow } from "../clerk/request-budget.js";
 import type { Config } from "../config.js";
@@ -59,6 +60,8 @@ export function scheduleReconcile(deps: ScheduleDeps): ScheduledReconcile | unde
     "scheduled reconcile on",
   );
   const controller = new AbortController();
+  // Each page in flight listens to it while it waits for the budget and for its answer (Node warns past 10).
+  setMaxListeners(2 * FULL_CONCURRENCY + 10, controller.signal);
   const budget = countingBudget(createRequestBudget(rate), deps.metrics);
   const directory = createClerkDirectory({
     secretKey,

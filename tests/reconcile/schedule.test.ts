@@ -28,12 +28,16 @@ describe.each(cliDatabases({ pooler: true }))("scheduled reconcile on $name", ({
   afterEach(() => h?.close());
 
   test(
-    "users created in Clerk without a webhook are there within one interval, with their workspaces; the repairs are counted",
+    "users whose deliveries were refused (a wrong signing secret) are there within one interval, with their workspaces; the repairs are counted",
     async () => {
       const ids = h.signUp(7);
       const started = performance.now();
       const service = await h.serve(INTERVAL);
       await logLine(service, message("scheduled reconcile on"), 1_000);
+      const wrongSecret = `whsec_${Buffer.from("another endpoint's secret, 32 bytes!").toString("base64")}`;
+      const user = h.api.users.get(ids[0] as string) as Record<string, unknown>;
+      const refused = await service.post(signDelivery(clerkEvent("user.created", user), { secret: wrongSecret }));
+      expect(refused.status).toBe(401);
       const repaired = await logLine(service, message("reconcile repaired"), INTERVAL * 1000 + 15_000);
       const seconds = (performance.now() - started) / 1000;
       expect(seconds, service.output()).toBeLessThan(INTERVAL + 10);
