@@ -24,6 +24,7 @@ const { values: args } = parseArgs({
     "rate-limit": { type: "string", default: "1000" },
     rate: { type: "string" },
     concurrency: { type: "string" },
+    incremental: { type: "boolean", default: false },
     keep: { type: "boolean", default: false },
     "cpu-prof": { type: "boolean", default: false },
     help: { type: "boolean", default: false },
@@ -43,6 +44,8 @@ if (args.help) {
                   a production instance's; 0: no limit)
   --rate N        the sync's --rate (default: 90 % of --rate-limit; with --rate-limit 0 the sync's own default)
   --concurrency N the sync's --concurrency (default: its own)
+  --incremental   the sync's --incremental (the scheduled reconcile's listing), and a third run after 10 users
+                  changed in Clerk
   --keep          keep the database (its URL is printed)
   --cpu-prof      each sync writes a V8 CPU profile to bench/results/
 `);
@@ -60,7 +63,11 @@ const syncArgs = [
   args["page-size"],
   ...(args.rate ? ["--rate", args.rate] : RATE_LIMIT > 0 ? ["--rate", String(Math.floor(RATE_LIMIT * 0.9))] : []),
   ...(args.concurrency ? ["--concurrency", args.concurrency] : []),
+  ...(args.incremental ? ["--incremental"] : []),
 ];
+const RUNS = ["first run (back-fill)", "second run (nothing to change)"];
+const CHANGED = 10;
+if (args.incremental) RUNS.push(`third run (${CHANGED} users changed)`);
 const ROOT = new URL("..", import.meta.url).pathname;
 const RESULTS = new URL("./results/", import.meta.url).pathname;
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -206,6 +213,14 @@ function printPhases(rows: ({ run: string; phases: PhaseStats[] } & Record<Phase
   }
 }
 
+/** `n` users updated in Clerk now (new objects: the JSON cache is per object). */
+function changeUsers(users: Map<string, Record<string, unknown>>, n: number) {
+  const now = Date.now();
+  for (const [j, user] of [...users.values()].slice(0, n).entries()) {
+    users.set(user.id as string, { ...user, first_name: "Changed", updated_at: now + j });
+  }
+}
+
 async function main() {
   log(`generating ${USERS.toLocaleString("en-US")} Clerk users …`);
   // The fake API's clock (its requests' `at`) starts about now: the phases end when the sync's process does.
@@ -281,8 +296,9 @@ async function main() {
       requests: RequestStats;
       phases: PhaseStats[];
     }[] = [];
-    for (const name of ["first run (back-fill)", "second run (nothing to change)"]) {
+    for (const [i, name] of RUNS.entries()) {
       log(`${name} …`);
+      if (i === 2) changeUsers(api.users, CHANGED);
       const before = { requests: api.requests.length, refused: api.refused };
       api.peakInFlight = 0;
       const { wallMs, endedAt, summary, code } = await runSync(env);

@@ -47,7 +47,7 @@ export function createApp({
     .notFound((c) => errorResponse(c, new ServiceError("not_found", `no route for ${c.req.method} ${c.req.path}`)))
     .route("/health", healthRoutes(db))
     .route("/webhooks/clerk", clerkWebhookRoutes({ db, verifyDelivery, logger, metrics, applyEvent, lookupCache }))
-    .route("/metrics", metricsRoutes(metrics))
+    .route("/metrics", metricsRoutes(metrics, db))
     .route("/", meRoutes({ db, clerk, logger, lookupCache }))
     .doc("/openapi.json", OPENAPI_DOCUMENT);
 }

@@ -35,6 +35,9 @@ const EnvSchema = z
     HTTP_KEEP_ALIVE_TIMEOUT_SECONDS: withDefault(wholeNumber(1, 600), 5),
     CLERK_LOOKUP_CACHE_SECONDS: withDefault(wholeNumber(0, 86_400), 60),
     CLERK_ACCEPT_PENDING_SESSIONS: withDefault(booleanFlag, false),
+    SYNC_INTERVAL_SECONDS: withDefault(wholeNumber(0, 604_800), 900),
+    FULL_SYNC_INTERVAL_SECONDS: withDefault(wholeNumber(0, 31_536_000), 86_400),
+    SYNC_REQUESTS_PER_10S: optional(wholeNumber(1, 10_000)),
     CLERK_WEBHOOK_SIGNING_SECRET: optional(
       z
         .string()
@@ -174,6 +177,15 @@ export interface Config {
     /** Whether a pending session (`sts: "pending"`, tasks left) counts as signed in; Clerk's default is no. */
     acceptPendingSessions: boolean;
   };
+  /** The scheduled reconcile (sync/schedule.ts); it runs only with `clerk.secretKey`. */
+  sync: {
+    /** Between runs (0: off). */
+    intervalMs: number;
+    /** A full listing (no prune) when the last completed one is this old (0: never). */
+    fullIntervalMs: number;
+    /** Clerk requests per 10 s the runs may send; undefined: a small share of the instance's limit. */
+    requestsPer10s: number | undefined;
+  };
 }
 
 /** The one error type, with every bad variable named. */
@@ -225,6 +237,11 @@ export function loadConfig(
       authorizedParties: env.CLERK_AUTHORIZED_PARTIES ?? [],
       lookupCacheSeconds: env.CLERK_LOOKUP_CACHE_SECONDS,
       acceptPendingSessions: env.CLERK_ACCEPT_PENDING_SESSIONS,
+    },
+    sync: {
+      intervalMs: env.SYNC_INTERVAL_SECONDS * 1000,
+      fullIntervalMs: env.FULL_SYNC_INTERVAL_SECONDS * 1000,
+      requestsPer10s: env.SYNC_REQUESTS_PER_10S,
     },
   };
 }

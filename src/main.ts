@@ -1,4 +1,5 @@
 import type { Server } from "node:http";
+import { setTimeout as delay } from "node:timers/promises";
 import { serve } from "@hono/node-server";
 import { createApp } from "./app.js";
 import { ConfigError, loadConfig } from "./config.js";
@@ -6,6 +7,7 @@ import { openDatabase } from "./db/client.js";
 import { describeError, isStrayDatabaseError } from "./db/errors.js";
 import { createLogger, type Logger } from "./logger.js";
 import { createMetrics } from "./metrics.js";
+import { scheduleReconcile } from "./sync/schedule.js";
 import { resolveWebhookSecret } from "./webhook-secret.js";
 
 const SHUTDOWN_DEADLINE_MS = 8_000;
@@ -27,6 +29,13 @@ async function main() {
     clerk: config.clerk,
     metrics,
   });
+  const reconcile = scheduleReconcile({
+    db: database.db,
+    logger,
+    metrics: metrics.sync,
+    clerk: config.clerk,
+    sync: config.sync,
+  });
   const server = listen(config, app.fetch, (port) => {
     logger.info({ port, database: database.kind }, "listening");
     if (webhookSecret.source === "dev-file") {
@@ -36,7 +45,10 @@ async function main() {
       );
     }
   });
-  stopOnSignals(server, logger, () => database.close());
+  stopOnSignals(server, logger, {
+    interrupt: async () => reconcile?.stop(),
+    closeDatabase: () => database.close(),
+  });
 }
 
 function configOrExit(): Config {
@@ -88,13 +100,21 @@ function listen(
   return server;
 }
 
-/** SIGTERM/SIGINT: stop accepting, let in-flight requests finish (closed at the deadline), close the pool, exit 0. */
-function stopOnSignals(server: Server, logger: Logger, closeDatabase: () => Promise<void>) {
+/**
+ * SIGTERM/SIGINT: stop accepting and interrupt the scheduled reconcile (after the page it is applying; the next run
+ * resumes it), let in-flight requests finish (closed at the deadline), close the pool, exit 0.
+ */
+function stopOnSignals(
+  server: Server,
+  logger: Logger,
+  { interrupt, closeDatabase }: { interrupt: () => Promise<void>; closeDatabase: () => Promise<void> },
+) {
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, "shutting down");
+    const interrupted = Promise.race([interrupt().catch(() => {}), delay(SHUTDOWN_DEADLINE_MS)]);
     const force = setTimeout(() => {
       logger.warn("in-flight requests still open at the deadline: closing them");
       server.closeAllConnections();
@@ -102,6 +122,7 @@ function stopOnSignals(server: Server, logger: Logger, closeDatabase: () => Prom
     force.unref();
     server.close(async () => {
       clearTimeout(force);
+      await interrupted;
       await closeDatabase().catch(() => {});
       logger.info("stopped");
       process.exit(0);

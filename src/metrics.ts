@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 /**
  * Label values come from these fixed sets, whatever a (signed) delivery says: every distinct value is a series
@@ -58,6 +58,20 @@ export const DELIVERY_OUTCOME_LABELS = [
 const TYPES = new Set<string>(DELIVERY_TYPE_LABELS);
 const OUTCOMES = new Set<string>(DELIVERY_OUTCOME_LABELS);
 
+/**
+ * `clerk_sync_repaired_total`'s `kind`, by the sync kind's name (SYNC_KINDS): a fixed set, every value exported
+ * from the start (at 0) so that an alert on its increase sees the first repair.
+ */
+const SYNC_KIND_LABELS: Record<string, string> = {
+  users: "user",
+  organizations: "organization",
+  memberships: "membership",
+  subscriptionItems: "subscription_item",
+  invitations: "invitation",
+  roles: "role",
+  permissions: "permission",
+};
+
 /** The metric label of an event type: the type itself when it is one we act on, else `other` (`unknown` if unread). */
 export const deliveryTypeLabel = (type: string | undefined) =>
   type === undefined ? "unknown" : TYPES.has(type) ? type : "other";
@@ -100,8 +114,17 @@ export function createMetrics({ poolMax }: { poolMax: number }) {
       this.set(poolMax);
     },
   });
+  const databaseUp = new Gauge({
+    name: "clerk_database_up",
+    help: "1 when the database passed GET /health's checks at this scrape (probed as it is scraped), else 0",
+    registers: [registry],
+  });
+  collectDefaultMetrics({ register: registry });
   return {
     registry,
+    sync: syncMetrics(registry),
+    /** The health probe's verdict, set by /metrics just before it renders. */
+    databaseHealthy: (healthy: boolean) => databaseUp.set(healthy ? 1 : 0),
     recordDelivery(eventType: string | undefined, outcome: string, ms: number | undefined) {
       const type = deliveryTypeLabel(eventType);
       deliveries.inc({ type, outcome: OUTCOMES.has(outcome) ? outcome : "other" });
@@ -120,3 +143,58 @@ export function createMetrics({ poolMax }: { poolMax: number }) {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** The scheduled reconcile's figures (sync/schedule.ts). */
+function syncMetrics(registry: Registry) {
+  const runs = new Counter({
+    name: "clerk_sync_runs_total",
+    help: "Scheduled reconcile runs by mode (incremental, full) and outcome (completed, interrupted, failed, skipped: another replica held the lock)",
+    labelNames: ["mode", "outcome"] as const,
+    registers: [registry],
+  });
+  const seconds = new Histogram({
+    name: "clerk_sync_run_duration_seconds",
+    help: "Duration of the scheduled reconcile runs this replica ran, by mode",
+    labelNames: ["mode"] as const,
+    buckets: [0.5, 1, 2.5, 5, 15, 30, 60, 120, 300, 900, 1800, 3600],
+    registers: [registry],
+  });
+  const requests = new Counter({
+    name: "clerk_sync_clerk_requests_total",
+    help: "Clerk Backend API requests the scheduled reconcile sent (retries and refused ones included)",
+    registers: [registry],
+  });
+  const repaired = new Counter({
+    name: "clerk_sync_repaired_total",
+    help: "Rows a scheduled reconcile had to create or change: deliveries that never arrived, by kind",
+    labelNames: ["kind"] as const,
+    registers: [registry],
+  });
+  for (const kind of Object.values(SYNC_KIND_LABELS)) repaired.inc({ kind }, 0);
+  const lastSuccess = new Gauge({
+    name: "clerk_sync_last_success_timestamp_seconds",
+    help: "When the latest reconcile run recorded in the database completed (any replica, or npm run sync); 0: none yet",
+    registers: [registry],
+  });
+  const interval = new Gauge({
+    name: "clerk_sync_interval_seconds",
+    help: "SYNC_INTERVAL_SECONDS as this replica runs it (0: the scheduled reconcile is off)",
+    registers: [registry],
+  });
+  return {
+    configured: (intervalMs: number) => interval.set(intervalMs / 1000),
+    run: (mode: "incremental" | "full", outcome: string, ms: number | undefined) => {
+      runs.inc({ mode, outcome });
+      if (ms !== undefined) seconds.observe({ mode }, ms / 1000);
+    },
+    requestsSent: (n: number) => requests.inc(n),
+    /** Adds `n` repaired rows of the sync kind `name`; a kind without a label is not counted. */
+    repaired: (name: string, n: number) => {
+      const kind = SYNC_KIND_LABELS[name];
+      if (kind && n > 0) repaired.inc({ kind }, n);
+    },
+    lastSuccess: (at: Date) => lastSuccess.set(at.getTime() / 1000),
+  };
+}
+
+export type SyncMetrics = Metrics["sync"];

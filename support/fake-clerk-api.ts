@@ -101,7 +101,7 @@ const MAX_LIMIT = 500;
 
 /**
  * The part of Clerk's Backend API the service and the operator tools use, on node:http on a free port:
- * `GET /v1/users/:id`, `GET /v1/users` (`limit` ≤ 500, `offset`, `order_by` ±created_at, `user_id` filters; a JSON
+ * `GET /v1/users/:id`, `GET /v1/users` (`limit` ≤ 500, `offset`, `order_by` ±created_at or ±updated_at, `user_id` filters; a JSON
  * array of `UserJSON`, as Clerk answers) and `GET /v1/users/count` (`{object: "total_count", total_count}`); the
  * organization routes below (paginated as `{data, total_count}`).
  * Requests without `Bearer TEST_CLERK_SECRET_KEY` get Clerk's 401. `latencyMs` delays every answer; `rateLimit`
@@ -159,26 +159,16 @@ export async function startFakeClerkApi(options: { cacheJson?: boolean } = {}): 
     }
     return text;
   };
-  let sorted: { version: number; list: Record<string, unknown>[] } | undefined;
-  const byCreation = () => {
-    if (sorted?.version !== users.version) {
-      const list = [...users.values()].sort(
-        (a, b) =>
-          Number(a.created_at ?? 0) - Number(b.created_at ?? 0) ||
-          (String(a.id) < String(b.id) ? -1 : String(a.id) > String(b.id) ? 1 : 0),
-      );
-      sorted = { version: users.version, list };
-    }
-    return sorted.list;
-  };
+  const byCreation = sortedListing(users, "created_at");
+  const byUpdate = sortedListing(users, "updated_at");
 
   const listings = {
-    organizations: sortedListing(api.organizations),
-    memberships: sortedListing(api.memberships),
-    subscriptionItems: sortedListing(api.subscriptionItems),
-    invitations: sortedListing(api.invitations),
-    roles: sortedListing(api.roles),
-    permissions: sortedListing(api.permissions),
+    organizations: sortedListing(api.organizations, "created_at"),
+    memberships: sortedListing(api.memberships, "created_at"),
+    subscriptionItems: sortedListing(api.subscriptionItems, "created_at"),
+    invitations: sortedListing(api.invitations, "created_at"),
+    roles: sortedListing(api.roles, "created_at"),
+    permissions: sortedListing(api.permissions, "created_at"),
   };
   const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
     // @clerk/backend parses JSON only when the content type is exactly application/json, as Clerk sends it.
@@ -193,9 +183,10 @@ export async function startFakeClerkApi(options: { cacheJson?: boolean } = {}): 
 
   const filtered = (query: URLSearchParams) => {
     const ids = query.getAll("user_id");
-    const all = byCreation();
+    const order = query.get("order_by") ?? "-created_at";
+    const all = order.endsWith("updated_at") ? byUpdate() : byCreation();
     const matching = ids.length > 0 ? all.filter((user) => ids.includes(String(user.id))) : all;
-    return query.get("order_by") === "+created_at" ? matching : [...matching].reverse();
+    return order.startsWith("+") ? matching : [...matching].reverse();
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
@@ -273,15 +264,15 @@ export async function startFakeClerkApi(options: { cacheJson?: boolean } = {}): 
   return api;
 }
 
-/** Sorted by `created_at` (then id), rebuilt only when the map changed (a 100,000-row listing is read page by page). */
-function sortedListing(map: Map<string, Record<string, unknown>>) {
+/** Sorted by `field` (then id), rebuilt only when the map changed (a 100,000-row listing is read page by page). */
+function sortedListing(map: Map<string, Record<string, unknown>>, field: "created_at" | "updated_at") {
   let sorted: { version: number; list: Record<string, unknown>[] } | undefined;
   return () => {
     const version = (map as VersionedMap<string, Record<string, unknown>>).version ?? -1;
     if (sorted === undefined || version === -1 || sorted.version !== version) {
       const list = [...map.values()].sort(
         (a, b) =>
-          Number(a.created_at ?? 0) - Number(b.created_at ?? 0) ||
+          Number(a[field] ?? 0) - Number(b[field] ?? 0) ||
           (String(a.id) < String(b.id) ? -1 : String(a.id) > String(b.id) ? 1 : 0),
       );
       sorted = { version, list };

@@ -37,6 +37,8 @@ export interface ClerkDirectoryOptions {
 export interface ClerkDirectory {
   /** Users in creation order (`+created_at`), `limit` (at most 500) from `offset`. */
   listUsers(offset: number, limit: number): Promise<ClerkUserPage>;
+  /** Users newest-updated first (`-updated_at`), `limit` (at most 500) from `offset`: an incremental sync's listing. */
+  listUsersByUpdate(offset: number, limit: number): Promise<ClerkUserPage>;
   /** The users among `ids` (at most 100) that exist; an id missing from the answer is not a Clerk user. */
   usersById(ids: readonly string[]): Promise<unknown[]>;
   /** Organizations (`OrganizationJSON`) in creation order, `limit` (at most 500) from `offset`: one request. */
@@ -107,26 +109,33 @@ export const raws = (page: { data: { raw: unknown }[] }) => page.data.map((objec
 export const pageQuery = (offset: number, limit: number) =>
   ({ limit: Math.min(limit, MAX_PAGE_SIZE), offset, orderBy: "+created_at" }) as const;
 
+type UserOrder = "+created_at" | "-updated_at";
+
 function userListings(
   client: BackendClient,
   withRetries: WithRetries,
-): Pick<ClerkDirectory, "listUsers" | "usersById"> {
+): Pick<ClerkDirectory, "listUsers" | "listUsersByUpdate" | "usersById"> {
   // The `GET /v1/users` getUserList sends, alone, through the client's own request (its errors, deserialized users).
-  const listUsersOnly = (params: { limit: number; offset: number; orderBy: "+created_at" }) =>
+  const listUsersOnly = (params: { limit: number; offset: number; orderBy: UserOrder }) =>
     (client.users as unknown as { request: (options: object) => Promise<User[]> }).request({
       method: "GET",
       path: "/users",
       queryParams: params,
     });
 
+  const listUsersIn = async (orderBy: UserOrder, offset: number, limit: number) => {
+    const params = { ...pageQuery(offset, limit), orderBy };
+    const users = await withRetries(() => listUsersOnly(params), 1);
+    return { users: users.map((user) => user.raw), totalCount: await withRetries(() => client.users.getCount(), 1) };
+  };
+
   return {
     // Not `getUserList`: it sends the count with the page, so Clerk may count before a deletion that shifts the
     // page. paging.ts needs the count taken after the page was read, so it is asked for once the page is answered.
-    listUsers: async (offset, limit) => {
-      const params = pageQuery(offset, limit);
-      const users = await withRetries(() => listUsersOnly(params), 1);
-      return { users: users.map((user) => user.raw), totalCount: await withRetries(() => client.users.getCount(), 1) };
-    },
+    listUsers: (offset, limit) => listUsersIn("+created_at", offset, limit),
+    // Offsets in `-updated_at` order shift forward when users are created or updated (one re-read, none skipped); a
+    // deletion shifts them back, which the count shows, as in creation order.
+    listUsersByUpdate: (offset, limit) => listUsersIn("-updated_at", offset, limit),
     usersById: async (ids) => {
       if (ids.length === 0) return [];
       // `getUserList` is two requests: the page and `/v1/users/count`.

@@ -23,6 +23,14 @@ export function defaultRequestsPerWindow(secretKey: string): number {
   return secretKey.startsWith("sk_live_") ? 900 : 90;
 }
 
+/**
+ * The scheduled reconcile's default budget: 10 % of the instance's limit (100 per 10 s for an `sk_live_` key, 10 for
+ * `sk_test_`), so that `/v1/me`'s lookups and an operator's `npm run sync` keep most of it.
+ */
+export function scheduledRequestsPerWindow(secretKey: string): number {
+  return secretKey.startsWith("sk_live_") ? 100 : 10;
+}
+
 export function createRequestBudget(requests: number, windowMs = RATE_WINDOW_MS): RequestBudget {
   if (!Number.isInteger(requests) || requests < 1) throw new RangeError("requests must be a positive integer");
   const IN_FLIGHT = Number.POSITIVE_INFINITY;

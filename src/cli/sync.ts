@@ -33,6 +33,9 @@ every Clerk Billing subscription item provisioned (created, or updated when Cler
 rules; what was deleted is never brought back. Resumes an interrupted run where it stopped.
 
   --dry-run           report what would be created, updated (and pruned); change nothing
+  --incremental       users newest-updated first, only down to what the last incremental run saw (the first
+                      one reads them all; organizations and memberships, which Clerk cannot order by update,
+                      are listed whole); a page at a time; not with --prune
   --prune             then remove users, organizations and memberships Clerk no longer has (only after complete
                       listings; each one confirmed with Clerk; tombstoned like its .deleted event)
   --max-prune N       refuse to prune more than N of any kind (default: 10 % of those stored, at least 10); over
@@ -77,6 +80,7 @@ function syncOptions(argv: string[]) {
     args: argv,
     options: {
       "dry-run": { type: "boolean", default: false },
+      incremental: { type: "boolean", default: false },
       prune: { type: "boolean", default: false },
       "max-prune": { type: "string" },
       restart: { type: "boolean", default: false },
@@ -91,9 +95,13 @@ function syncOptions(argv: string[]) {
   });
   const maxPrune = integerOption("max-prune", values["max-prune"], 0, Number.MAX_SAFE_INTEGER);
   if (maxPrune !== undefined && !values.prune) throw usageError("--max-prune only goes with --prune");
+  if (values.incremental && values.prune) {
+    throw usageError("--prune needs complete listings: run it without --incremental");
+  }
   return {
     help: values.help,
     dryRun: values["dry-run"],
+    incremental: values.incremental,
     prune: values.prune,
     maxPrune,
     restart: values.restart,
@@ -160,6 +168,7 @@ export const run = command("sync", async (argv, io) => {
       {
         kinds: ["users", "organizations", "memberships", "permissions", "roles", "invitations", "subscriptionItems"],
         dryRun: options.dryRun,
+        incremental: options.incremental,
         prune: options.prune,
         maxPrune: options.maxPrune,
         restart: options.restart,

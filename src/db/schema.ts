@@ -258,6 +258,11 @@ export const syncRuns = pgTable("sync_runs", {
   /** What the run lists now: `users`, then `organizations`, then `memberships` (each from its own cursor). */
   phase: text("phase").notNull().default("users"),
   /**
+   * Lists the kinds that can be listed newest-updated first only down to their high-water mark (`sync_marks`): a
+   * run of the other mode, whose cursors mean other orders, neither resumes nor abandons it.
+   */
+  incremental: boolean("incremental").notNull().default(false),
+  /**
    * By kind and outcome, `<kind>:<outcome>`: `users:created`, `organizations:skipped:stored_newer`,
    * `memberships:failed:<reason>`, `users:pruned`, …
    */
@@ -296,3 +301,14 @@ export const syncRunSeen = pgTable(
   },
   (t) => [primaryKey({ columns: [t.runId, t.kind, t.id] })],
 ).enableRLS();
+
+/**
+ * Per kind listed incrementally: the newest Clerk `updated_at` a complete incremental listing saw. The next one reads
+ * newest-updated first down to it (equal included: several objects can share one millisecond).
+ */
+export const syncMarks = pgTable("sync_marks", {
+  kind: text("kind").primaryKey(),
+  clerkUpdatedAt: bigint("clerk_updated_at", { mode: "number" }).notNull(),
+  runId: bigint("run_id", { mode: "number" }),
+  updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+}).enableRLS();

@@ -1,4 +1,6 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { checkHealth } from "../db/health.js";
+import type { Db } from "../db/types.js";
 import type { Metrics } from "../metrics.js";
 
 const getMetrics = createRoute({
@@ -8,7 +10,9 @@ const getMetrics = createRoute({
   summary: "Prometheus metrics",
   description:
     "`clerk_deliveries_total{type,outcome}`, `clerk_provisioning_duration_seconds{type}` (a histogram), " +
-    "`clerk_db_calls_in_flight` and `clerk_db_pool_max`. Label values come from fixed sets, whatever is sent.",
+    "`clerk_db_calls_in_flight`, `clerk_db_pool_max`, `clerk_database_up` (GET /health's checks, probed at the " +
+    "scrape), the scheduled reconcile's `clerk_sync_*` and prom-client's default `process_*` / `nodejs_*` metrics. " +
+    "Label values come from fixed sets, whatever is sent.",
   responses: {
     200: {
       description: "The Prometheus text exposition format",
@@ -17,8 +21,10 @@ const getMetrics = createRoute({
   },
 });
 
-export function metricsRoutes(metrics: Metrics) {
-  return new OpenAPIHono().openapi(getMetrics, async (c) =>
-    c.text(await metrics.registry.metrics(), 200, { "content-type": metrics.registry.contentType }),
-  );
+export function metricsRoutes(metrics: Metrics, db: Db) {
+  return new OpenAPIHono().openapi(getMetrics, async (c) => {
+    const { checks } = await checkHealth(db);
+    metrics.databaseHealthy(Object.values(checks).every(Boolean));
+    return c.text(await metrics.registry.metrics(), 200, { "content-type": metrics.registry.contentType });
+  });
 }

@@ -29,6 +29,11 @@ export interface SyncKind {
   /** For messages: `user`, `organization`, `membership`. */
   noun: string;
   list(directory: ClerkDirectory, offset: number, limit: number): Promise<ListedPage<unknown>>;
+  /**
+   * The same listing newest-updated first (`-updated_at`): an incremental sync reads it down to the kind's mark.
+   * Absent when Clerk cannot order the kind's listing by update: every run then lists it whole.
+   */
+  listByUpdate?: SyncKind["list"] | undefined;
   prepare(db: Db, items: readonly unknown[], seen: Set<string>): PreparedPage;
   /** None for a kind Clerk never removes (subscription items stay listed once ended). */
   prune?: Pruner;
@@ -42,6 +47,7 @@ const byId = chunksOf(MAX_IDS_PER_LOOKUP);
 function syncKind<Row, Key>(
   spec: Omit<PruneSpec<Row, Key>, "lookups"> & {
     list: SyncKind["list"];
+    listByUpdate?: SyncKind["list"];
     /** The event type this kind's skipped and failed rows are recorded as, for `npm run replay` (users only). */
     recordsAs?: string;
     lookups?: PruneSpec<Row, Key>["lookups"];
@@ -51,6 +57,7 @@ function syncKind<Row, Key>(
     name: spec.name,
     noun: spec.kind.noun,
     list: spec.list,
+    listByUpdate: spec.listByUpdate,
     prepare: pageApplier(spec.name, spec.kind, spec.recordsAs),
     prune: pruner({ lookups: byId, ...spec }),
   };
@@ -105,6 +112,10 @@ export const SYNC_KINDS: Record<KindName, SyncKind> = {
     kind: KINDS.users,
     list: async (directory, offset, limit) => {
       const page = await directory.listUsers(offset, limit);
+      return { items: page.users, totalCount: page.totalCount };
+    },
+    listByUpdate: async (directory, offset, limit) => {
+      const page = await directory.listUsersByUpdate(offset, limit);
       return { items: page.users, totalCount: page.totalCount };
     },
     recordsAs: "user.updated",

@@ -4,8 +4,9 @@ import type { Db } from "../db/types.js";
 import { addInto, type Counts } from "../outcome.js";
 import type { KindName } from "../provisioning/kinds.js";
 import { SYNC_KINDS } from "./kinds.js";
+import { type Marks, updatedAtOf } from "./marks.js";
 import type { Failure } from "./page.js";
-import { pageThrough } from "./paging.js";
+import { type ListedPage, pageThrough } from "./paging.js";
 import type { Cursor } from "./runs.js";
 
 /** One kind's listing in `npm run sync`: every page through `pageThrough`, applied (or classified) in order. */
@@ -17,6 +18,11 @@ export interface ListingOptions {
   pageSize: number;
   /** Listing requests in flight at most (default 1); pages are still applied one at a time, in order. */
   concurrency?: number | undefined;
+  /**
+   * Kinds Clerk lists newest-updated first are read only down to their mark (`sync_marks`), one page at a time: a
+   * page read ahead of the one that reaches the mark would be a request spent for nothing.
+   */
+  incremental?: boolean | undefined;
   /** Stops after the page being applied has committed (Ctrl-C). */
   signal: AbortSignal;
   onProgress?: (progress: {
@@ -36,6 +42,8 @@ export interface Listing {
   complete: boolean;
   /** Why the listing, complete as far as Clerk's answers go, may still have missed objects. */
   warnings: string[];
+  /** An incremental listing: the newest `updated_at` it saw (the kind's next mark once it is complete). */
+  newest: number | undefined;
 }
 
 export interface Context {
@@ -49,6 +57,8 @@ export interface Context {
   notice: (message: string) => void;
   /** Rejects once the sync lock is lost: awaited before each page is applied. */
   stillHeld?: LockCheck | undefined;
+  /** An incremental run's marks: where each kind's newest-updated-first listing may stop. */
+  marks: Marks | undefined;
 }
 
 const keep = (into: Failure[], more: readonly Failure[]) => {
@@ -59,23 +69,27 @@ const keep = (into: Failure[], more: readonly Failure[]) => {
 export async function listKind(ctx: Context, name: KindName, from: Cursor): Promise<Listing> {
   const { db, directory, options, run } = ctx;
   const sync = SYNC_KINDS[name];
-  const listing: Listing = { listed: 0, total: undefined, counts: {}, failures: [], complete: false, warnings: [] };
+  const order = readingOrder(ctx, name);
+  const listing: Listing = {
+    listed: 0,
+    total: undefined,
+    counts: {},
+    failures: [],
+    complete: false,
+    warnings: [],
+    newest: undefined,
+  };
   const suspect = suspicion();
   let inFlight = 0;
-  const timed = async <T>(work: Promise<T>): Promise<T> => {
-    const began = performance.now();
-    try {
-      return await work;
-    } finally {
-      ctx.timings.databaseMs += performance.now() - began;
-    }
-  };
+  const timed = timedInto(ctx.timings);
   const paging = await pageThrough(
-    (offset, limit) => sync.list(directory, offset, limit),
+    (offset, limit) => order.list(directory, offset, limit),
     async (page) => {
       await ctx.stillHeld?.();
+      if (order.incremental) listing.newest = newestOf(page.items, listing.newest);
       const prepared = sync.prepare(db, page.items, ctx.seen[name]);
-      suspect.page(prepared.repeated, page.next, page.totalCount);
+      // Newest-updated first, an object updated during the listing moves to the front: one listed again is expected.
+      suspect.page(order.incremental ? 0 : prepared.repeated, page.next, page.totalCount);
       listing.listed += prepared.ids.length;
       keep(listing.failures, prepared.failures);
       const tail = { keepIds: run?.prune ?? false, nextOffset: page.next, total: page.totalCount };
@@ -88,7 +102,7 @@ export async function listKind(ctx: Context, name: KindName, from: Cursor): Prom
     },
     {
       pageSize: options.pageSize,
-      concurrency: options.concurrency ?? 1,
+      concurrency: order.incremental ? 1 : (options.concurrency ?? 1),
       from: from.offset,
       knownTotal: from.total,
       signal: options.signal,
@@ -101,6 +115,7 @@ export async function listKind(ctx: Context, name: KindName, from: Cursor): Prom
       onInFlight: (n) => {
         inFlight = n;
       },
+      endsListing: order.endsListing,
     },
   );
   ctx.timings.clerkWaitMs += paging.waitMs;
@@ -108,6 +123,44 @@ export async function listKind(ctx: Context, name: KindName, from: Cursor): Prom
   listing.complete = paging.complete;
   listing.warnings = suspect.warnings(sync.noun);
   return listing;
+}
+
+/** Adds the time `work` takes to the database's share. */
+const timedInto =
+  (timings: Context["timings"]) =>
+  async <T>(work: Promise<T>): Promise<T> => {
+    const began = performance.now();
+    try {
+      return await work;
+    } finally {
+      timings.databaseMs += performance.now() - began;
+    }
+  };
+
+/**
+ * How a kind is read: in an incremental run, newest-updated first down to its mark when Clerk can list it so (and a
+ * page at a time); otherwise its whole listing in creation order.
+ */
+function readingOrder(ctx: Context, name: KindName) {
+  const sync = SYNC_KINDS[name];
+  const byUpdate = ctx.marks ? sync.listByUpdate : undefined;
+  const mark = ctx.marks?.[name];
+  return {
+    list: byUpdate ?? sync.list,
+    incremental: byUpdate !== undefined,
+    // Equal is not below: objects updated in the mark's millisecond after the last run read it are read again.
+    endsListing: (page: ListedPage<unknown>) =>
+      byUpdate !== undefined && mark !== undefined && page.items.some((item) => (updatedAtOf(item) ?? 0) < mark),
+  };
+}
+
+function newestOf(items: readonly unknown[], newest: number | undefined): number | undefined {
+  let max = newest;
+  for (const item of items) {
+    const at = updatedAtOf(item);
+    if (at !== undefined && (max === undefined || at > max)) max = at;
+  }
+  return max;
 }
 
 /**

@@ -49,6 +49,8 @@ export interface PagingOptions {
   onShift?: (shift: { dropped: number; from: number }) => void;
   /** Requests in flight changed. */
   onInFlight?: (inFlight: number) => void;
+  /** This page is the listing's last although more follow (an incremental listing reached its mark). */
+  endsListing?: (page: ListedPage<unknown>) => boolean;
 }
 
 export interface PagingResult {
@@ -101,7 +103,8 @@ export async function pageThrough<T>(
       knownTotal = page.totalCount;
       const offset = pages.cursor;
       pages.cursor += page.items.length; // what `fill` asks for from now on
-      const last = page.items.length < pageSize || pages.cursor >= page.totalCount;
+      const last =
+        page.items.length < pageSize || pages.cursor >= page.totalCount || (options.endsListing?.(page) ?? false);
       if (last) pages.stopped = true;
       pages.fill(); // the next pages are asked for while this one is applied
       await apply({ ...page, offset, next: pages.cursor, last });

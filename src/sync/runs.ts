@@ -30,21 +30,29 @@ const runColumns = { id: syncRuns.id, prune: syncRuns.prune, phase: syncRuns.pha
 /** Where the run's listing of `kind` is to continue. */
 export const cursorOf = (run: RunRow, kind: KindName): Cursor => run.cursors[kind] ?? { offset: 0, total: undefined };
 
-const UNFINISHED = inArray(syncRuns.status, ["running", "interrupted", "failed"]);
+/** Unfinished runs of one mode: an incremental run's cursors are offsets in another order than a full run's. */
+const unfinished = (incremental: boolean) =>
+  and(inArray(syncRuns.status, ["running", "interrupted", "failed"]), eq(syncRuns.incremental, incremental));
 
 const call = <T>(work: () => Promise<T>) => callDatabase(BACKGROUND, work);
 
 /**
- * The run to continue (the latest unfinished one, if `prune` allows: a pruning run needs every id listed since its
- * first page) or a new one; older unfinished ones are abandoned.
+ * The run to continue (the latest unfinished one of the same mode, if `prune` allows: a pruning run needs every id
+ * listed since its first page) or a new one; older unfinished ones of that mode are abandoned.
  */
 export function startRun(
   db: Db,
-  options: { prune: boolean; restart: boolean },
+  options: { prune: boolean; restart: boolean; incremental?: boolean | undefined },
 ): Promise<{ run: RunRow; resumed: boolean; superseded?: number }> {
+  const incremental = options.incremental ?? false;
   return call(() =>
     db.transaction(async (tx) => {
-      const [latest] = await tx.select(runColumns).from(syncRuns).where(UNFINISHED).orderBy(desc(syncRuns.id)).limit(1);
+      const [latest] = await tx
+        .select(runColumns)
+        .from(syncRuns)
+        .where(unfinished(incremental))
+        .orderBy(desc(syncRuns.id))
+        .limit(1);
       if (latest && !options.restart && (latest.prune || !options.prune)) {
         const [resumed] = await tx
           .update(syncRuns)
@@ -52,13 +60,13 @@ export function startRun(
           .where(eq(syncRuns.id, latest.id))
           .returning(runColumns);
         if (resumed) {
-          await abandonOthers(tx, resumed.id);
+          await abandonOthers(tx, resumed.id, incremental);
           return { run: { ...resumed, cursors: await cursorsOf(tx, resumed.id) }, resumed: true };
         }
       }
-      const [created] = await tx.insert(syncRuns).values({ prune: options.prune }).returning(runColumns);
+      const [created] = await tx.insert(syncRuns).values({ prune: options.prune, incremental }).returning(runColumns);
       if (!created) throw new Error("sync_runs: no row returned");
-      await abandonOthers(tx, created.id);
+      await abandonOthers(tx, created.id, incremental);
       return { run: { ...created, cursors: {} }, resumed: false, ...(latest ? { superseded: latest.id } : {}) };
     }),
   );
@@ -72,11 +80,11 @@ async function cursorsOf(tx: Tx, runId: number): Promise<Partial<Record<KindName
   return Object.fromEntries(rows.map((row) => [row.kind, { offset: row.offset, total: row.total ?? undefined }]));
 }
 
-async function abandonOthers(tx: Tx, runId: number) {
+async function abandonOthers(tx: Tx, runId: number, incremental: boolean) {
   const abandoned = await tx
     .update(syncRuns)
     .set({ status: "abandoned", finishedAt: sql`now()`, updatedAt: sql`now()` })
-    .where(and(UNFINISHED, ne(syncRuns.id, runId)))
+    .where(and(unfinished(incremental), ne(syncRuns.id, runId)))
     .returning({ id: syncRuns.id });
   if (abandoned.length > 0) {
     await tx.delete(syncRunSeen).where(
@@ -143,4 +151,24 @@ export async function storedIds(db: Db, kind: KindName, id: AnyPgColumn, runId?:
       .orderBy(id),
   );
   return rows.map((row) => row.id);
+}
+
+/**
+ * When the latest run completed (`lastSuccess`), and since when the listings stand complete for a full sync
+ * (`fullSince`): the latest completed full run's end, or, before any, the start of the first completed run (the
+ * first incremental run reads every listing whole).
+ */
+export async function completedRuns(db: Db): Promise<{ lastSuccess: Date | undefined; fullSince: Date | undefined }> {
+  const [row] = await call(() =>
+    db
+      .select({
+        lastSuccess: sql<string | null>`(extract(epoch from max(${syncRuns.finishedAt})) * 1000)::bigint::text`,
+        fullSince: sql<string | null>`(extract(epoch from coalesce(
+          max(${syncRuns.finishedAt}) FILTER (WHERE NOT ${syncRuns.incremental}), min(${syncRuns.startedAt}))) * 1000)::bigint::text`,
+      })
+      .from(syncRuns)
+      .where(eq(syncRuns.status, "completed")),
+  );
+  const date = (ms: string | null | undefined) => (ms ? new Date(Number(ms)) : undefined);
+  return { lastSuccess: date(row?.lastSuccess), fullSince: date(row?.fullSince) };
 }

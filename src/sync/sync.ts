@@ -6,6 +6,7 @@ import { addInto, type Counts } from "../outcome.js";
 import type { KindName } from "../provisioning/kinds.js";
 import { SYNC_KINDS } from "./kinds.js";
 import { type Context, type Listing, type ListingOptions, listKind } from "./listing.js";
+import { advanceMark, readMarks } from "./marks.js";
 import type { Failure } from "./page.js";
 import { type PruneReport, pruneMissing } from "./prune.js";
 import { advancePhase, cursorOf, finishRun, type RunRow, runCounts, startRun } from "./runs.js";
@@ -25,7 +26,7 @@ export interface ReconcileOptions extends ListingOptions {
   kinds?: readonly KindName[];
   /** Report what would change; write nothing (not even a run). */
   dryRun: boolean;
-  /** After complete listings, remove what Clerk no longer has. */
+  /** After complete listings, remove what Clerk no longer has (never with `incremental`: its listings are partial). */
   prune: boolean;
   /** Refuse to prune more of a kind than this (default: 10 % of those stored, at least 10). */
   maxPrune?: number | undefined;
@@ -122,6 +123,7 @@ async function reconcileWith(deps: Deps, options: ReconcileOptions, started: Sta
     timings: { databaseMs: 0, clerkWaitMs: 0 },
     notice: (message) => options.onNotice?.(message),
     stillHeld: held,
+    marks: options.incremental ? await readMarks(deps.db) : undefined,
   };
   // A resumed run continues the kind it was listing; the kinds before it were listed completely.
   const phase = run ? Math.max(0, kinds.indexOf(run.phase as KindName)) : 0;
@@ -130,7 +132,7 @@ async function reconcileWith(deps: Deps, options: ReconcileOptions, started: Sta
 
   await held?.();
   let prunes: Partial<Record<KindName, PruneReport>> = {};
-  if (complete && options.prune && !options.signal.aborted) {
+  if (complete && options.prune && !options.incremental && !options.signal.aborted) {
     prunes = await pruneMissing(
       { ...deps, maxPrune: options.maxPrune, runId: run?.id, listed: ctx.seen, notice: ctx.notice },
       kinds,
@@ -168,6 +170,7 @@ async function listFrom(ctx: Context, kinds: readonly KindName[], phase: number,
     const listing = await listKind(ctx, kind, from);
     listings[kind] = listing;
     if (!listing.complete || ctx.options.signal.aborted) return { listings, complete: false };
+    if (run && listing.newest !== undefined) await advanceMark(ctx.db, kind, listing.newest, run.id);
     const next = kinds[i + 1];
     if (run && next) await advancePhase(ctx.db, run.id, next);
   }
