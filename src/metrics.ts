@@ -66,11 +66,11 @@ export function createMetrics({ poolMax }: { poolMax: number }) {
     buckets: [1, 2, 4, 8, 16, 32, 64, 100],
     registers: [registry],
   });
-  // postgres.js exposes no pool statistics: what can be measured is the database calls the deliveries have in
-  // flight (each holds one connection while it runs) against the pool's size.
+  // postgres.js exposes no pool statistics: what can be measured is the deliveries waiting for the database (a
+  // coalesced batch of them holds one connection while it runs) against the pool's size.
   new Gauge({
     name: "clerk_db_calls_in_flight",
-    help: "Database calls of webhook deliveries running now (each holds one pool connection)",
+    help: "Webhook deliveries waiting for the database now (a coalesced batch of them holds one pool connection)",
     registers: [registry],
     collect() {
       this.set(databaseCallsInFlight);

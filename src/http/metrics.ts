@@ -8,7 +8,7 @@ const getMetrics = createRoute({
   summary: "Prometheus metrics",
   description:
     "`clerk_deliveries_total{type,outcome}`, `clerk_provisioning_duration_seconds{type}` (a histogram), " +
-    "`clerk_db_calls_in_flight` and `clerk_db_pool_max`. Label values come from fixed sets, whatever is sent.",
+    "`clerk_write_batch_size{kind,verb}` (a histogram), `clerk_db_calls_in_flight` and `clerk_db_pool_max`. Label values come from fixed sets, whatever is sent.",
   responses: {
     200: {
       description: "The Prometheus text exposition format",
