@@ -3,7 +3,7 @@ import type { Db } from "../../db/types.js";
 import type { RowResult } from "../../outcome.js";
 import type { RowDelivery } from "../deliveries.js";
 import type { Kind, RemoveResult } from "../engine/define-kind.js";
-import { type BatchLimits, createLane, type Settled } from "./lane.js";
+import { type BatchLimits, createLane } from "./lane.js";
 import { type BatchItem, settleBatch } from "./settle.js";
 
 /** How a verified delivery reaches its kind's verb: one row, one delivery, one answer. */
@@ -49,6 +49,35 @@ function remainingPolicy(items: readonly Carried<unknown>[]): CallPolicy {
   return { ...REQUEST, deadlineMs: Math.max(1, REQUEST.deadlineMs - (Date.now() - oldest)) };
 }
 
+/** A kind's rows, each with its delivery, in one write: each row's result, in order. */
+const writeRows =
+  <Row, Key>(db: Db, kind: Kind<Row, Key>) =>
+  async (items: readonly Carried<Row>[]): Promise<RowResult[]> => {
+    const deliveries = items.map((item) => item.delivery);
+    const rows = items.map((item) => item.value);
+    return (await kind.write(db, rows, { deliveries, policy: remainingPolicy(items) })).map((w) => w.result);
+  };
+
+/**
+ * A kind's removals, each with its delivery, in one removal: each row's result, in order. One event type per kind's
+ * removal; the batch is recorded as received when its oldest delivery was.
+ */
+const removeKeys =
+  <Row, Key>(db: Db, kind: Kind<Row, Key>) =>
+  async (items: readonly Carried<Key>[]): Promise<RemoveResult[]> => {
+    const stamp = {
+      deliveryIds: items.map((item) => item.delivery.deliveryId),
+      eventType: items[0]?.delivery.eventType ?? "",
+      receivedAt: new Date(Math.min(...items.map((item) => item.delivery.receivedAt.getTime()))),
+    };
+    const keys = items.map((item) => item.value);
+    const removed = await kind.remove(db, keys, { stamp, policy: remainingPolicy(items) });
+    const results = new Map(removed.map((row) => [row.id, row.result]));
+    return keys.map((key) => results.get(kind.removedIdOf(key)) ?? "duplicate");
+  };
+
+type Submit<Value, R> = (item: Carried<Value>, bytes: number) => Promise<R>;
+
 /**
  * Coalesced writes: deliveries of one verb of one kind that arrive while a statement of that verb runs wait for it
  * and go together in the next statement (lane.ts), each row with its own delivery record, dedupe, staleness and
@@ -56,72 +85,36 @@ function remainingPolicy(items: readonly Carried<unknown>[]): CallPolicy {
  */
 export function createCoalescer(db: Db, options: CoalescerOptions = {}): EventWriter {
   const limits = options.limits ?? DEFAULT_BATCH_LIMITS;
-  const lanes = new Map<string, (item: Carried<unknown>, bytes: number) => Promise<unknown>>();
+  const lanes = new Map<string, Submit<unknown, unknown>>();
 
+  /** The lane of `verb` on kind `name`, made on first use from `apply` (called once). */
   const laneOf = <Value, R>(
     name: string,
     verb: "write" | "remove",
-    apply: (items: readonly Carried<Value>[]) => Promise<R[]>,
+    apply: () => (items: readonly Carried<Value>[]) => Promise<R[]>,
     duplicate: R,
-  ) => {
+  ): Submit<Value, R> => {
     const key = `${name}:${verb}`;
-    let lane = lanes.get(key);
-    if (!lane) {
-      const run = (items: readonly Carried<Value>[]): Promise<Settled<R>[]> => {
-        options.observeBatch?.(name, verb, items.length);
-        return settleBatch(items, apply, duplicate);
-      };
-      lane = createLane(run, limits) as (item: Carried<unknown>, bytes: number) => Promise<unknown>;
-      lanes.set(key, lane);
-    }
-    return lane as (item: Carried<Value>, bytes: number) => Promise<R>;
+    const existing = lanes.get(key);
+    if (existing) return existing as Submit<Value, R>;
+    const applyBatch = apply();
+    const lane = createLane((items: readonly Carried<Value>[]) => {
+      options.observeBatch?.(name, verb, items.length);
+      return settleBatch(items, applyBatch, duplicate);
+    }, limits);
+    lanes.set(key, lane as Submit<unknown, unknown>);
+    return lane;
   };
 
   return {
     write(kind, row, delivery) {
-      const lane = laneOf(
-        kind.name,
-        "write",
-        async (items: readonly Carried<typeof row>[]) => {
-          const rows = items.map((item) => item.value);
-          const written = await kind.write(db, rows, {
-            deliveries: items.map((item) => item.delivery),
-            policy: remainingPolicy(items),
-          });
-          return written.map((w) => w.result);
-        },
-        "duplicate" as RowResult,
-      );
-      const item = {
-        value: row,
-        delivery,
-        deliveryId: delivery.deliveryId,
-        keys: kind.keysOf(row),
-        rank: kind.updatedAtOf(row),
-      };
+      const lane = laneOf(kind.name, "write", () => writeRows(db, kind), "duplicate" as RowResult);
+      const keys = kind.keysOf(row);
+      const item = { value: row, delivery, deliveryId: delivery.deliveryId, keys, rank: kind.updatedAtOf(row) };
       return lane(item, JSON.stringify(row).length);
     },
     remove(kind, key, delivery) {
-      const lane = laneOf(
-        kind.name,
-        "remove",
-        async (items: readonly Carried<typeof key>[]) => {
-          // One event type per kind's removal; the batch is recorded as received when its oldest delivery was.
-          const stamp = {
-            deliveryIds: items.map((item) => item.delivery.deliveryId),
-            eventType: delivery.eventType,
-            receivedAt: new Date(Math.min(...items.map((item) => item.delivery.receivedAt.getTime()))),
-          };
-          const removed = await kind.remove(
-            db,
-            items.map((item) => item.value),
-            { stamp, policy: remainingPolicy(items) },
-          );
-          const byId = new Map(removed.map((r) => [r.id, r.result]));
-          return items.map((item) => byId.get(kind.removedIdOf(item.value)) ?? "duplicate");
-        },
-        "duplicate" as RemoveResult,
-      );
+      const lane = laneOf(kind.name, "remove", () => removeKeys(db, kind), "duplicate" as RemoveResult);
       const item = { value: key, delivery, deliveryId: delivery.deliveryId, keys: [kind.removedIdOf(key)], rank: 0 };
       return lane(item, JSON.stringify(key).length);
     },
