@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { clerkEvent, clerkUser, newSvixId, newUserId } from "../helpers/clerk.js";
+import { clerkMembership, newMembershipId, newOrganizationId } from "../helpers/clerk-organizations.js";
 import { drivers } from "../helpers/database.js";
 import { createHarness, describeResponse, type Harness } from "../helpers/harness.js";
 
@@ -42,10 +43,12 @@ describe.each(drivers({ pooler: true }))("coalesced deliveries on $name", ({ ope
     expect(res.status, await describeResponse(res)).toBe(200);
     expect(await answerOf(res)).toBe("provisioned");
   };
-  const batchSizes = async () => {
+  const batchSizes = async (kind = "users") => {
     const text = await (await h.app.request("/metrics")).text();
     const figure = (name: string) =>
-      Number(text.match(new RegExp(`^clerk_write_batch_size_${name}\\{kind="users",verb="write"\\} (\\d+)`, "m"))?.[1]);
+      Number(
+        text.match(new RegExp(`^clerk_write_batch_size_${name}\\{kind="${kind}",verb="write"\\} (\\d+)`, "m"))?.[1],
+      ) || 0;
     return { batches: figure("count"), deliveries: figure("sum") };
   };
 
@@ -189,5 +192,47 @@ describe.each(drivers({ pooler: true }))("coalesced deliveries on $name", ({ ope
     expect(await h.database.query("SELECT id FROM users WHERE id = ANY($1::text[])", [users.map((u) => u.id)])).toEqual(
       [],
     );
+  });
+
+  test("memberships coalesce too: each answered as alone, two versions of one in rank order, organizations from their snapshots", async () => {
+    const before = await batchSizes("memberships");
+    const organizations = [newOrganizationId(), newOrganizationId(), newOrganizationId()];
+    const members = organizations.flatMap((organizationId) =>
+      Array.from({ length: 20 }, () => clerkMembership({ organizationId, userId: newUserId() })),
+    );
+    const [organizationId] = organizations as [string];
+    const twice = { id: newMembershipId(), organizationId, userId: newUserId() };
+    const older = clerkMembership({ ...twice, role: "org:member", updatedAt: T0 + 1 });
+    const newer = clerkMembership({ ...twice, role: "org:admin", updatedAt: T0 + 2 });
+    const payloads = [
+      ...members.map((m) => clerkEvent("organizationMembership.created", m)),
+      clerkEvent("organizationMembership.created", older),
+      clerkEvent("organizationMembership.updated", newer),
+    ].sort(() => Math.random() - 0.5);
+    const answers = await Promise.all(payloads.map(async (p) => answerOf(await h.deliver(p))));
+
+    const olderAnswer = answers[payloads.findIndex((p) => p.data === older)];
+    const others = answers.filter((_, i) => payloads[i]?.data !== older);
+    expect(others).toEqual(Array(61).fill("provisioned"));
+    expect(["provisioned", "stale"]).toContain(olderAnswer);
+    const stored = await h.database.query<{ organization_id: string; n: number }>(
+      `SELECT organization_id, count(*)::int AS n FROM organization_memberships
+       WHERE organization_id = ANY($1::text[]) GROUP BY 1 ORDER BY 1`,
+      [organizations],
+    );
+    expect(stored).toEqual(
+      [...organizations].sort().map((id) => ({ organization_id: id, n: id === organizationId ? 21 : 20 })),
+    );
+    expect(await h.database.query("SELECT role FROM organization_memberships WHERE id = $1", [twice.id])).toEqual([
+      { role: "org:admin" },
+    ]);
+    expect(
+      await h.database.query("SELECT count(*)::int AS n FROM organizations WHERE id = ANY($1::text[])", [
+        organizations,
+      ]),
+    ).toEqual([{ n: 3 }]);
+    const after = await batchSizes("memberships");
+    expect(after.deliveries - before.deliveries).toBe(62);
+    expect(after.batches - before.batches).toBeLessThan(31);
   });
 });
