@@ -78,7 +78,8 @@ export function ceilingStatement(delivery: Delivery): Statement {
   }
   const mapped = event.type === "user.created" || event.type === "user.updated" ? toUserRow(event.user) : undefined;
   if (mapped?.kind !== "row") throw new Error(`the ceiling has no ${event.type} path`);
-  return { kind: "one", statement: userKind.writeStatement([mapped.row], stamp) };
+  const carried = { deliveryId: delivery.svixId, eventType: event.type, receivedAt };
+  return { kind: "one", statement: userKind.writeStatement([mapped.row], [carried]) };
 }
 
 async function runOne(db: DirectDb, statement: Statement): Promise<string> {

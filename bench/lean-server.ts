@@ -55,11 +55,10 @@ const app = new Hono()
     };
     const mapped = toUserRow(user);
     if (mapped.kind !== "row") return c.json({ received: true, outcome: "skipped" });
-    const statement = userKind.writeStatement([mapped.row], {
-      deliveryIds: [headers["svix-id"]],
-      eventType: payload.type,
-      receivedAt: new Date(),
-    });
+    const statement = userKind.writeStatement(
+      [mapped.row],
+      [{ deliveryId: headers["svix-id"], eventType: payload.type, receivedAt: new Date() }],
+    );
     const rows = await runStatement<{ result: string }>(database.db, statement);
     return c.json({ received: true, outcome: rows[0]?.result ?? "duplicate" });
   });

@@ -5,6 +5,7 @@ import { parseArgs } from "node:util";
 import { PGlite } from "@electric-sql/pglite";
 import postgres from "postgres";
 import { createMigratedDatabase } from "../support/migrated-database.js";
+import { batchesBetween, readBatchCounts } from "./batch-sizes.js";
 import { ceilingStatement, type DirectDb, pgliteDirect, postgresDirect, runDirectLoad } from "./ceiling.js";
 import { type LoadResult, runHttpLoad } from "./http-load.js";
 import { buildBenchServer, buildService, type RunningService, readCpuMs, startService } from "./service.js";
@@ -67,6 +68,7 @@ const CONCURRENCY = args.concurrency.split(",").map(Number);
 const POOL = Number(args.pool);
 const SOAK_SECONDS = Number(args.soak);
 const STARTS = Number(args.starts);
+const BURST = 1000;
 const HOST = "127.0.0.1";
 const RESULTS = new URL("./results/", import.meta.url).pathname;
 const sign = createSigner(BENCH_SECRET);
@@ -88,6 +90,8 @@ interface Row {
   /** Deliveries per second against the ceiling's, same run and concurrency. */
   ratio?: number;
   serviceRssMb?: number;
+  /** The service's coalesced batches in this step: mean deliveries per batch, and the bucket of the largest. */
+  batches?: { mean: number; largestUpTo: string };
   /**
    * CPU time per delivery, in µs: this process (the HTTP load generator, or the ceiling's postgres.js client), the
    * service process, and the PostgreSQL backends of the benchmark's database (local server only).
@@ -116,6 +120,7 @@ function summarise(
   result: LoadResult,
   service: RunningService | undefined,
   cpuMs: CpuSpent,
+  batches?: Row["batches"],
 ): Row {
   const sorted = Float64Array.from(result.latencies).sort();
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
@@ -133,6 +138,7 @@ function summarise(
     failures: result.failures,
     outcomes: result.outcomes,
     serviceRssMb: service?.memory().peakMb,
+    batches,
     cpuUs: perDelivery(cpuMs, result.completed),
     wal: walPerDelivery(cpuMs, result.completed),
   };
@@ -143,6 +149,7 @@ function summarise(
     `  ${run.padEnd(10)} ${path.padEnd(8)} c=${String(concurrency).padEnd(3)} ${row.perSecond.toFixed(0).padStart(6)}/s` +
       ` p50 ${row.p50.toFixed(2)} p99 ${row.p99.toFixed(2)} max ${row.max.toFixed(1)} ms, non-2xx ${row.nonOk}` +
       (row.ratio === undefined ? "" : `, ${(row.ratio * 100).toFixed(0)} % of ceiling`) +
+      (batches ? `, batches of ${batches.mean.toFixed(1)} on average (largest ≤ ${batches.largestUpTo})` : "") +
       `, CPU µs each: ${Object.entries(row.cpuUs)
         .map(([k, v]) => `${k} ${v?.toFixed(0)}`)
         .join(", ")}` +
@@ -238,6 +245,7 @@ async function overHttp(
 ): Promise<LoadResult> {
   const now = Date.now();
   const requests = deliveries.map((delivery) => signedRequest(sign, `${HOST}:${service.port}`, delivery, now));
+  const batchesBefore = path === "service" ? await readBatchCounts(HOST, service.port) : undefined;
   const cpu = startCpu(service);
   const result = await runHttpLoad({
     port: service.port,
@@ -249,7 +257,8 @@ async function overHttp(
   });
   expect(`${path} ${run} c=${concurrency}`, path, deliveries, result.sent);
   const spent = await cpu();
-  if (options.record !== false) summarise(run, path, concurrency, result, service, spent);
+  const batches = batchesBefore && batchesBetween(batchesBefore, await readBatchCounts(HOST, service.port));
+  if (options.record !== false) summarise(run, path, concurrency, result, service, spent, batches);
   return result;
 }
 
@@ -383,6 +392,7 @@ function table(): string {
     "non-2xx",
     "vs ceiling",
     "vs lean",
+    "batch mean",
     "CPU µs/deliv: client",
     "service",
     "postgres",
@@ -399,6 +409,7 @@ function table(): string {
     r.path === "ceiling" ? "—" : String(r.nonOk),
     r.ratio === undefined ? "—" : `${(r.ratio * 100).toFixed(0)} %`,
     vsLean(r),
+    r.batches ? `${format(r.batches.mean, 1)} (≤ ${r.batches.largestUpTo})` : "—",
     r.cpuUs.client.toFixed(0),
     r.cpuUs.service === undefined ? "—" : r.cpuUs.service.toFixed(0),
     r.cpuUs.postgres === undefined ? "—" : r.cpuUs.postgres.toFixed(0),
@@ -514,6 +525,10 @@ async function main() {
       await overHttp(service, "created", "service", concurrency, createdDeliveries(`c${concurrency}s`, PER_STEP));
       if (concurrency === 64) serviceRssAt64 = service.memory().peakMb;
     }
+
+    // A burst: a thousand deliveries at once, 64 in flight (a replay, an import, Svix's retry wave after an outage).
+    await direct(ceilingDb, "burst", 64, createdDeliveries("bc", BURST));
+    await overHttp(service, "burst", "service", 64, createdDeliveries("bs", BURST));
 
     if (!args["skip-extra"]) {
       const distinct = Math.floor(PER_STEP / 3);

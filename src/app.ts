@@ -12,7 +12,8 @@ import { metricsRoutes } from "./http/metrics.js";
 import { OPENAPI_DOCUMENT } from "./http/openapi.js";
 import type { Logger } from "./logger.js";
 import { createMetrics, type Metrics } from "./metrics.js";
-import type { ApplyEvent } from "./provisioning/apply-clerk-event.js";
+import { type ApplyEvent, applyClerkEvent } from "./provisioning/apply-clerk-event.js";
+import { createCoalescer } from "./provisioning/coalesce/coalescer.js";
 
 export interface AppDeps {
   db: Db;
@@ -42,12 +43,18 @@ export function createApp({
   const verifyDelivery = createVerifier(webhookSigningSecret);
   // Shared by both routes: a webhook for a user or an organization ends what /v1/me remembers of it.
   const lookupCache = createLookupCache({ ttlMs: (clerk.lookupCacheSeconds ?? 60) * 1000 });
+  // Shared by both routes too: concurrent deliveries and just-in-time writes of one verb share statements.
+  const writer = createCoalescer(db, { observeBatch: metrics.observeBatch });
+  const apply = applyEvent ?? ((target: Db, delivery) => applyClerkEvent(target, delivery, writer));
   return new OpenAPIHono()
     .onError(onError(logger))
     .notFound((c) => errorResponse(c, new ServiceError("not_found", `no route for ${c.req.method} ${c.req.path}`)))
     .route("/health", healthRoutes(db))
-    .route("/webhooks/clerk", clerkWebhookRoutes({ db, verifyDelivery, logger, metrics, applyEvent, lookupCache }))
+    .route(
+      "/webhooks/clerk",
+      clerkWebhookRoutes({ db, verifyDelivery, logger, metrics, applyEvent: apply, lookupCache }),
+    )
     .route("/metrics", metricsRoutes(metrics, db))
-    .route("/", meRoutes({ db, clerk, logger, lookupCache }))
+    .route("/", meRoutes({ db, clerk, logger, lookupCache, writer }))
     .doc("/openapi.json", OPENAPI_DOCUMENT);
 }

@@ -96,11 +96,18 @@ export function createMetrics({ poolMax }: { poolMax: number }) {
     buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
-  // postgres.js exposes no pool statistics: what can be measured is the database calls the deliveries have in
-  // flight (each holds one connection while it runs) against the pool's size.
+  const batchSize = new Histogram({
+    name: "clerk_write_batch_size",
+    help: "Deliveries sharing one coalesced batch (webhook and /v1/me writes), by kind and verb",
+    labelNames: ["kind", "verb"] as const,
+    buckets: [1, 2, 4, 8, 16, 32, 64, 100],
+    registers: [registry],
+  });
+  // postgres.js exposes no pool statistics: what can be measured is the deliveries waiting for the database (a
+  // coalesced batch of them holds one connection while it runs) against the pool's size.
   new Gauge({
     name: "clerk_db_calls_in_flight",
-    help: "Database calls of webhook deliveries running now (each holds one pool connection)",
+    help: "Webhook deliveries waiting for the database now (a coalesced batch of them holds one pool connection)",
     registers: [registry],
     collect() {
       this.set(databaseCallsInFlight);
@@ -129,6 +136,10 @@ export function createMetrics({ poolMax }: { poolMax: number }) {
       const type = deliveryTypeLabel(eventType);
       deliveries.inc({ type, outcome: OUTCOMES.has(outcome) ? outcome : "other" });
       if (ms !== undefined) provisioningSeconds.observe({ type }, ms / 1000);
+    },
+    /** The size of a coalesced batch as it starts (`kind`: a KindName, `verb`: write or remove). */
+    observeBatch(kind: string, verb: "write" | "remove", size: number) {
+      batchSize.observe({ kind, verb }, size);
     },
     /** Counts `call` as holding a pool connection while it runs (each delivery's statement uses one). */
     async trackDatabaseCall<T>(call: () => Promise<T>): Promise<T> {

@@ -7,6 +7,7 @@ import type { Db } from "../db/types.js";
 import { ServiceError } from "../errors.js";
 import type { Outcome } from "../outcome.js";
 import { applyClerkEvent } from "../provisioning/apply-clerk-event.js";
+import type { EventWriter } from "../provisioning/coalesce/coalescer.js";
 import { deliveryIds } from "../provisioning/deliveries.js";
 import type { LookupCache } from "./lookup-cache.js";
 
@@ -102,6 +103,8 @@ export interface EnsureAccountDeps {
   fetchClerkUser: FetchClerkUser;
   /** Shares concurrent provisionings of one user and remembers "not provisionable" (see lookup-cache.ts). */
   cache?: LookupCache;
+  /** How the user is written (the app's coalescer); alone by default. */
+  writer?: EventWriter;
 }
 
 /**
@@ -120,17 +123,20 @@ export async function ensureAccount(deps: EnsureAccountDeps, userId: string): Pr
   return cache.shared(userId, () => provisionFromClerk(deps, userId));
 }
 
-async function provisionFromClerk({ db, fetchClerkUser }: EnsureAccountDeps, userId: string): Promise<AccountLookup> {
+async function provisionFromClerk(
+  { db, fetchClerkUser, writer }: EnsureAccountDeps,
+  userId: string,
+): Promise<AccountLookup> {
   const lookup = await fetchClerkUser(userId);
   if (lookup.kind === "deleted") return { kind: "deleted" };
   const { user } = lookup;
   // The same Clerk state always gets the same id: repeats and concurrent requests are duplicates of one delivery.
   const deliveryId = deliveryIds.justInTime(user.id, user.updatedAt);
-  const outcome = await applyClerkEvent(db, {
-    deliveryId,
-    receivedAt: new Date(),
-    event: { type: "user.updated", user },
-  });
+  const outcome = await applyClerkEvent(
+    db,
+    { deliveryId, receivedAt: new Date(), event: { type: "user.updated", user } },
+    writer,
+  );
 
   const account = await readAccount(db, userId);
   if (account) return { kind: "found", account, provisioned: outcome };

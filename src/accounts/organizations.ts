@@ -5,6 +5,7 @@ import { defineStatement, runStatement } from "../db/query.js";
 import { clerkOrganizationVersions, organizationMemberships, organizations } from "../db/schema.js";
 import type { Db } from "../db/types.js";
 import { isServiceError } from "../errors.js";
+import { directWriter, type EventWriter } from "../provisioning/coalesce/coalescer.js";
 import { deliveryIds } from "../provisioning/deliveries.js";
 import { KINDS } from "../provisioning/kinds.js";
 import type { LookupCache } from "./lookup-cache.js";
@@ -55,6 +56,8 @@ export interface EnsureOrganizationsDeps {
   fetchClerkOrganization: FetchClerkOrganization;
   /** Shares concurrent lookups of one active organization and remembers "not a member" (see lookup-cache.ts). */
   cache?: LookupCache;
+  /** How the organization and the membership are written (the app's coalescer); each alone by default. */
+  writer?: EventWriter;
 }
 
 /**
@@ -98,7 +101,7 @@ export async function ensureOrganizations(
 
 /** The organization and the user's membership in it, as Clerk has them now, applied. */
 async function joinFromClerk(
-  { db, fetchClerkOrganization }: EnsureOrganizationsDeps,
+  { db, fetchClerkOrganization, writer = directWriter(db) }: EnsureOrganizationsDeps,
   organizationId: string,
   userId: string,
 ): Promise<{ kind: "applied" | "not_member" }> {
@@ -107,20 +110,16 @@ async function joinFromClerk(
   const receivedAt = new Date();
   const { organization, membership } = lookup;
   // One Clerk state, one delivery id: concurrent requests for it are duplicates of one delivery.
-  await KINDS.organizations.write(db, [organization], {
-    stamp: {
-      deliveryIds: [deliveryIds.justInTime(organization.id, organization.updatedAt)],
-      eventType: "organization.updated",
-      receivedAt,
-    },
+  await writer.write(KINDS.organizations, organization, {
+    deliveryId: deliveryIds.justInTime(organization.id, organization.updatedAt),
+    eventType: "organization.updated",
+    receivedAt,
   });
   if (!membership) return { kind: "not_member" };
-  await KINDS.memberships.write(db, [membership], {
-    stamp: {
-      deliveryIds: [deliveryIds.justInTime(membership.id, membership.updatedAt)],
-      eventType: "organizationMembership.updated",
-      receivedAt,
-    },
+  await writer.write(KINDS.memberships, membership, {
+    deliveryId: deliveryIds.justInTime(membership.id, membership.updatedAt),
+    eventType: "organizationMembership.updated",
+    receivedAt,
   });
   return { kind: "applied" };
 }

@@ -9,6 +9,7 @@ import { type ClerkOptions, createSessionVerifier, type Session } from "../clerk
 import type { Db } from "../db/types.js";
 import { isServiceError, ServiceError } from "../errors.js";
 import type { Logger } from "../logger.js";
+import type { EventWriter } from "../provisioning/coalesce/coalescer.js";
 import { MeSchema, RenameWorkspaceSchema, WorkspaceSchema } from "./me.schemas.js";
 import { ErrorSchema, json } from "./openapi.js";
 
@@ -17,6 +18,8 @@ export interface MeDeps {
   clerk: ClerkOptions;
   logger: Logger;
   lookupCache?: LookupCache;
+  /** How just-in-time writes reach the database (the app's coalescer); each alone by default. */
+  writer?: EventWriter;
 }
 
 type Env = { Variables: { session: Session } };
@@ -125,12 +128,12 @@ function sessionMiddleware({ clerk, logger }: MeDeps) {
 }
 
 /** The signed-in user's account, provisioned just in time when no webhook has come yet. */
-function accountOf({ db, clerk, logger, lookupCache }: MeDeps) {
+function accountOf({ db, clerk, logger, lookupCache, writer }: MeDeps) {
   const fetchClerkUser = createClerkUserFetcher(clerk);
   return async (userId: string): Promise<Account> => {
     const started = performance.now();
     const lookup = await ensureAccount(
-      { db, fetchClerkUser, ...(lookupCache ? { cache: lookupCache } : {}) },
+      { db, fetchClerkUser, ...(lookupCache ? { cache: lookupCache } : {}), ...(writer ? { writer } : {}) },
       userId,
     ).catch((error: unknown) => {
       if (isServiceError(error, "clerk_unavailable")) {
@@ -153,9 +156,14 @@ function accountOf({ db, clerk, logger, lookupCache }: MeDeps) {
  * The user's organizations, the token's active one fetched from Clerk just in time when it is not stored yet; left
  * out when Clerk cannot confirm it (the rest of the answer does not depend on Clerk).
  */
-function organizationsOf({ db, clerk, logger, lookupCache }: MeDeps) {
+function organizationsOf({ db, clerk, logger, lookupCache, writer }: MeDeps) {
   const fetchClerkOrganization = createClerkOrganizationFetcher(clerk);
-  const deps = { db, fetchClerkOrganization, ...(lookupCache ? { cache: lookupCache } : {}) };
+  const deps = {
+    db,
+    fetchClerkOrganization,
+    ...(lookupCache ? { cache: lookupCache } : {}),
+    ...(writer ? { writer } : {}),
+  };
   return async (userId: string, organizationId: string | undefined) => {
     const started = performance.now();
     const { organizations, active } = await ensureOrganizations(deps, userId, organizationId);

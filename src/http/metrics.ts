@@ -10,9 +10,9 @@ const getMetrics = createRoute({
   summary: "Prometheus metrics",
   description:
     "`clerk_deliveries_total{type,outcome}`, `clerk_provisioning_duration_seconds{type}` (a histogram), " +
-    "`clerk_db_calls_in_flight`, `clerk_db_pool_max`, `clerk_database_up` (GET /health's checks, probed at the " +
-    "scrape), the scheduled reconcile's `clerk_sync_*` and prom-client's default `process_*` / `nodejs_*` metrics. " +
-    "Label values come from fixed sets, whatever is sent.",
+    "`clerk_write_batch_size{kind,verb}` (a histogram), `clerk_db_calls_in_flight`, `clerk_db_pool_max`, " +
+    "`clerk_database_up` (GET /health's checks, probed at the scrape), the scheduled reconcile's `clerk_sync_*` and " +
+    "prom-client's default `process_*` / `nodejs_*` metrics. Label values come from fixed sets, whatever is sent.",
   responses: {
     200: {
       description: "The Prometheus text exposition format",

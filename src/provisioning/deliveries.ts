@@ -18,6 +18,25 @@ export interface DeliveryStamp {
   reason?: string;
 }
 
+/** The delivery one row of a statement carries (coalesced deliveries, each row its own). */
+export interface RowDelivery {
+  deliveryId: string;
+  eventType: string;
+  receivedAt: Date;
+}
+
+/** A statement's input columns for `RowDelivery`s, and their values. */
+export const DELIVERY_COLUMNS = { delivery_id: "text", event_type: "text", received_at: "text" } as const;
+export const deliveryColumns = (deliveries: readonly RowDelivery[]) => ({
+  delivery_id: deliveries.map((d) => d.deliveryId),
+  event_type: deliveries.map((d) => d.eventType),
+  received_at: deliveries.map((d) => d.receivedAt.toISOString()),
+});
+
+/** A stamp's deliveries, one per row (undefined without a stamp). */
+export const stampDeliveries = (stamp: DeliveryStamp | undefined): RowDelivery[] | undefined =>
+  stamp?.deliveryIds.map((deliveryId) => ({ deliveryId, eventType: stamp.eventType, receivedAt: stamp.receivedAt }));
+
 /**
  * Ids of the deliveries the service records itself, beside Svix's `msg_…` ids: each is made from what it records,
  * so the same fact recorded twice is one delivery, and none can collide with Svix's.

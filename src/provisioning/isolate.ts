@@ -7,6 +7,8 @@ export interface RowFailure<Row> {
   row: Row;
   /** `email_conflict` (held by another Clerk user id), `username_conflict`, or the violated constraint. */
   reason: string;
+  /** The row's own error (what it is answered when a delivery waits for it). */
+  error: ServiceError;
 }
 
 function failureReason(error: ServiceError): string | undefined {
@@ -35,16 +37,16 @@ export async function applyIsolating<Row, R>(
       results.push(await apply(part));
     } catch (error) {
       const reason = rowFailureReason(error);
-      if (reason === undefined) throw error;
+      if (reason === undefined || !(error instanceof ServiceError)) throw error;
       const [only] = part;
-      if (part.length > 1 || !only) {
+      if (part.length > 1 || only === undefined) {
         const half = Math.ceil(part.length / 2);
         await attempt(part.slice(0, half), 1);
         await attempt(part.slice(half), 1);
         return;
       }
       if (reason === "username_conflict" && tries < MAX_USERNAME_ATTEMPTS) return attempt(part, tries + 1);
-      failures.push({ row: only, reason });
+      failures.push({ row: only, reason, error });
     }
   };
   if (rows.length > 0) await attempt(rows, 1);

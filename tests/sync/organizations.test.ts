@@ -92,11 +92,19 @@ describe.each(cliDatabases())("npm run sync: organizations and memberships on $n
   );
 
   test(
-    "a second run changes no organization and no membership",
+    "a second run changes no organization and no membership, and rewrites no row: it reads and compares",
     async () => {
       const { members } = seedOrganizations();
       expectExit(await sync(), 0);
       const stored = await memberships();
+      // A row's xmin is the transaction that last wrote it: an update (even a lock taken by `DO UPDATE`) changes it.
+      const versions = () =>
+        h.database.query(`SELECT 'o' AS t, organization_id AS id, xmin::text FROM clerk_organization_versions
+          UNION ALL SELECT 'u', user_id, xmin::text FROM clerk_user_versions
+          UNION ALL SELECT 'm', membership_id, xmin::text FROM clerk_membership_versions
+          UNION ALL SELECT 'org', id, xmin::text FROM organizations
+          UNION ALL SELECT 'mem', id, xmin::text FROM organization_memberships ORDER BY 1, 2`);
+      const written = await versions();
       const second = await sync();
       expectExit(second, 0);
       expect(jsonOf<Summary>(second)).toMatchObject({
@@ -104,6 +112,7 @@ describe.each(cliDatabases())("npm run sync: organizations and memberships on $n
         memberships: { created: 0, updated: 0, unchanged: members.length },
       });
       expect(await memberships()).toEqual(stored);
+      expect(await versions()).toEqual(written);
       const runs = await h.database.query<{ status: string; phase: string; counts: Record<string, number> }>(
         "SELECT status, phase, counts FROM sync_runs ORDER BY id",
       );

@@ -16,15 +16,24 @@ import type { Rules, Shape, Values, VersionTable } from "./spec.js";
  *             again for rows changed since the snapshot; its row lock serialises every write of one object
  *   …         the kind's `writes`, ending with `written (id, created)`
  *   results   each row's result: created, updated, deleted (tombstoned), unchanged, stored_newer
- *   recorded  the delivery record (a batch of one): a conflict on `delivery_id` is a concurrent copy → duplicate
+ *   recorded  each row's delivery record (a batch of one, a batch of deliveries): a conflict on `delivery_id` is a
+ *             concurrent copy → duplicate
  *
  * A page's answer leaves out its `unchanged` rows (a re-run's every row, each one to decode in the client): the verb
  * adds them. The rendered text of every kind's statement is committed beside it (`*.sql`).
  */
-export function upsertStatement(input: SQL, v: Values, shape: Shape, kind: { versions: VersionTable; rules: Rules }) {
+export function upsertStatement(input: SQL, v: Values, form: Form, kind: { versions: VersionTable; rules: Rules }) {
   const { versions, rules } = kind;
-  return sql`WITH ${snapshot(input, v, shape, versions, rules)}, ${rules.before ?? sql``}${upsertVersions(shape, versions, rules)}, ${rules.writes(v, shape)}, ${results(shape, rules)}${answer(v, shape)}`;
+  const shape = shapeOf(form);
+  return sql`WITH ${snapshot(input, v, form, versions, rules)}, ${rules.before ?? sql``}${upsertVersions(shape, versions, rules)}, ${rules.writes(v, shape)}, ${results(form, rules)}${answer(v, form)}`;
 }
+
+/**
+ * The engine's three statements: `one` row with its delivery (scalars), a `page` of rows without deliveries (sync),
+ * a `batch` of rows each with its delivery (coalesced webhook deliveries). Kinds see the two shapes only.
+ */
+export type Form = "one" | "page" | "batch";
+export const shapeOf = (form: Form): Shape => (form === "one" ? "one" : "many");
 
 /** `fragment` when `condition` holds (a part only one shape has). */
 export const when = (condition: boolean, fragment: SQL) => (condition ? fragment : sql``);
@@ -39,7 +48,7 @@ export const inIdOrder = (shape: Shape, alias: string) =>
 
 const name = (column: PgColumn) => sql.identifier(column.name);
 
-function snapshot(input: SQL, v: Values, shape: Shape, versions: VersionTable, rules: Rules) {
+function snapshot(input: SQL, v: Values, form: Form, versions: VersionTable, rules: Rules) {
   const probes = rules.probes?.(v);
   return sql`input AS (
     SELECT i.*, v.clerk_updated_at, v.deleted_at,
@@ -49,7 +58,7 @@ function snapshot(input: SQL, v: Values, shape: Shape, versions: VersionTable, r
     FROM (${input}) i
     LEFT JOIN LATERAL (SELECT v.clerk_updated_at, v.deleted_at FROM ${versions.table} v
       WHERE v.${name(versions.key)} = i.id LIMIT 1) v ON true${probes?.joins ?? sql``}${when(
-        shape === "one",
+        form !== "page",
         sql`
     WHERE i.delivery_id IS NULL OR ${notRecorded}`,
       )}
@@ -71,17 +80,18 @@ function upsertVersions(shape: Shape, versions: VersionTable, rules: Rules) {
 }
 
 /**
- * A batch of one joins its row to `written`; a page looks its rows up in `written` with hashed subplans, which hash
- * whatever the estimates: as a join, a generic plan (`unnest` estimated at 10 rows) nested loops over a page.
+ * A batch of one joins its row to `written`; more rows look themselves up in `written` with hashed subplans, which
+ * hash whatever the estimates: as a join, a generic plan (`unnest` estimated at 10 rows) nested loops over a page.
  */
-function results(shape: Shape, rules: Rules) {
-  const one = shape === "one";
+function results(form: Form, rules: Rules) {
+  const one = form === "one";
   const written = one
     ? sql`WHEN w.id IS NOT NULL THEN CASE WHEN w.created THEN 'created' ELSE 'updated' END`
     : sql`WHEN i.id IN (SELECT id FROM written WHERE created) THEN 'created'
         WHEN i.id IN (SELECT id FROM written) THEN 'updated'`;
+  const delivery = form === "batch" ? sql` i.delivery_id, i.event_type, i.received_at,` : sql` i.delivery_id,`;
   return sql`results AS (
-    SELECT i.id,${when(one, sql` i.delivery_id, ${rules.deliveryUser} AS user_id,`)} CASE
+    SELECT i.id,${when(form !== "page", sql`${delivery} ${rules.deliveryUser} AS user_id,`)} CASE
         ${written}
         WHEN i.deleted_at IS NOT NULL${rules.gone ? sql` OR ${rules.gone}` : sql``} THEN 'deleted'
         WHEN i.clerk_updated_at = i.updated_at THEN 'unchanged'
@@ -90,16 +100,32 @@ function results(shape: Shape, rules: Rules) {
   )`;
 }
 
-/** A batch of one: its row's result, or `duplicate`. A page: the rows that are not `unchanged`. */
-function answer(v: Values, shape: Shape) {
-  if (shape === "many")
+/** Each row's delivery record: `provisioned` when written, else `stale`. */
+const recordResults = (v: Values, form: Form) =>
+  recordDeliveries(
+    sql`SELECT delivery_id, user_id, CASE WHEN result IN ('created', 'updated')
+      THEN 'provisioned' ELSE 'stale' END AS outcome, NULL::text AS reason${when(
+        form === "batch",
+        sql`, event_type, received_at`,
+      )} FROM results`,
+    form === "batch" ? { eventType: sql`s.event_type`, receivedAt: sql`s.received_at` } : v,
+  );
+
+/**
+ * A batch of one: its row's result, or `duplicate`. A page: the rows that are not `unchanged`. A batch of
+ * deliveries: every row's result, `duplicate` when its delivery was recorded by a concurrent copy (a row whose
+ * delivery was recorded before the snapshot is not in `input`: the verb answers it `duplicate`).
+ */
+function answer(v: Values, form: Form) {
+  if (form === "page")
     return sql`
   SELECT id, result FROM results WHERE result <> 'unchanged'`;
-  return sql`, ${recordDeliveries(
-    sql`SELECT delivery_id, user_id, CASE WHEN result IN ('created', 'updated')
-      THEN 'provisioned' ELSE 'stale' END AS outcome, NULL::text AS reason FROM results`,
-    v,
-  )}
+  if (form === "batch")
+    return sql`, ${recordResults(v, form)}
+  SELECT r.id, CASE WHEN r.delivery_id NOT IN (SELECT delivery_id FROM recorded) THEN 'duplicate'
+      ELSE r.result END AS result
+  FROM results r`;
+  return sql`, ${recordResults(v, form)}
   SELECT ${v.id}::text AS id, CASE WHEN ${v.delivery_id}::text IS NOT NULL
       AND NOT EXISTS (SELECT 1 FROM recorded) THEN 'duplicate' ELSE (SELECT result FROM results) END AS result`;
 }

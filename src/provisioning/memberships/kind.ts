@@ -7,6 +7,7 @@ import {
   clerkOrganizationVersions,
   clerkUserVersions,
   organizationMemberships,
+  organizations,
 } from "../../db/schema.js";
 import { type CopiedTable, insertCopied, writeCopied } from "../engine/copied-rows.js";
 import { defineKind } from "../engine/define-kind.js";
@@ -55,10 +56,16 @@ for (const [field, column] of ORGANIZATION_FIELDS) {
   embeddedOrganization[`org_${column.name}`] = { type: columnTypeOf(column), of: (row) => row.organization[field] };
 }
 
-/** The organization's lock (and its row, when not stored: never overwriting a stored one), then the user's. */
+/**
+ * The organization's lock (and its row, when not stored: never overwriting a stored one), then the user's; taken for
+ * the rows that may write (newer) and, for the organization, when it is not stored yet (a late membership event
+ * still brings its organization), so that an unchanged re-run reads and compares and rewrites no version row.
+ */
 const takeLocks = sql`org_lock AS (
     INSERT INTO ${clerkOrganizationVersions} (organization_id, clerk_updated_at)
-    SELECT DISTINCT ON (organization_id) organization_id, org_updated_at FROM input ORDER BY organization_id
+    SELECT DISTINCT ON (organization_id) organization_id, org_updated_at FROM input i
+    WHERE i.newer OR (SELECT 1 FROM ${organizations} o WHERE o.id = i.organization_id LIMIT 1) IS NULL
+    ORDER BY organization_id
     ON CONFLICT (organization_id) DO UPDATE SET organization_id = excluded.organization_id
       WHERE ${clerkOrganizationVersions.deletedAt} IS NULL
     RETURNING organization_id
@@ -72,7 +79,8 @@ const takeLocks = sql`org_lock AS (
     ON CONFLICT (id) DO NOTHING
   ), user_lock AS (
     INSERT INTO ${clerkUserVersions} (user_id, clerk_updated_at)
-    SELECT DISTINCT i.user_id, 0::bigint FROM input i JOIN org_lock USING (organization_id) ORDER BY i.user_id
+    SELECT DISTINCT i.user_id, 0::bigint FROM input i JOIN org_lock USING (organization_id) WHERE i.newer
+    ORDER BY i.user_id
     ON CONFLICT (user_id) DO UPDATE SET user_id = excluded.user_id WHERE ${clerkUserVersions.deletedAt} IS NULL
     RETURNING user_id
   ), `;
@@ -124,7 +132,7 @@ export const membershipKind = defineKind<ClerkMembership, MembershipField, Membe
         also: sql`id = excluded.id`,
         guard: sql`${organizationMemberships.updatedAt} < excluded.updated_at`,
       }),
-    gone: sql`NOT (${lockedBoth})`,
+    gone: sql`i.newer AND NOT (${lockedBoth})`,
     deliveryUser: sql`i.user_id`,
   },
   removal: {

@@ -7,7 +7,9 @@ WITH input AS (
       WHERE v."membership_id" = i.id LIMIT 1) v ON true
   ), org_lock AS (
     INSERT INTO "clerk_organization_versions" (organization_id, clerk_updated_at)
-    SELECT DISTINCT ON (organization_id) organization_id, org_updated_at FROM input ORDER BY organization_id
+    SELECT DISTINCT ON (organization_id) organization_id, org_updated_at FROM input i
+    WHERE i.newer OR (SELECT 1 FROM "organizations" o WHERE o.id = i.organization_id LIMIT 1) IS NULL
+    ORDER BY organization_id
     ON CONFLICT (organization_id) DO UPDATE SET organization_id = excluded.organization_id
       WHERE "clerk_organization_versions"."deleted_at" IS NULL
     RETURNING organization_id
@@ -19,7 +21,8 @@ WITH input AS (
     ON CONFLICT (id) DO NOTHING
   ), user_lock AS (
     INSERT INTO "clerk_user_versions" (user_id, clerk_updated_at)
-    SELECT DISTINCT i.user_id, 0::bigint FROM input i JOIN org_lock USING (organization_id) ORDER BY i.user_id
+    SELECT DISTINCT i.user_id, 0::bigint FROM input i JOIN org_lock USING (organization_id) WHERE i.newer
+    ORDER BY i.user_id
     ON CONFLICT (user_id) DO UPDATE SET user_id = excluded.user_id WHERE "clerk_user_versions"."deleted_at" IS NULL
     RETURNING user_id
   ), version AS (
@@ -42,7 +45,7 @@ WITH input AS (
     SELECT i.id, CASE
         WHEN i.id IN (SELECT id FROM written WHERE created) THEN 'created'
         WHEN i.id IN (SELECT id FROM written) THEN 'updated'
-        WHEN i.deleted_at IS NOT NULL OR NOT (i.organization_id IN (SELECT organization_id FROM org_lock) AND i.user_id IN (SELECT user_id FROM user_lock)) THEN 'deleted'
+        WHEN i.deleted_at IS NOT NULL OR i.newer AND NOT (i.organization_id IN (SELECT organization_id FROM org_lock) AND i.user_id IN (SELECT user_id FROM user_lock)) THEN 'deleted'
         WHEN i.clerk_updated_at = i.updated_at THEN 'unchanged'
         ELSE 'stored_newer' END AS result
     FROM input i

@@ -7,7 +7,9 @@ WITH input AS (
     WHERE i.delivery_id IS NULL OR (SELECT 1 FROM "clerk_deliveries" d WHERE d.delivery_id = i.delivery_id LIMIT 1) IS NULL
   ), org_lock AS (
     INSERT INTO "clerk_organization_versions" (organization_id, clerk_updated_at)
-    SELECT DISTINCT ON (organization_id) organization_id, org_updated_at FROM input ORDER BY organization_id
+    SELECT DISTINCT ON (organization_id) organization_id, org_updated_at FROM input i
+    WHERE i.newer OR (SELECT 1 FROM "organizations" o WHERE o.id = i.organization_id LIMIT 1) IS NULL
+    ORDER BY organization_id
     ON CONFLICT (organization_id) DO UPDATE SET organization_id = excluded.organization_id
       WHERE "clerk_organization_versions"."deleted_at" IS NULL
     RETURNING organization_id
@@ -19,7 +21,8 @@ WITH input AS (
     ON CONFLICT (id) DO NOTHING
   ), user_lock AS (
     INSERT INTO "clerk_user_versions" (user_id, clerk_updated_at)
-    SELECT DISTINCT i.user_id, 0::bigint FROM input i JOIN org_lock USING (organization_id) ORDER BY i.user_id
+    SELECT DISTINCT i.user_id, 0::bigint FROM input i JOIN org_lock USING (organization_id) WHERE i.newer
+    ORDER BY i.user_id
     ON CONFLICT (user_id) DO UPDATE SET user_id = excluded.user_id WHERE "clerk_user_versions"."deleted_at" IS NULL
     RETURNING user_id
   ), version AS (
@@ -40,7 +43,7 @@ WITH input AS (
   ), results AS (
     SELECT i.id, i.delivery_id, i.user_id AS user_id, CASE
         WHEN w.id IS NOT NULL THEN CASE WHEN w.created THEN 'created' ELSE 'updated' END
-        WHEN i.deleted_at IS NOT NULL OR NOT (i.organization_id IN (SELECT organization_id FROM org_lock) AND i.user_id IN (SELECT user_id FROM user_lock)) THEN 'deleted'
+        WHEN i.deleted_at IS NOT NULL OR i.newer AND NOT (i.organization_id IN (SELECT organization_id FROM org_lock) AND i.user_id IN (SELECT user_id FROM user_lock)) THEN 'deleted'
         WHEN i.clerk_updated_at = i.updated_at THEN 'unchanged'
         ELSE 'stored_newer' END AS result
     FROM input i LEFT JOIN written w ON w.id = i.id

@@ -9,10 +9,9 @@ import { recordDeliveries } from "../deliveries.js";
 import { subscriptionItemKind } from "./kind.js";
 
 /**
- * A billing delivery: a `subscriptionItem.*` event's item is a batch of one carrying its delivery (one statement,
- * like every kind). A `subscription.*` event carries several items: its delivery is claimed first (a copy that
- * claimed it before, also concurrently, makes this one a `duplicate` that writes nothing), then its items are written
- * as one batch, and the claim's outcome set, in one transaction.
+ * A billing delivery of several items (a `subscription.*` event; one item goes through the writer like every kind):
+ * its delivery is claimed first (a copy that claimed it before, also concurrently, makes this one a `duplicate` that
+ * writes nothing), then its items are written as one batch, and the claim's outcome set, in one transaction.
  */
 
 interface BillingDelivery {
@@ -43,11 +42,6 @@ export async function applySubscriptionItems(
   items: readonly ClerkSubscriptionItem[],
 ): Promise<Outcome> {
   const { deliveryId, receivedAt, eventType } = delivery;
-  if (items.length === 1) {
-    const stamp = { deliveryIds: [deliveryId], eventType, receivedAt };
-    const [row] = await subscriptionItemKind.write(db, items, { stamp });
-    return row ? outcomeOf(row.result) : "duplicate";
-  }
   const payer = items[0]?.payerType === "user" ? items[0].payerId : null;
   return runTransaction(
     db,
