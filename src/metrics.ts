@@ -81,7 +81,6 @@ export const deliveryTypeLabel = (type: string | undefined) =>
  * I/O; the text is rendered only when /metrics is scraped.
  */
 export function createMetrics({ poolMax }: { poolMax: number }) {
-  let databaseCallsInFlight = 0;
   const registry = new Registry();
   const deliveries = new Counter({
     name: "clerk_deliveries_total",
@@ -103,6 +102,28 @@ export function createMetrics({ poolMax }: { poolMax: number }) {
     buckets: [1, 2, 4, 8, 16, 32, 64, 100],
     registers: [registry],
   });
+  collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    sync: syncMetrics(registry),
+    ...databaseMetrics(registry, poolMax),
+    recordDelivery(eventType: string | undefined, outcome: string, ms: number | undefined) {
+      const type = deliveryTypeLabel(eventType);
+      deliveries.inc({ type, outcome: OUTCOMES.has(outcome) ? outcome : "other" });
+      if (ms !== undefined) provisioningSeconds.observe({ type }, ms / 1000);
+    },
+    /** The size of a coalesced batch as it starts (`kind`: a KindName, `verb`: write or remove). */
+    observeBatch(kind: string, verb: "write" | "remove", size: number) {
+      batchSize.observe({ kind, verb }, size);
+    },
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+/** The database's figures: deliveries waiting for it against the pool's size, and its health at each scrape. */
+function databaseMetrics(registry: Registry, poolMax: number) {
+  let databaseCallsInFlight = 0;
   // postgres.js exposes no pool statistics: what can be measured is the deliveries waiting for the database (a
   // coalesced batch of them holds one connection while it runs) against the pool's size.
   new Gauge({
@@ -126,21 +147,9 @@ export function createMetrics({ poolMax }: { poolMax: number }) {
     help: "1 when the database passed GET /health's checks at this scrape (probed as it is scraped), else 0",
     registers: [registry],
   });
-  collectDefaultMetrics({ register: registry });
   return {
-    registry,
-    sync: syncMetrics(registry),
     /** The health probe's verdict, set by /metrics just before it renders. */
     databaseHealthy: (healthy: boolean) => databaseUp.set(healthy ? 1 : 0),
-    recordDelivery(eventType: string | undefined, outcome: string, ms: number | undefined) {
-      const type = deliveryTypeLabel(eventType);
-      deliveries.inc({ type, outcome: OUTCOMES.has(outcome) ? outcome : "other" });
-      if (ms !== undefined) provisioningSeconds.observe({ type }, ms / 1000);
-    },
-    /** The size of a coalesced batch as it starts (`kind`: a KindName, `verb`: write or remove). */
-    observeBatch(kind: string, verb: "write" | "remove", size: number) {
-      batchSize.observe({ kind, verb }, size);
-    },
     /** Counts `call` as holding a pool connection while it runs (each delivery's statement uses one). */
     async trackDatabaseCall<T>(call: () => Promise<T>): Promise<T> {
       databaseCallsInFlight++;
@@ -152,8 +161,6 @@ export function createMetrics({ poolMax }: { poolMax: number }) {
     },
   };
 }
-
-export type Metrics = ReturnType<typeof createMetrics>;
 
 /** The scheduled reconcile's figures (sync/schedule.ts). */
 function syncMetrics(registry: Registry) {

@@ -136,6 +136,40 @@ function postSigned(url: string, secrets: string, svixId: string, body: string):
   });
 }
 
+type SendEventValues = Partial<
+  Record<"email" | "org-id" | "membership-id" | "role" | "id" | "permissions" | "item-id" | "plan", string>
+>;
+
+/** The sample event of `type` for `userId`, with the ids and values the options give (new random ids otherwise). */
+function sampleFor(type: string, userId: string, values: SendEventValues) {
+  const email = values.email ?? `${userId.toLowerCase()}@example.com`;
+  const organizationId = values["org-id"] ?? newClerkId("org");
+  const role = values.role ?? "org:member";
+  if ((BILLING_TYPES as readonly string[]).includes(type)) {
+    return sampleBillingEvent(type as BillingSampleType, {
+      userId,
+      organizationId: values["org-id"],
+      itemId: values["item-id"] ?? newClerkId("csub_item"),
+      plan: values.plan ?? "pro",
+    });
+  }
+  if ((ORGANIZATION_TYPES as readonly string[]).includes(type)) {
+    const membershipId = values["membership-id"] ?? newClerkId("orgmem");
+    return sampleOrganizationEvent(type as OrganizationSampleType, { organizationId, userId, membershipId, role });
+  }
+  if ((TEAM_TYPES as readonly string[]).includes(type)) {
+    return sampleTeamEvent(type as TeamSampleType, {
+      organizationId,
+      userId,
+      email,
+      role,
+      objectId: values.id,
+      permissions: (values.permissions ?? "org:example:read").split(",").filter(Boolean),
+    });
+  }
+  return sampleEvent(type as SampleType, userId, email);
+}
+
 export const run = command("send-event", async (argv, io) => {
   const { positionals, values } = parseCliArgs({
     args: argv,
@@ -168,34 +202,8 @@ export const run = command("send-event", async (argv, io) => {
     throw usageError(error instanceof Error ? error.message : String(error));
   }
   const userId = values["user-id"] ?? `user_${randomBytes(12).toString("hex")}`;
-  const email = values.email ?? `${userId.toLowerCase()}@example.com`;
   const url = values.url ?? `http://127.0.0.1:${config.port}/webhooks/clerk`;
-  const organizationId = values["org-id"] ?? newClerkId("org");
-  const role = values.role ?? "org:member";
-  const event = (BILLING_TYPES as readonly string[]).includes(type)
-    ? sampleBillingEvent(type as BillingSampleType, {
-        userId,
-        organizationId: values["org-id"],
-        itemId: values["item-id"] ?? newClerkId("csub_item"),
-        plan: values.plan ?? "pro",
-      })
-    : (ORGANIZATION_TYPES as readonly string[]).includes(type)
-      ? sampleOrganizationEvent(type as OrganizationSampleType, {
-          organizationId,
-          userId,
-          membershipId: values["membership-id"] ?? newClerkId("orgmem"),
-          role,
-        })
-      : (TEAM_TYPES as readonly string[]).includes(type)
-        ? sampleTeamEvent(type as TeamSampleType, {
-            organizationId,
-            userId,
-            email,
-            role,
-            objectId: values.id,
-            permissions: (values.permissions ?? "org:example:read").split(",").filter(Boolean),
-          })
-        : sampleEvent(type as SampleType, userId, email);
+  const event = sampleFor(type, userId, values);
   const svixId = `msg_${randomBytes(12).toString("hex")}`;
   let response: Response;
   try {
