@@ -434,7 +434,6 @@ describe.each(cliDatabases())("npm run sync: organizations and memberships on $n
       ).toEqual([
         { kind: "memberships", next_offset: 5 },
         { kind: "organizations", next_offset: 7 },
-        { kind: "subscriptionItems", next_offset: 0 },
       ]);
       const [run] = await h.database.query<{ counts: Record<string, number> }>("SELECT counts FROM sync_runs");
       expect(run?.counts).toEqual({
