@@ -7,11 +7,10 @@ import {
   clerkSubscriptionItem,
   type ItemOptions,
   newSubscriptionItemId,
-  permutations,
 } from "../helpers/clerk-billing.js";
 import { clerkOrganization, newOrganizationId } from "../helpers/clerk-organizations.js";
 import { drivers } from "../helpers/database.js";
-import { createHarness, describeResponse, type Harness } from "../helpers/harness.js";
+import { createHarness, type Harness, outcomeOf, permutations } from "../helpers/harness.js";
 
 /**
  * Plan changes as Clerk delivers them: each change's item events in every order, each followed by redeliveries (the
@@ -112,11 +111,8 @@ describe.each(drivers())("plan changes in every order on $name", ({ open }) => {
   });
   afterAll(() => h.close());
 
-  const send = async (payload: Record<string, unknown>, svixId: string) => {
-    const res = await h.deliver(payload, { svixId });
-    expect(res.status, await describeResponse(res)).toBe(200);
-    return ((await res.json()) as { outcome: string }).outcome;
-  };
+  const send = async (payload: Record<string, unknown>, svixId: string) =>
+    outcomeOf(await h.deliver(payload, { svixId }));
   const tierOf = async (userId: string) =>
     (await h.database.query<{ tier: string }>("SELECT subscription_tier AS tier FROM users WHERE id = $1", [userId]))[0]
       ?.tier;

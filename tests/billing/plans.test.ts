@@ -9,7 +9,7 @@ import {
 } from "../helpers/clerk-billing.js";
 import { clerkMembership, clerkOrganization, newOrganizationId } from "../helpers/clerk-organizations.js";
 import { drivers } from "../helpers/database.js";
-import { createHarness, describeResponse, type Harness } from "../helpers/harness.js";
+import { createHarness, describeResponse, type Harness, outcomeOf } from "../helpers/harness.js";
 
 /** The contract's Plans table, row by row, through the real app and svix signatures. */
 
@@ -36,12 +36,7 @@ describe.each(drivers())("plans on $name", ({ open }) => {
   });
   afterAll(() => h.close());
 
-  const outcomeOf = async (res: Response) => {
-    expect(res.status, await describeResponse(res)).toBe(200);
-    return ((await res.json()) as { outcome: string }).outcome;
-  };
-  const send = async (type: string, data: Record<string, unknown>, svixId?: string) =>
-    outcomeOf(await h.deliver(clerkEvent(type, data), svixId ? { svixId } : {}));
+  const send: Harness["send"] = (type, data, svixId) => h.send(type, data, svixId);
   const item = (type: string, options: ItemOptions) => send(`subscriptionItem.${type}`, clerkSubscriptionItem(options));
   const items = (payer: Payer) =>
     h.database.query<ItemRow>(

@@ -53,11 +53,3 @@ export function clerkSubscription(payer: Payer, items: Record<string, unknown>[]
   const base = billingFixture("openapi.subscription.created").data as Record<string, unknown>;
   return { ...base, payer: clerkPayer(payer), items: items.map((item) => ({ ...item, payer: null })) };
 }
-
-/** All orders of a list (120 for five events). */
-export function permutations<T>(items: readonly T[]): T[][] {
-  if (items.length <= 1) return [[...items]];
-  return items.flatMap((item, i) =>
-    permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [item, ...rest]),
-  );
-}

@@ -1,7 +1,8 @@
 import { Writable } from "node:stream";
+import { expect } from "vitest";
 import { type AppDeps, createApp } from "../../src/app.js";
 import { createLogger } from "../../src/logger.js";
-import { type SignedDelivery, signDelivery, TEST_SECRET } from "./clerk.js";
+import { clerkEvent, type SignedDelivery, signDelivery, TEST_SECRET } from "./clerk.js";
 import type { TestDatabase } from "./database.js";
 
 export interface Harness {
@@ -12,6 +13,8 @@ export interface Harness {
   post(delivery: SignedDelivery): Promise<Response>;
   /** Signs `payload` (fresh svix id unless given) and posts it. */
   deliver(payload: unknown, options?: Parameters<typeof signDelivery>[1]): Promise<Response>;
+  /** Delivers a Clerk event of `type` (under `svixId` when given) and returns its outcome, asserting a 200. */
+  send(type: string, data: Record<string, unknown>, svixId?: string): Promise<string>;
   counts(): Promise<{ users: number; workspaces: number; deliveries: number }>;
   close(): Promise<void>;
 }
@@ -39,6 +42,7 @@ export function createHarness(database: TestDatabase, options: Pick<AppDeps, "cl
     logs,
     post,
     deliver: (payload, options) => post(signDelivery(payload, options)),
+    send: async (type, data, svixId) => outcomeOf(await post(signDelivery(clerkEvent(type, data), { svixId }))),
     counts: async () => {
       const [row] = await database.query<{ users: number; workspaces: number; deliveries: number }>(
         `SELECT (SELECT count(*)::int FROM users) AS users, (SELECT count(*)::int FROM workspaces) AS workspaces,
@@ -54,4 +58,18 @@ export function createHarness(database: TestDatabase, options: Pick<AppDeps, "cl
 /** Asserting on status with the body in the failure message. */
 export async function describeResponse(res: Response): Promise<string> {
   return `${res.status} ${await res.clone().text()}`;
+}
+
+/** The outcome of a 200 answer; any other answer fails the test with its body. */
+export async function outcomeOf(res: Response): Promise<string> {
+  expect(res.status, await describeResponse(res)).toBe(200);
+  return ((await res.json()) as { outcome: string }).outcome;
+}
+
+/** All orders of a list (6 for three events). */
+export function permutations<T>(items: readonly T[]): T[][] {
+  if (items.length <= 1) return [[...items]];
+  return items.flatMap((item, i) =>
+    permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [item, ...rest]),
+  );
 }

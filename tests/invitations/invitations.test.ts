@@ -8,7 +8,7 @@ import {
 } from "../helpers/clerk-organizations.js";
 import { clerkInvitation, newInvitationId } from "../helpers/clerk-teams.js";
 import { drivers } from "../helpers/database.js";
-import { createHarness, describeResponse, type Harness } from "../helpers/harness.js";
+import { createHarness, type Harness, outcomeOf, permutations } from "../helpers/harness.js";
 
 interface InvitationRow {
   id: string;
@@ -19,13 +19,6 @@ interface InvitationRow {
   user_id: string | null;
 }
 
-function permutations<T>(items: readonly T[]): T[][] {
-  if (items.length <= 1) return [[...items]];
-  return items.flatMap((item, i) =>
-    permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [item, ...rest]),
-  );
-}
-
 describe.each(drivers())("organization invitations on $name", ({ open }) => {
   let h: Harness;
   beforeAll(async () => {
@@ -33,12 +26,7 @@ describe.each(drivers())("organization invitations on $name", ({ open }) => {
   });
   afterAll(() => h.close());
 
-  const outcomeOf = async (res: Response) => {
-    expect(res.status, await describeResponse(res)).toBe(200);
-    return ((await res.json()) as { outcome: string }).outcome;
-  };
-  const send = async (type: string, data: Record<string, unknown>, svixId?: string) =>
-    outcomeOf(await h.deliver(clerkEvent(type, data), svixId ? { svixId } : {}));
+  const send: Harness["send"] = (type, data, svixId) => h.send(type, data, svixId);
   const invitation = async (id: string) =>
     (
       await h.database.query<InvitationRow>(

@@ -3,7 +3,7 @@ import { clerkEvent, newSvixId } from "../helpers/clerk.js";
 import { organizationFixture } from "../helpers/clerk-organizations.js";
 import { clerkPermission, clerkRole, newPermissionId, newRoleId } from "../helpers/clerk-teams.js";
 import { drivers } from "../helpers/database.js";
-import { createHarness, describeResponse, type Harness } from "../helpers/harness.js";
+import { createHarness, type Harness, outcomeOf } from "../helpers/harness.js";
 
 interface RoleRow {
   id: string;
@@ -20,12 +20,7 @@ describe.each(drivers())("roles and permissions on $name", ({ open }) => {
   });
   afterAll(() => h.close());
 
-  const outcomeOf = async (res: Response) => {
-    expect(res.status, await describeResponse(res)).toBe(200);
-    return ((await res.json()) as { outcome: string }).outcome;
-  };
-  const send = async (type: string, data: Record<string, unknown>, svixId?: string) =>
-    outcomeOf(await h.deliver(clerkEvent(type, data), svixId ? { svixId } : {}));
+  const send: Harness["send"] = (type, data, svixId) => h.send(type, data, svixId);
   const role = async (id: string) =>
     (
       await h.database.query<RoleRow>("SELECT id, key, name, description, permissions FROM roles WHERE id = $1", [id])

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { clerkEvent, clerkUser, fixture, newSvixId, newUserId } from "../helpers/clerk.js";
 import { drivers } from "../helpers/database.js";
-import { createHarness, describeResponse, type Harness } from "../helpers/harness.js";
+import { createHarness, describeResponse, type Harness, outcomeOf } from "../helpers/harness.js";
 
 interface UserRow {
   id: string;
@@ -23,10 +23,6 @@ describe.each(drivers({ pooler: true }))("webhook on $name", ({ open }) => {
   const userRow = async (id: string) => (await h.database.query<UserRow>("SELECT * FROM users WHERE id = $1", [id]))[0];
   const workspacesOf = async (id: string) =>
     h.database.query<{ id: string; name: string }>("SELECT id, name FROM workspaces WHERE user_id = $1", [id]);
-  const outcomeOf = async (res: Response) => {
-    expect(res.status, await describeResponse(res)).toBe(200);
-    return ((await res.json()) as { outcome: string }).outcome;
-  };
 
   test.each([
     ["docs.user.created", "user_29w83sxmDNGwOuEthce5gg56FcC", "example@example.org"],

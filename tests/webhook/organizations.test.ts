@@ -10,7 +10,7 @@ import {
 } from "../helpers/clerk-organizations.js";
 import { drivers } from "../helpers/database.js";
 import { expectRejected } from "../helpers/expect-error.js";
-import { createHarness, describeResponse, type Harness } from "../helpers/harness.js";
+import { createHarness, type Harness, outcomeOf, permutations } from "../helpers/harness.js";
 
 interface OrganizationRow {
   id: string;
@@ -26,14 +26,6 @@ interface MembershipRow {
   role: string;
 }
 
-/** All orders of a list (6 for three events). */
-function permutations<T>(items: readonly T[]): T[][] {
-  if (items.length <= 1) return [[...items]];
-  return items.flatMap((item, i) =>
-    permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [item, ...rest]),
-  );
-}
-
 describe.each(drivers())("organizations on $name", ({ open }) => {
   let h: Harness;
   beforeAll(async () => {
@@ -41,12 +33,7 @@ describe.each(drivers())("organizations on $name", ({ open }) => {
   });
   afterAll(() => h.close());
 
-  const outcomeOf = async (res: Response) => {
-    expect(res.status, await describeResponse(res)).toBe(200);
-    return ((await res.json()) as { outcome: string }).outcome;
-  };
-  const send = async (type: string, data: Record<string, unknown>, svixId?: string) =>
-    outcomeOf(await h.deliver(clerkEvent(type, data), svixId ? { svixId } : {}));
+  const send: Harness["send"] = (type, data, svixId) => h.send(type, data, svixId);
   const organization = async (id: string) =>
     (
       await h.database.query<OrganizationRow>(
