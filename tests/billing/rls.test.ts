@@ -4,6 +4,7 @@ import { clerkSubscriptionItem } from "../helpers/clerk-billing.js";
 import { clerkMembership, clerkOrganization, newOrganizationId } from "../helpers/clerk-organizations.js";
 import { drivers, type Query } from "../helpers/database.js";
 import { createHarness, describeResponse, type Harness } from "../helpers/harness.js";
+import { asRole } from "../helpers/rls.js";
 
 /**
  * Subscription items through row-level security (Supabase's Data API, `SET ROLE authenticated` with forged claims):
@@ -34,19 +35,11 @@ describe.each(drivers())("subscription items row-level security on $name", ({ op
   });
   afterAll(() => h.close());
 
-  /** Runs `work` as `role` with forged claims, as PostgREST would; rolled back afterwards. */
   const as = <T>(
     role: "anon" | "authenticated",
     claims: Record<string, unknown> | null,
     work: (q: Query) => Promise<T>,
-  ) =>
-    h.database.transaction(async (query) => {
-      await query("SELECT set_config('request.jwt.claims', $1, true)", [
-        claims ? JSON.stringify({ role, ...claims }) : "",
-      ]);
-      await query(`SET LOCAL ROLE ${role}`);
-      return work(query);
-    });
+  ) => asRole(h, role, claims, work);
   const itemIds = (query: Query) =>
     query<{ id: string }>("SELECT id FROM subscription_items ORDER BY id").then((rows) => rows.map((r) => r.id));
 

@@ -3,6 +3,7 @@ import { clerkEvent, newUserId } from "../helpers/clerk.js";
 import { clerkMembership, clerkOrganization, newOrganizationId } from "../helpers/clerk-organizations.js";
 import { drivers, type Query } from "../helpers/database.js";
 import { createHarness, describeResponse, type Harness } from "../helpers/harness.js";
+import { asRole } from "../helpers/rls.js";
 
 /** Members read their organizations and who else is in them; nobody writes; anon reads nothing. */
 describe.each(drivers())("organization row-level security on $name", ({ open }) => {
@@ -30,19 +31,11 @@ describe.each(drivers())("organization row-level security on $name", ({ open }) 
   });
   afterAll(() => h.close());
 
-  /** Runs `work` as `role` with forged claims, as PostgREST would; rolled back afterwards. */
   const as = <T>(
     role: "anon" | "authenticated",
     claims: Record<string, unknown> | null,
     work: (q: Query) => Promise<T>,
-  ) =>
-    h.database.transaction(async (query) => {
-      await query("SELECT set_config('request.jwt.claims', $1, true)", [
-        claims ? JSON.stringify({ role, ...claims }) : "",
-      ]);
-      await query(`SET LOCAL ROLE ${role}`);
-      return work(query);
-    });
+  ) => asRole(h, role, claims, work);
   const forbidden = (work: Promise<unknown>) => expect(work).rejects.toThrow(/permission denied/);
   const organizationIds = (query: Query) =>
     query<{ id: string }>("SELECT id FROM organizations ORDER BY id").then((rows) => rows.map((r) => r.id));

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { clerkRole } from "../helpers/clerk-teams.js";
 import { drivers } from "../helpers/database.js";
 import { createHarness, type Harness } from "../helpers/harness.js";
-import { as, buildTeamWorld, deliver, teamWorld } from "./team-access.js";
+import { asRole } from "../helpers/rls.js";
+import { buildTeamWorld, deliver, teamWorld } from "./team-access.js";
 
 /** The example of docs/policies.md, run exactly as written: the first ```sql block. */
 const EXAMPLE = /```sql\n([\s\S]*?)```/.exec(readFileSync("docs/policies.md", "utf8"))?.[1] ?? "";
@@ -23,13 +24,13 @@ describe.each(drivers())("docs/policies.md's projects example on $name", ({ open
 
   const v2 = (sub: string, extra: Record<string, unknown> = {}) => ({ sub, v: 2, o: { id: w.team }, ...extra });
   const insert = (claims: Record<string, unknown>, name: string, organizationId?: string) =>
-    as(h, "authenticated", claims, (query) =>
+    asRole(h, "authenticated", claims, (query) =>
       organizationId
         ? query("INSERT INTO projects (organization_id, name) VALUES ($1, $2)", [organizationId, name])
         : query("INSERT INTO projects (name) VALUES ($1)", [name]),
     );
   const names = (claims: Record<string, unknown>) =>
-    as(h, "authenticated", claims, (query) =>
+    asRole(h, "authenticated", claims, (query) =>
       query<{ name: string }>("SELECT name FROM projects ORDER BY name").then((rows) => rows.map((r) => r.name)),
     );
   const refused = (work: Promise<unknown>) => expect(work).rejects.toThrow(/row-level security/);
@@ -40,25 +41,27 @@ describe.each(drivers())("docs/policies.md's projects example on $name", ({ open
     expect(await names(v2(w.bob))).toEqual(["Apollo", "Borealis"]);
     expect(await names({ sub: w.outsider, v: 2, o: { id: w.team } })).toEqual([]);
     expect(await names(v2(w.alice, { sts: "pending" }))).toEqual([]);
-    await expect(as(h, "anon", null, (query) => query("SELECT * FROM projects"))).rejects.toThrow(/permission denied/);
+    await expect(asRole(h, "anon", null, (query) => query("SELECT * FROM projects"))).rejects.toThrow(
+      /permission denied/,
+    );
   });
 
   test("a member without org:projects:manage, an outsider and a pending session write nothing", async () => {
     await refused(insert(v2(w.bob), "Bob's"));
     await refused(insert({ sub: w.outsider }, "Outsider's", w.team));
     await refused(insert(v2(w.alice, { sts: "pending" }), "Pending"));
-    const updated = await as(h, "authenticated", v2(w.bob), (query) =>
+    const updated = await asRole(h, "authenticated", v2(w.bob), (query) =>
       query("UPDATE projects SET name = 'x' RETURNING id"),
     );
     expect(updated).toEqual([]);
-    const deleted = await as(h, "authenticated", v2(w.bob), (query) => query("DELETE FROM projects RETURNING id"));
+    const deleted = await asRole(h, "authenticated", v2(w.bob), (query) => query("DELETE FROM projects RETURNING id"));
     expect(deleted).toEqual([]);
     expect(await names(v2(w.bob))).toEqual(["Apollo", "Borealis"]);
   });
 
   test("a manager renames; once the role loses org:projects:manage in Clerk, the same manager cannot", async () => {
     const rename = (from: string, to: string) =>
-      as(h, "authenticated", v2(w.alice), (query) =>
+      asRole(h, "authenticated", v2(w.alice), (query) =>
         query("UPDATE projects SET name = $2 WHERE name = $1 RETURNING name", [from, to]),
       );
     expect(await rename("Apollo", "Apollo 11")).toEqual([{ name: "Apollo 11" }]);

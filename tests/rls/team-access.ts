@@ -7,8 +7,8 @@ import {
   newOrganizationId,
 } from "../helpers/clerk-organizations.js";
 import { clerkInvitation, clerkPermission, clerkRole, newRoleId } from "../helpers/clerk-teams.js";
-import type { Query } from "../helpers/database.js";
 import { describeResponse, type Harness } from "../helpers/harness.js";
+import { asRole } from "../helpers/rls.js";
 
 /**
  * One instance for the row-level security tests: `team` with alice (`org:admin`), bob (`org:member`) and dave (the
@@ -58,24 +58,9 @@ export async function buildTeamWorld(h: Harness, w: TeamWorld) {
   await deliver(h, "role.created", clerkRole({ key: "org:member", permissions: ["org:projects:read"] }));
 }
 
-/** Runs `work` as `role` with these session claims, as PostgREST would (committed unless it throws). */
-export const as = <T>(
-  h: Harness,
-  role: "anon" | "authenticated",
-  claims: Record<string, unknown> | null,
-  work: (q: Query) => Promise<T>,
-) =>
-  h.database.transaction(async (query) => {
-    await query("SELECT set_config('request.jwt.claims', $1, true)", [
-      claims ? JSON.stringify({ role, ...claims }) : "",
-    ]);
-    await query(`SET LOCAL ROLE ${role}`);
-    return work(query);
-  });
-
 /** A helper's answer for the session `claims`. */
 export const helper = async (h: Harness, claims: Record<string, unknown>, call: string, params: unknown[] = []) =>
-  as(h, "authenticated", claims, async (query) => {
+  asRole(h, "authenticated", claims, async (query) => {
     const [row] = await query<{ answer: unknown }>(`SELECT ${call} AS answer`, params);
     return row?.answer;
   });

@@ -3,7 +3,8 @@ import { clerkMembership } from "../helpers/clerk-organizations.js";
 import { clerkRole } from "../helpers/clerk-teams.js";
 import { drivers, type Query } from "../helpers/database.js";
 import { createHarness, type Harness } from "../helpers/harness.js";
-import { as, buildTeamWorld, deliver, helper, teamWorld } from "./team-access.js";
+import { asRole } from "../helpers/rls.js";
+import { buildTeamWorld, deliver, helper, teamWorld } from "./team-access.js";
 
 /** What each session sees of every table the service exposes, and the helpers' answers (v1 and v2 claims). */
 describe.each(drivers())("team row-level security and helpers on $name", ({ open }) => {
@@ -42,7 +43,7 @@ describe.each(drivers())("team row-level security and helpers on $name", ({ open
     test(`a member (${who}, sts ${status ?? "absent"}) reads its own rows, its organization's and every role and permission`, async () => {
       const user = w[who];
       const claims = status ? { sub: user, sts: status } : { sub: user };
-      expect(await as(h, "authenticated", claims, everything)).toEqual({
+      expect(await asRole(h, "authenticated", claims, everything)).toEqual({
         users: [user],
         workspaces: [user],
         organizations: [w.team],
@@ -56,7 +57,7 @@ describe.each(drivers())("team row-level security and helpers on $name", ({ open
   }
 
   test("an outsider reads only its own organization's rows", async () => {
-    expect(await as(h, "authenticated", { sub: w.outsider, v: 2 }, everything)).toEqual({
+    expect(await asRole(h, "authenticated", { sub: w.outsider, v: 2 }, everything)).toEqual({
       users: [w.outsider],
       workspaces: [w.outsider],
       organizations: [w.otherTeam],
@@ -70,7 +71,7 @@ describe.each(drivers())("team row-level security and helpers on $name", ({ open
 
   test("a pending session reads nothing on every exposed table and renames nothing", async () => {
     const pending = { sub: w.alice, sts: "pending", o: { id: w.team, rol: "admin" } };
-    expect(await as(h, "authenticated", pending, everything)).toEqual({
+    expect(await asRole(h, "authenticated", pending, everything)).toEqual({
       users: [],
       workspaces: [],
       organizations: [],
@@ -80,11 +81,11 @@ describe.each(drivers())("team row-level security and helpers on $name", ({ open
       permissions: [],
       seats: [],
     });
-    const renamed = await as(h, "authenticated", pending, (query) =>
+    const renamed = await asRole(h, "authenticated", pending, (query) =>
       query("UPDATE workspaces SET name = 'pwned' WHERE user_id = $1 RETURNING id", [w.alice]),
     );
     expect(renamed).toEqual([]);
-    const active = await as(h, "authenticated", { sub: w.alice, sts: "active" }, (query) =>
+    const active = await asRole(h, "authenticated", { sub: w.alice, sts: "active" }, (query) =>
       query<{ name: string }>("UPDATE workspaces SET name = 'Renamed' WHERE user_id = $1 RETURNING name", [w.alice]),
     );
     expect(active).toEqual([{ name: "Renamed" }]);
@@ -115,7 +116,7 @@ describe.each(drivers())("team row-level security and helpers on $name", ({ open
     ["SELECT private.has_org_role('org_x', 'org:admin')"],
     ["SELECT private.has_org_permission('org_x', 'org:x')"],
   ])("anon may not: %s", async (statement) => {
-    await expect(as(h, "anon", null, (query) => query(statement))).rejects.toThrow(/permission denied/);
+    await expect(asRole(h, "anon", null, (query) => query(statement))).rejects.toThrow(/permission denied/);
   });
 
   test.each([
@@ -128,7 +129,7 @@ describe.each(drivers())("team row-level security and helpers on $name", ({ open
     ["SELECT * FROM clerk_role_versions"],
     ["SELECT * FROM clerk_permission_versions"],
   ])("a member may not: %s", async (statement) => {
-    await expect(as(h, "authenticated", { sub: w.alice }, (query) => query(statement))).rejects.toThrow(
+    await expect(asRole(h, "authenticated", { sub: w.alice }, (query) => query(statement))).rejects.toThrow(
       /permission denied/,
     );
   });
