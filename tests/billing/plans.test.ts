@@ -324,4 +324,23 @@ describe.each(drivers())("plans on $name", ({ open }) => {
     expect(((await res.json()) as { error: { message: string } }).error.message).toContain("data.items.1.plan");
     expect(await items({ userId })).toEqual([]);
   });
+
+  // A SQL function with SET search_path is never inlined: called from a row trigger it was parsed and planned again in
+  // every transaction, which made each new user's write cost PostgreSQL half as much again (docs/sql.md).
+  test("what the users' and organizations' row triggers run is PL/pgSQL, which keeps its plans for the session", async () => {
+    const called = await h.database.query<{ fn: string; language: string }>(`
+      WITH RECURSIVE calls(oid) AS (
+        SELECT t.tgfoid FROM pg_trigger t WHERE NOT t.tgisinternal AND (t.tgtype & 1) = 1
+        UNION
+        SELECT q.oid FROM calls c JOIN pg_proc p ON p.oid = c.oid
+          JOIN pg_proc q ON p.prosrc LIKE '%private.' || q.proname || '(%'
+          JOIN pg_namespace n ON n.oid = q.pronamespace AND n.nspname = 'private'
+      )
+      SELECT p.proname AS fn, l.lanname AS language FROM calls c
+        JOIN pg_proc p ON p.oid = c.oid JOIN pg_language l ON l.oid = p.prolang ORDER BY 1`);
+    expect(called).toEqual([
+      { fn: "initial_subscription_tier", language: "plpgsql" },
+      { fn: "subscription_tier", language: "plpgsql" },
+    ]);
+  });
 });
