@@ -65,6 +65,11 @@ function snapshot(input: SQL, v: Values, form: Form, versions: VersionTable, rul
   )`;
 }
 
+/**
+ * The kind's guard stays an expression (`IS TRUE`), so its `IN (SELECT … FROM <lock CTE>)` are hashed subplans: as a
+ * top-level `IN` the planner pulls it up into a semi join, and with the lock CTEs estimated at a few rows in a generic
+ * plan it nested loops over them (a memberships page: 500 × 250 comparisons, half the page's time).
+ */
 function upsertVersions(shape: Shape, versions: VersionTable, rules: Rules) {
   const carried = Object.entries(versions.carries ?? {});
   const columns = [versions.key, ...carried.map(([, column]) => column), versions.clerkUpdatedAt].map(name);
@@ -72,7 +77,7 @@ function upsertVersions(shape: Shape, versions: VersionTable, rules: Rules) {
   return sql`version AS (
     INSERT INTO ${versions.table} (${sql.join(columns, sql`, `)})
     SELECT ${sql.join(values, sql`, `)} FROM input i
-    WHERE i.newer${rules.versionGuard ? sql` AND ${rules.versionGuard}` : sql``}${inIdOrder(shape, "i")}
+    WHERE i.newer${rules.versionGuard ? sql` AND (${rules.versionGuard}) IS TRUE` : sql``}${inIdOrder(shape, "i")}
     ON CONFLICT (${name(versions.key)}) DO UPDATE SET clerk_updated_at = excluded.clerk_updated_at
       WHERE ${versions.deletedAt} IS NULL AND ${versions.clerkUpdatedAt} < excluded.clerk_updated_at
     RETURNING ${name(versions.key)} AS id

@@ -14,7 +14,7 @@ WITH input AS (
   ), version AS (
     INSERT INTO "clerk_invitation_versions" ("invitation_id", "clerk_updated_at")
     SELECT i.id, i.updated_at FROM input i
-    WHERE i.newer AND i.organization_id IN (SELECT organization_id FROM org_lock)
+    WHERE i.newer AND (i.organization_id IN (SELECT organization_id FROM org_lock)) IS TRUE
     ON CONFLICT ("invitation_id") DO UPDATE SET clerk_updated_at = excluded.clerk_updated_at
       WHERE "clerk_invitation_versions"."deleted_at" IS NULL AND "clerk_invitation_versions"."clerk_updated_at" < excluded.clerk_updated_at
     RETURNING "invitation_id" AS id

@@ -28,7 +28,7 @@ WITH input AS (
   ), version AS (
     INSERT INTO "clerk_membership_versions" ("membership_id", "organization_id", "user_id", "clerk_updated_at")
     SELECT i.id, i."organization_id", i."user_id", i.updated_at FROM input i
-    WHERE i.newer AND i.organization_id IN (SELECT organization_id FROM org_lock) AND i.user_id IN (SELECT user_id FROM user_lock)
+    WHERE i.newer AND (i.organization_id IN (SELECT organization_id FROM org_lock) AND i.user_id IN (SELECT user_id FROM user_lock)) IS TRUE
     ORDER BY i.id
     ON CONFLICT ("membership_id") DO UPDATE SET clerk_updated_at = excluded.clerk_updated_at
       WHERE "clerk_membership_versions"."deleted_at" IS NULL AND "clerk_membership_versions"."clerk_updated_at" < excluded.clerk_updated_at

@@ -19,8 +19,8 @@ WITH input AS (
   ), version AS (
     INSERT INTO "clerk_subscription_item_versions" ("subscription_item_id", "payer_type", "payer_id", "clerk_updated_at")
     SELECT i.id, i."payer_type", i."payer_id", i.updated_at FROM input i
-    WHERE i.newer AND (CASE i.payer_type WHEN 'user' THEN i.payer_id IN (SELECT payer_id FROM user_lock)
-      ELSE i.payer_id IN (SELECT payer_id FROM org_lock) END)
+    WHERE i.newer AND ((CASE i.payer_type WHEN 'user' THEN i.payer_id IN (SELECT payer_id FROM user_lock)
+      ELSE i.payer_id IN (SELECT payer_id FROM org_lock) END)) IS TRUE
     ON CONFLICT ("subscription_item_id") DO UPDATE SET clerk_updated_at = excluded.clerk_updated_at
       WHERE "clerk_subscription_item_versions"."deleted_at" IS NULL AND "clerk_subscription_item_versions"."clerk_updated_at" < excluded.clerk_updated_at
     RETURNING "subscription_item_id" AS id
