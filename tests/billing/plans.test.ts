@@ -325,12 +325,21 @@ describe.each(drivers())("plans on $name", ({ open }) => {
     expect(await items({ userId })).toEqual([]);
   });
 
-  // A SQL function with SET search_path is never inlined: called from a row trigger it was parsed and planned again in
-  // every transaction, which made each new user's write cost PostgreSQL half as much again (docs/sql.md).
-  test("what the users' and organizations' row triggers run is PL/pgSQL, which keeps its plans for the session", async () => {
+  // The tier's triggers cost every write of a user or organization: a SQL function with SET search_path (never
+  // inlined) was planned again in every transaction, and a row trigger ran on every attempted insert (an upsert's
+  // conflicts, a membership page's organizations), which made a new user's write cost PostgreSQL half as much again.
+  test("the tier's triggers run once per statement, and what they run is PL/pgSQL (plans kept for the session)", async () => {
+    const triggers = await h.database.query<{ trigger: string; per_row: boolean }>(`
+      SELECT tgrelid::regclass::text || '.' || tgname AS trigger, (tgtype & 1) = 1 AS per_row
+      FROM pg_trigger WHERE NOT tgisinternal AND tgrelid IN ('users'::regclass, 'organizations'::regclass)
+      ORDER BY 1`);
+    expect(triggers).toEqual([
+      { trigger: "organizations.organizations_initial_subscription_tiers", per_row: false },
+      { trigger: "users.users_initial_subscription_tiers", per_row: false },
+    ]);
     const called = await h.database.query<{ fn: string; language: string }>(`
       WITH RECURSIVE calls(oid) AS (
-        SELECT t.tgfoid FROM pg_trigger t WHERE NOT t.tgisinternal AND (t.tgtype & 1) = 1
+        SELECT t.tgfoid FROM pg_trigger t WHERE NOT t.tgisinternal
         UNION
         SELECT q.oid FROM calls c JOIN pg_proc p ON p.oid = c.oid
           JOIN pg_proc q ON p.prosrc LIKE '%private.' || q.proname || '(%'
@@ -339,7 +348,8 @@ describe.each(drivers())("plans on $name", ({ open }) => {
       SELECT p.proname AS fn, l.lanname AS language FROM calls c
         JOIN pg_proc p ON p.oid = c.oid JOIN pg_language l ON l.oid = p.prolang ORDER BY 1`);
     expect(called).toEqual([
-      { fn: "initial_subscription_tier", language: "plpgsql" },
+      { fn: "initial_subscription_tiers", language: "plpgsql" },
+      { fn: "refresh_subscription_tiers", language: "plpgsql" },
       { fn: "subscription_tier", language: "plpgsql" },
     ]);
   });
