@@ -160,6 +160,18 @@ describe.each(drivers())("team row-level security and helpers on $name", ({ open
     expect(await role({ sub: w.alice, sts: "pending" }, w.team, "org:admin")).toBe(false);
   });
 
+  test("a role's spellings find each other: org:member, member and the legacy basic_member; org:admin and admin", async () => {
+    const spellings = async (role: string) =>
+      (
+        await h.database.query<{ spellings: string[] }>("SELECT private.role_spellings($1) AS spellings", [role])
+      )[0]?.spellings.sort();
+    for (const role of ["org:member", "member", "basic_member"]) {
+      expect(await spellings(role)).toEqual(["basic_member", "member", "org:member"]);
+    }
+    for (const role of ["org:admin", "admin"]) expect(await spellings(role)).toEqual(["admin", "org:admin"]);
+    expect(await spellings("org:billing")).toEqual(["billing", "org:billing"]);
+  });
+
   test("has_org_permission follows the member's mirrored role, legacy spellings included", async () => {
     const can = (claims: Record<string, unknown>, key: string) =>
       helper(h, claims, "private.has_org_permission($1, $2)", [w.team, key]);
