@@ -2,6 +2,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { createLookupCache } from "./accounts/lookup-cache.js";
 import type { ClerkOptions } from "./clerk/session.js";
 import { createVerifier } from "./clerk/verify.js";
+import { createSchemaGate } from "./db/health.js";
 import type { Db } from "./db/types.js";
 import { ServiceError } from "./errors.js";
 import { clerkWebhookRoutes } from "./http/clerk-webhook.js";
@@ -45,7 +46,12 @@ export function createApp({
   const lookupCache = createLookupCache({ ttlMs: (clerk.lookupCacheSeconds ?? 60) * 1000 });
   // Shared by both routes too: concurrent deliveries and just-in-time writes of one verb share statements.
   const writer = createCoalescer(db, { observeBatch: metrics.observeBatch });
-  const apply = applyEvent ?? ((target: Db, delivery) => applyClerkEvent(target, delivery, writer));
+  const requireMigrated = createSchemaGate(db);
+  const applyDelivery: ApplyEvent = applyEvent ?? ((target, delivery) => applyClerkEvent(target, delivery, writer));
+  const apply: ApplyEvent = async (target, delivery) => {
+    await requireMigrated();
+    return applyDelivery(target, delivery);
+  };
   return new OpenAPIHono()
     .onError(onError(logger))
     .notFound((c) => errorResponse(c, new ServiceError("not_found", `no route for ${c.req.method} ${c.req.path}`)))
@@ -55,6 +61,6 @@ export function createApp({
       clerkWebhookRoutes({ db, verifyDelivery, logger, metrics, applyEvent: apply, lookupCache }),
     )
     .route("/metrics", metricsRoutes(metrics, db))
-    .route("/", meRoutes({ db, clerk, logger, lookupCache, writer }))
+    .route("/", meRoutes({ db, clerk, logger, lookupCache, writer, requireMigrated }))
     .doc("/openapi.json", OPENAPI_DOCUMENT);
 }

@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import journal from "../../migrations/meta/_journal.json" with { type: "json" };
+import { ServiceError } from "../errors.js";
 import { callDatabase } from "./call.js";
 import { sqlState } from "./errors.js";
 import { queryRows } from "./query.js";
@@ -54,16 +55,48 @@ async function probeDatabase(db: Db): Promise<ProbeRow[]> {
   }
 }
 
+/** One probe: the catalog's checks, and the tags of the migrations this code needs that are not applied. */
+async function probeSchema(db: Db) {
+  const [row] = await callDatabase({ deadlineMs: PROBE_TIMEOUT_MS, unavailableRetries: 0 }, () => probeDatabase(db));
+  if (!row) throw new Error("empty probe answer");
+  const { applied, ...tables } = row;
+  const recorded = new Set(applied);
+  return { tables, missing: NEEDED.filter(({ when }) => !recorded.has(when)).map(({ tag }) => tag) };
+}
+
 export async function checkHealth(db: Db): Promise<Health> {
   try {
-    const [row] = await callDatabase({ deadlineMs: PROBE_TIMEOUT_MS, unavailableRetries: 0 }, () => probeDatabase(db));
-    if (!row) throw new Error("empty probe answer");
-    const { applied, ...tables } = row;
-    const recorded = new Set(applied);
-    const missing = NEEDED.filter(({ when }) => !recorded.has(when)).map(({ tag }) => tag);
+    const { tables, missing } = await probeSchema(db);
     return { checks: { connection: true, ...tables, migrations: missing.length === 0 }, missingMigrations: missing };
   } catch {
     const checks = { connection: false, users_table: false, workspaces_table: false, constraints: false };
     return { checks: { ...checks, migrations: false }, missingMigrations: undefined };
   }
+}
+
+/**
+ * Deliveries and `/v1/me` wait for the whole schema: while a migration this code needs is not applied, they answer
+ * 503 `schema_outdated` (Svix retries) rather than run this code on an older schema, even where its statements would
+ * still succeed. Probed on every call (verified requests only, concurrent ones sharing one probe) until the schema is
+ * complete, then never again: migrations are not undone.
+ */
+export function createSchemaGate(db: Db): () => Promise<void> {
+  let complete = false;
+  let probing: Promise<string[]> | undefined;
+  return async () => {
+    if (complete) return;
+    probing ??= probeSchema(db)
+      .then(({ missing }) => missing)
+      .finally(() => {
+        probing = undefined;
+      });
+    const missing = await probing;
+    if (missing.length === 0) {
+      complete = true;
+      return;
+    }
+    throw new ServiceError("schema_outdated", "the database schema is behind this code: run `npm run db:migrate`", {
+      detail: `missing ${missing.join(" ")}`,
+    });
+  };
 }

@@ -20,6 +20,8 @@ export interface MeDeps {
   lookupCache?: LookupCache;
   /** How just-in-time writes reach the database (the app's coalescer); each alone by default. */
   writer?: EventWriter;
+  /** 503 `schema_outdated` while a migration is missing (db/health.ts), checked once the session is verified. */
+  requireMigrated?: () => Promise<void>;
 }
 
 type Env = { Variables: { session: Session } };
@@ -106,7 +108,7 @@ export function meRoutes(deps: MeDeps) {
 }
 
 /** The verified session in `c.var.session`, or 401 (with `WWW-Authenticate`) / 503 when keys cannot be fetched. */
-function sessionMiddleware({ clerk, logger }: MeDeps) {
+function sessionMiddleware({ clerk, logger, requireMigrated }: MeDeps) {
   const verifySession = createSessionVerifier(clerk);
   return createMiddleware<Env>(async (c, next) => {
     try {
@@ -123,6 +125,7 @@ function sessionMiddleware({ clerk, logger }: MeDeps) {
       throw error;
     }
     c.header("Cache-Control", "no-store");
+    await requireMigrated?.();
     await next();
   });
 }
