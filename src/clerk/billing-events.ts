@@ -32,12 +32,12 @@ const ClerkSubscriptionItemSchema = z.object({
   id: clerkId,
   status: storedText(MAX_STATUS_LENGTH).min(1),
   is_free_trial: z.boolean().nullable().optional(),
-  created_at: clerkTime.optional(),
+  created_at: clerkTime.nullable().optional(),
   updated_at: clerkTime,
   period_start: clerkTime.nullable().optional(),
   period_end: clerkTime.nullable().optional(),
   plan_id: nullableText(MAX_CLERK_ID_LENGTH),
-  plan: z.object({ slug: storedText(MAX_NAME_LENGTH).min(1) }),
+  plan: z.object({ slug: storedText(MAX_NAME_LENGTH).min(1), id: nullableText(MAX_CLERK_ID_LENGTH) }),
   /** Null inside a `subscription.*` event: the subscription names the payer once. */
   payer: ClerkPayerSchema.nullable().optional(),
 });
@@ -112,7 +112,7 @@ export function parseClerkSubscriptionItem(data: unknown, subscriptionPayer?: Cl
     id: item.id,
     ...payer,
     planSlug: item.plan.slug,
-    planId: item.plan_id ?? null,
+    planId: item.plan_id ?? item.plan.id ?? null,
     status: item.status,
     isFreeTrial: item.is_free_trial ?? false,
     periodStart: item.period_start ?? null,

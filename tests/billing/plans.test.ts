@@ -90,6 +90,17 @@ describe.each(drivers())("plans on $name", ({ open }) => {
     expect(await userTier(userId)).toBe("free");
   });
 
+  test("the plan's id from the plan object when the item has no plan_id; a null created_at is its updated_at", async () => {
+    const userId = await newUser();
+    const base = clerkSubscriptionItem({ payer: { userId }, plan: "pro" });
+    const { plan_id: _, ...withoutPlanId } = base;
+    const item = { ...withoutPlanId, created_at: null, plan: { ...(base.plan as object), id: "cplan_from_object" } };
+    expect(await send("subscriptionItem.active", item)).toBe("provisioned");
+    const [stored] = await items({ userId });
+    expect(stored).toMatchObject({ plan_slug: "pro", plan_id: "cplan_from_object", created_at: stored?.updated_at });
+    expect(await userTier(userId)).toBe("pro");
+  });
+
   test.each([
     "subscription.created",
     "subscription.updated",
