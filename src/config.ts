@@ -92,6 +92,16 @@ const WebhookEnvSchema = EnvSchema.superRefine(
         message: "required when NODE_ENV=production (the endpoint's whsec_… secret from the Clerk dashboard)",
       });
     }
+    // The scheduled reconcile's lock keeps a connection of the pool for the whole run, which writes on another.
+    if (env.DATABASE_URL && env.CLERK_SECRET_KEY && env.SYNC_INTERVAL_SECONDS > 0 && env.DATABASE_POOL_MAX < 2) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["DATABASE_POOL_MAX"],
+        message:
+          "must be at least 2 while the scheduled reconcile is on (its lock holds one connection while it writes on " +
+          "another); or turn the reconcile off with SYNC_INTERVAL_SECONDS=0",
+      });
+    }
   },
   { when: () => true },
 );

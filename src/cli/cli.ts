@@ -42,12 +42,12 @@ export function requireSecretKey(config: Config): string {
 
 /**
  * The configured database, as the service opens it (PGlite is migrated on open), with a small pool: the commands
- * run one statement at a time, plus the sync's lock.
+ * run one statement at a time, plus the sync's lock (so at least 2, whatever DATABASE_POOL_MAX says).
  */
 export function openCliDatabase(config: Config): Promise<Database> {
   const database = config.database;
   return openDatabase(
-    database.kind === "postgres" ? { ...database, poolMax: Math.min(database.poolMax, 4) } : database,
+    database.kind === "postgres" ? { ...database, poolMax: Math.min(Math.max(database.poolMax, 2), 4) } : database,
   );
 }
 

@@ -186,6 +186,18 @@ describe("loadConfig", () => {
     ]);
   });
 
+  test("a pool of one with the scheduled reconcile on is refused naming DATABASE_POOL_MAX: its lock would hold it", () => {
+    const env = {
+      DATABASE_URL: "postgres://localhost/app",
+      DATABASE_POOL_MAX: "1",
+      CLERK_SECRET_KEY: "sk_test_x",
+    };
+    expect(problemsOf(env)).toEqual([expect.stringMatching(/^DATABASE_POOL_MAX: must be at least 2 /)]);
+    expect(loadConfig({ ...env, SYNC_INTERVAL_SECONDS: "0" }).database).toMatchObject({ poolMax: 1 });
+    expect(loadConfig({ ...env, DATABASE_POOL_MAX: "2" }).database).toMatchObject({ poolMax: 2 });
+    expect(loadConfig({ ...env, CLERK_SECRET_KEY: "" }).database).toMatchObject({ poolMax: 1 });
+  });
+
   test("every bad variable is reported at once", () => {
     let caught: unknown;
     try {
