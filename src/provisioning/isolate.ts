@@ -21,24 +21,42 @@ function failureReason(error: ServiceError): string | undefined {
 /** The reason a row of a batch cannot be written, or undefined for a failure of the database, not of the rows. */
 export const rowFailureReason = (error: unknown) => (error instanceof ServiceError ? failureReason(error) : undefined);
 
+/** A statement or lock timeout: one slow or locked row can cause it, unlike a connection lost. */
+const isTimeout = (error: unknown) =>
+  error instanceof ServiceError &&
+  error.code === "database_unavailable" &&
+  (error.detail === "57014" || error.detail === "55P03");
+
 /**
  * Runs `apply` on all rows (of any kind) at once; when a row fails the statement, on each half, down to the single
  * rows that cannot be written (a taken username is retried a few times first: a concurrent writer took it). Returns
  * what each successful call returned and the rows that failed.
+ *
+ * `timeouts` (the webhook's batches): a statement that times out is retried row by row, so that one locked or slow
+ * row answers 503 alone rather than for every delivery beside it; a second row timing out fails that row alone too,
+ * and a third means the database itself is slow: it fails the call (every row not answered yet), so that an overload
+ * costs three timeouts at most, never one per row.
  */
 export async function applyIsolating<Row, R>(
   rows: readonly Row[],
   apply: (rows: readonly Row[]) => Promise<R>,
+  { timeouts = false } = {},
 ): Promise<{ results: R[]; failures: RowFailure<Row>[] }> {
   const results: R[] = [];
   const failures: RowFailure<Row>[] = [];
+  let timedOut = 0;
   const attempt = async (part: readonly Row[], tries: number): Promise<void> => {
     try {
       results.push(await apply(part));
     } catch (error) {
+      const [only] = part;
+      if (timeouts && isTimeout(error) && only !== undefined && ++timedOut <= 2) {
+        if (part.length === 1) failures.push({ row: only, reason: "timeout", error: error as ServiceError });
+        else for (const row of part) await attempt([row], 1);
+        return;
+      }
       const reason = rowFailureReason(error);
       if (reason === undefined || !(error instanceof ServiceError)) throw error;
-      const [only] = part;
       if (part.length > 1 || only === undefined) {
         const half = Math.ceil(part.length / 2);
         await attempt(part.slice(0, half), 1);

@@ -72,4 +72,23 @@ describe.runIf(testDatabaseUrl).each(routes)("a row locked by another session, $
     await expectOnlyTheLockedUserRefused(holder, remove);
     expect(await (await remove()).json()).toMatchObject({ outcome: "deleted" });
   });
+
+  test("a locked user's delivery coalesced with 30 others times out alone: the others are provisioned", async () => {
+    const id = newUserId();
+    await provisioned(id);
+    const holder = await openLockHolder(h.database.url as string);
+    await holder.query("SELECT 1 FROM clerk_user_versions WHERE user_id = $1 FOR UPDATE", [id]);
+    try {
+      // A first delivery holds the lane, so that the next 31 wait and go as one statement.
+      const first = h.deliver(clerkEvent("user.created", clerkUser({ id: newUserId() })));
+      const locked = h.deliver(clerkEvent("user.updated", clerkUser({ id, updatedAt: 1_900_000_000_000 })));
+      const others = Array.from({ length: 30 }, () => h.deliver(clerkEvent("user.created", clerkUser())));
+      expect((await first).status).toBe(200);
+      await expectError(await locked, 503, "database_unavailable");
+      const answers = await Promise.all(others.map(async (res) => (await res).json() as Promise<{ outcome: string }>));
+      expect(answers.map((answer) => answer.outcome)).toEqual(Array(30).fill("provisioned"));
+    } finally {
+      await holder.rollback();
+    }
+  });
 });

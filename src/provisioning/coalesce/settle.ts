@@ -38,8 +38,9 @@ function plan<Item extends BatchItem>(items: readonly Item[]) {
 
 /**
  * Answers every item of a batch: each round is one statement (`apply`, whose results are in its items' order); a
- * row that fails fails alone (isolate.ts retries the rest without it) with its own error; any other failure (the
- * database is down) answers every item not answered yet with it.
+ * row that fails fails alone (isolate.ts retries the rest without it) with its own error, as does a row that times
+ * out (a lock held elsewhere, a slow trigger); any other failure (the database is down) answers every item not
+ * answered yet with it.
  */
 export async function settleBatch<Item extends BatchItem, R>(
   items: readonly Item[],
@@ -50,12 +51,16 @@ export async function settleBatch<Item extends BatchItem, R>(
   const settled: Settled<R>[] = [];
   try {
     for (const round of rounds) {
-      const { failures } = await applyIsolating(round, async (part) => {
-        const results = await apply(part.map((i) => items[i] as Item));
-        part.forEach((i, at) => {
-          settled[i] = { ok: true, value: results[at] as R };
-        });
-      });
+      const { failures } = await applyIsolating(
+        round,
+        async (part) => {
+          const results = await apply(part.map((i) => items[i] as Item));
+          part.forEach((i, at) => {
+            settled[i] = { ok: true, value: results[at] as R };
+          });
+        },
+        { timeouts: true },
+      );
       for (const { row, error } of failures) settled[row] = { ok: false, error };
     }
   } catch (error) {
