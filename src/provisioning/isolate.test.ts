@@ -29,10 +29,37 @@ describe("applyIsolating on timeouts", () => {
     expect(failures.map(({ row, reason }) => [row, reason])).toEqual([[2, "timeout"]]);
   });
 
-  it("a slow database: three timeouts at most, then the call fails (every row not answered yet)", async () => {
-    const { outcome, statements } = await run(100, new Set(Array.from({ length: 100 }, (_, i) => i + 1)));
-    await expect(outcome).rejects.toMatchObject({ code: "database_unavailable", detail: "57014" });
-    expect(statements).toEqual([Array.from({ length: 100 }, (_, i) => i + 1), [1], [2]]);
+  it("every row timing out: each fails alone, four statements at a time at most", async () => {
+    let inFlight = 0;
+    let most = 0;
+    const rows = Array.from({ length: 20 }, (_, i) => i + 1);
+    const { results, failures } = await applyIsolating(
+      rows,
+      async () => {
+        most = Math.max(most, ++inFlight);
+        await new Promise((resolve) => setTimeout(resolve, 2));
+        inFlight--;
+        throw timeout();
+      },
+      { timeouts: true },
+    );
+    expect(results).toEqual([]);
+    expect(failures.map(({ row }) => row).sort((a, b) => a - b)).toEqual(rows);
+    expect(most).toBe(4);
+  });
+
+  it("a connection lost while rows are retried alone fails the call", async () => {
+    const lost = new ServiceError("database_unavailable", "connection lost", { detail: "08006" });
+    let calls = 0;
+    const outcome = applyIsolating(
+      [1, 2, 3],
+      async () => {
+        calls++;
+        throw calls === 1 ? timeout() : lost;
+      },
+      { timeouts: true },
+    );
+    await expect(outcome).rejects.toBe(lost);
   });
 
   it("without `timeouts` (sync pages, replay), a timeout fails the call at once", async () => {

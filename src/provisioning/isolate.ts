@@ -27,15 +27,17 @@ const isTimeout = (error: unknown) =>
   error.code === "database_unavailable" &&
   (error.detail === "57014" || error.detail === "55P03");
 
+/** Rows retried alone at once after a batch timed out. */
+const SOLO_CONCURRENCY = 4;
+
 /**
  * Runs `apply` on all rows (of any kind) at once; when a row fails the statement, on each half, down to the single
  * rows that cannot be written (a taken username is retried a few times first: a concurrent writer took it). Returns
  * what each successful call returned and the rows that failed.
  *
- * `timeouts` (the webhook's batches): a statement that times out is retried row by row, so that one locked or slow
- * row answers 503 alone rather than for every delivery beside it; a second row timing out fails that row alone too,
- * and a third means the database itself is slow: it fails the call (every row not answered yet), so that an overload
- * costs three timeouts at most, never one per row.
+ * `timeouts` (the webhook's batches): a statement that times out is retried row by row, four at a time, so that a
+ * locked or slow row times out alone (its own 503) while the rows beside it are written. A slow database bounds this:
+ * the call's deadline (db/call.ts), counted from the oldest delivery, fails every row not answered by then.
  */
 export async function applyIsolating<Row, R>(
   rows: readonly Row[],
@@ -44,15 +46,23 @@ export async function applyIsolating<Row, R>(
 ): Promise<{ results: R[]; failures: RowFailure<Row>[] }> {
   const results: R[] = [];
   const failures: RowFailure<Row>[] = [];
-  let timedOut = 0;
+  const solo = async (part: readonly Row[]) => {
+    const queue = [...part];
+    const worker = async () => {
+      while (queue.length > 0) await attempt(queue.splice(0, 1), 1);
+    };
+    const workers = await Promise.allSettled(Array.from({ length: SOLO_CONCURRENCY }, worker));
+    const failed = workers.find((outcome) => outcome.status === "rejected");
+    if (failed) throw failed.reason;
+  };
   const attempt = async (part: readonly Row[], tries: number): Promise<void> => {
     try {
       results.push(await apply(part));
     } catch (error) {
       const [only] = part;
-      if (timeouts && isTimeout(error) && only !== undefined && ++timedOut <= 2) {
-        if (part.length === 1) failures.push({ row: only, reason: "timeout", error: error as ServiceError });
-        else for (const row of part) await attempt([row], 1);
+      if (timeouts && isTimeout(error) && only !== undefined) {
+        if (part.length > 1) return solo(part);
+        failures.push({ row: only, reason: "timeout", error: error as ServiceError });
         return;
       }
       const reason = rowFailureReason(error);
