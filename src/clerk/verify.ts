@@ -1,5 +1,5 @@
 import { Webhook, WebhookVerificationError } from "svix";
-import { splitSigningSecrets } from "../config.js";
+import { splitSigningSecrets } from "../env-values.js";
 import { ServiceError } from "../errors.js";
 import { storedText } from "./events.js";
 

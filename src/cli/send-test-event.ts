@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { Webhook } from "svix";
-import { loadConfig, splitSigningSecrets } from "../config.js";
+import { loadConfig } from "../config.js";
+import { splitSigningSecrets } from "../env-values.js";
 import { resolveWebhookSecret } from "../webhook-secret.js";
 import { command, EXIT, parseCliArgs, usageError } from "./cli.js";
 import { BILLING_TYPES, type BillingSampleType, sampleBillingEvent } from "./sample-billing-events.js";
