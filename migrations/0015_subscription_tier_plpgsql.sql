@@ -49,21 +49,5 @@ CREATE TRIGGER users_initial_subscription_tiers AFTER INSERT ON public.users
 CREATE TRIGGER organizations_initial_subscription_tiers AFTER INSERT ON public.organizations
   REFERENCING NEW TABLE AS stored FOR EACH STATEMENT EXECUTE FUNCTION private.initial_subscription_tiers('organization');
 --> statement-breakpoint
--- A new function in private: executable by PUBLIC by default, so the lock-down runs again and the row-level security
--- design's grants (those of 0014) are given again.
-SELECT private.lock_down_privileges();
---> statement-breakpoint
-GRANT SELECT ON users, workspaces TO authenticated;
---> statement-breakpoint
-GRANT UPDATE (name) ON workspaces TO authenticated;
---> statement-breakpoint
-GRANT SELECT ON organizations, organization_memberships, subscription_items TO authenticated;
---> statement-breakpoint
-GRANT USAGE ON SCHEMA private TO authenticated;
---> statement-breakpoint
-GRANT EXECUTE ON FUNCTION private.my_organization_ids() TO authenticated;
---> statement-breakpoint
-GRANT SELECT ON organization_invitations, roles, permissions, organization_seats TO authenticated;
---> statement-breakpoint
-GRANT EXECUTE ON FUNCTION private.active_organization_id(), private.has_org_role(text, text),
-  private.has_org_permission(text, text) TO authenticated;
+-- A new function: executable by PUBLIC by default, and a trigger's function is nobody's to call.
+REVOKE EXECUTE ON FUNCTION private.initial_subscription_tiers() FROM PUBLIC;
