@@ -32,16 +32,18 @@ export function sqlState(error: unknown): string {
 /** Serialization failure or deadlock: PostgreSQL asks us to run the same thing again. */
 export const isRetryableConflict = (state: string) => state === "40001" || state === "40P01";
 
+/** 57014 query_canceled (statement_timeout); 55P03 lock_not_available (lock_timeout). */
+const isTimeout = (state: string) => state === "57014" || state === "55P03";
+
 /**
- * 08 connection exception; 53 insufficient resources; 57014 query_canceled (statement_timeout); 57P0x admin/crash
- * shutdown, cannot connect now; 55P03 lock_not_available (lock_timeout).
+ * 08 connection exception; 53 insufficient resources; a timeout; 57P0x admin/crash shutdown, cannot connect now.
  */
 const isUnavailable = (state: string) =>
-  CONNECTION_CODES.has(state) ||
-  state === "PGLITE_CLOSED" ||
-  /^(08|53|57P0)/.test(state) ||
-  state === "57014" ||
-  state === "55P03";
+  CONNECTION_CODES.has(state) || state === "PGLITE_CLOSED" || /^(08|53|57P0)/.test(state) || isTimeout(state);
+
+/** A statement or lock timeout (answered `database_unavailable`): one slow or locked row can cause it. */
+export const isTimedOut = (error: unknown) =>
+  error instanceof ServiceError && error.code === "database_unavailable" && isTimeout(error.detail ?? "");
 
 /**
  * 54: program limit exceeded (an index row too large); 22: data exception (too long, bad encoding, a value out of

@@ -1,3 +1,4 @@
+import { isTimedOut } from "../db/errors.js";
 import { ServiceError } from "../errors.js";
 
 /** Attempts of a single user whose username a concurrent writer took (each attempt sees the newer snapshot). */
@@ -20,12 +21,6 @@ function failureReason(error: ServiceError): string | undefined {
 
 /** The reason a row of a batch cannot be written, or undefined for a failure of the database, not of the rows. */
 export const rowFailureReason = (error: unknown) => (error instanceof ServiceError ? failureReason(error) : undefined);
-
-/** A statement or lock timeout: one slow or locked row can cause it, unlike a connection lost. */
-const isTimeout = (error: unknown) =>
-  error instanceof ServiceError &&
-  error.code === "database_unavailable" &&
-  (error.detail === "57014" || error.detail === "55P03");
 
 /** Rows retried alone at once after a batch timed out. */
 const SOLO_CONCURRENCY = 4;
@@ -60,7 +55,7 @@ export async function applyIsolating<Row, R>(
       results.push(await apply(part));
     } catch (error) {
       const [only] = part;
-      if (timeouts && isTimeout(error) && only !== undefined) {
+      if (timeouts && isTimedOut(error) && only !== undefined) {
         if (part.length > 1) return solo(part);
         failures.push({ row: only, reason: "timeout", error: error as ServiceError });
         return;
